@@ -1,0 +1,62 @@
+"""Tiny random models built inside the tests: a 2-layer, hidden-32 BERT classifier with a small WordPiece vocab."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+torch.set_num_threads(1)  # tiny models: threads cost more than they give
+
+WORDS = (
+    "the a movie film was is good great fine bad awful boring fun loved hated it plot acting what who where when "
+    "how why many city name of in and not very , . ? ! cat dog ran sat on mat".split()
+)
+
+
+def make_tiny_classifier(directory: Path, num_labels: int = 2, seed: int = 0) -> Path:
+    """Save a random BertForSequenceClassification (2 layers, hidden 32) with its tokenizer to `directory`."""
+    from transformers import BertConfig, BertForSequenceClassification, BertTokenizerFast
+
+    directory.mkdir(parents=True, exist_ok=True)
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *WORDS, *(f"##{c}" for c in "abcdefghijklmnopqrstuvwxyz")]
+    (directory / "vocab.txt").write_text("\n".join(vocab) + "\n")
+    tokenizer = BertTokenizerFast(vocab_file=str(directory / "vocab.txt"), do_lower_case=True)
+    torch.manual_seed(seed)
+    config = BertConfig(
+        vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
+        max_position_embeddings=64, num_labels=num_labels,
+        id2label={i: f"label{i}" for i in range(num_labels)}, label2id={f"label{i}": i for i in range(num_labels)},
+    )
+    BertForSequenceClassification(config).save_pretrained(directory, safe_serialization=True)
+    tokenizer.save_pretrained(directory)
+    return directory
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory) -> Path:
+    return make_tiny_classifier(tmp_path_factory.mktemp("tiny") / "model")
+
+
+@pytest.fixture(scope="session")
+def tiny_model_3way(tmp_path_factory) -> Path:
+    return make_tiny_classifier(tmp_path_factory.mktemp("tiny3") / "model", num_labels=3)
+
+
+SENTIMENT = [
+    ("the movie was good", 1), ("great fun", 1), ("i loved the acting", 1), ("a fine film", 1),
+    ("the plot was boring", 0), ("awful acting", 0), ("i hated it", 0), ("a bad movie", 0),
+]
+
+
+def write_tsv(path: Path, rows: list[tuple], header: tuple) -> Path:
+    lines = ["\t".join(header)] + ["\t".join(str(v) for v in row) for row in rows]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def sentiment_tsv(tmp_path) -> Path:
+    """label<TAB>sentence rows, 8 of them, both classes."""
+    return write_tsv(tmp_path / "train.tsv", [(label, text) for text, label in SENTIMENT], ("label", "sentence"))

@@ -1,0 +1,32 @@
+import argparse
+
+import pytest
+
+from zskd.config import ConfigError, add_config_arguments, load_config
+from zskd.train_teacher import TeacherTrainConfig
+
+
+def parse(argv):
+    parser = argparse.ArgumentParser()
+    add_config_arguments(parser, TeacherTrainConfig)
+    return vars(parser.parse_args(argv))
+
+
+def test_defaults_then_yaml_then_flags(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("task: sst2\nlr: 1.0e-4\nepochs: 2\nfreeze_embeddings: false\n")
+    config = load_config(TeacherTrainConfig, path, parse(["--epochs", "5", "--out", "x"]))
+    assert (config.task, config.lr, config.epochs, config.freeze_embeddings, config.out) == ("sst2", 1e-4, 5.0, False, "x")
+    assert config.batch_size == TeacherTrainConfig().batch_size
+
+
+def test_boolean_flags_have_a_no_form():
+    assert parse(["--no-freeze-embeddings"])["freeze_embeddings"] is False
+    assert parse([])["freeze_embeddings"] is None  # unset: the YAML or the default decides
+
+
+def test_unknown_yaml_option_is_named(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("learning_rate: 0.1\n")
+    with pytest.raises(ConfigError, match="unknown option 'learning_rate'"):
+        load_config(TeacherTrainConfig, path)

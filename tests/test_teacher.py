@@ -1,0 +1,55 @@
+import numpy as np
+import pytest
+import torch
+
+from zskd.teacher import Teacher
+
+
+def reference_logits(teacher, inputs):
+    """One input at a time, no padding: what batching by length must reproduce."""
+    out = []
+    for item in inputs:
+        enc = teacher.tokenizer(*(item if isinstance(item, tuple) else (item,)), return_tensors="pt")
+        with torch.no_grad():
+            out.append(teacher.model(**enc).logits[0].numpy())
+    return np.stack(out)
+
+
+def test_logits_batched_by_length_match_one_at_a_time(tiny_model):
+    teacher = Teacher.from_pretrained(tiny_model, batch_size=3)
+    inputs = ["the movie was good", "bad", "what a very very boring and awful film it was", "fun", "i loved it", "ok"]
+    logits = teacher.logits(inputs)
+    assert logits.dtype == np.float32 and logits.shape == (6, 2)
+    np.testing.assert_allclose(logits, reference_logits(teacher, inputs), atol=1e-5)
+
+
+def test_pairs_use_segment_ids(tiny_model):
+    teacher = Teacher.from_pretrained(tiny_model)
+    pairs = [("a cat sat", "on the mat"), ("the dog ran", "a dog sat on a very very long mat")]
+    encoded = teacher.encode(pairs)
+    assert encoded["token_type_ids"][0] == [0, 0, 0, 0, 0, 1, 1, 1, 1]
+    np.testing.assert_allclose(teacher.logits(pairs), reference_logits(teacher, pairs), atol=1e-5)
+
+
+def test_metadata_and_embedding_forward(tiny_model_3way):
+    teacher = Teacher.from_pretrained(tiny_model_3way)
+    assert teacher.num_labels == 3 and teacher.label_names == ["label0", "label1", "label2"]
+    ids = teacher.encode(["the cat sat"])["input_ids"]
+    input_ids = torch.tensor(ids)
+    embeds = teacher.embedding_matrix[input_ids].detach().requires_grad_(True)
+    logits = teacher.logits_from_embeddings(embeds, torch.ones_like(input_ids))
+    np.testing.assert_allclose(logits.detach().numpy(), teacher.logits(["the cat sat"]), atol=1e-5)
+    logits.sum().backward()
+    assert embeds.grad is not None and embeds.grad.abs().sum() > 0
+
+
+def test_refuses_pickle_weights(tmp_path, tiny_model):
+    """Only safetensors are loaded: a directory with only pytorch_model.bin is refused."""
+    from safetensors.torch import load_file
+
+    torch.save(load_file(tiny_model / "model.safetensors"), tmp_path / "pytorch_model.bin")
+    for f in tiny_model.glob("*"):
+        if f.name != "model.safetensors":
+            (tmp_path / f.name).write_bytes(f.read_bytes())
+    with pytest.raises(OSError, match="model.safetensors"):
+        Teacher.from_pretrained(tmp_path)

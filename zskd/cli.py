@@ -1,0 +1,144 @@
+"""The `zskd` command: a thin layer over the library.
+
+    zskd resources                                   # packaged models and data root
+    zskd teacher-train --task sst2 --out runs/teachers/sst2
+    zskd eval --model runs/teachers/sst2 --task sst2 --latency
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from zskd import __version__
+from zskd.config import ConfigError, add_config_arguments, load_config, write_json
+from zskd.data import DataError, read_labelled
+from zskd.resources import PACKAGED_MODELS, ResourceError, directory_size, find_data_root
+from zskd.report import confusion_table, markdown_table
+from zskd.tasks import TASKS, get_task, load_split
+from zskd.train_teacher import TeacherTrainConfig, train_teacher
+
+log = logging.getLogger("zskd")
+
+
+def cmd_resources(args: argparse.Namespace) -> int:
+    rows, missing = [], 0
+    for packaged in PACKAGED_MODELS:
+        try:
+            path = packaged.path()
+            rows.append([packaged.name, f"{directory_size(path) / 2**20:.1f} MiB", str(path)])
+        except ResourceError:
+            missing += 1
+            rows.append([packaged.name, "missing", f"run: {packaged.pip_command()}"])
+    print(markdown_table(["model", "size", "path"], rows))
+    root = find_data_root(args.data_root)
+    print(f"\ndata root: {root or 'none found (named tasks load from the datasets hub when online)'}")
+    if root:
+        task_rows = []
+        for task in TASKS.values():
+            files = [s for s in task.splits if (root / task.name / f"{s}.tsv").is_file()]
+            task_rows.append([task.name, task.description, ", ".join(task.label_names), task.metric, ", ".join(files) or "missing"])
+        print(markdown_table(["task", "what", "labels", "metric", "splits found"], task_rows))
+    if missing:
+        print(f"\n{missing} packaged model(s) missing: install with the pip commands above", file=sys.stderr)
+    return 1 if missing else 0
+
+
+def cmd_teacher_train(args: argparse.Namespace) -> int:
+    config = load_config(TeacherTrainConfig, args.config, vars(args))
+    report = train_teacher(config)
+    print(f"teacher saved to {config.out} ({report['parameters']:,} parameters, {report['total_seconds']:.0f} s)")
+    if "eval" in report:
+        e = report["eval"]
+        print(markdown_table(["data", "n", "accuracy", "macro-F1", f"task metric ({e['metric']})"],
+                             [[e["source"], e["n"], e["accuracy"], e["macro_f1"], e["task_metric"]]]))
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from zskd.evaluate import evaluate, measure_latency
+    from zskd.teacher import Teacher
+
+    model = Teacher.from_pretrained(args.model, trust_remote_code=args.trust_remote_code)
+    if args.task:
+        task = get_task(args.task)
+        examples, metric = load_split(task, args.split, args.data_root), task.metric
+    elif args.data:
+        examples = read_labelled(args.data, args.text_col, args.label_col, args.text_col2, model.label_names)
+        metric = args.metric
+    else:
+        raise DataError("give --task NAME or --data FILE to evaluate on")
+    teacher = Teacher.from_pretrained(args.teacher, trust_remote_code=args.trust_remote_code) if args.teacher else None
+    result = {"model": args.model, "data": examples.source, **evaluate(model, examples, metric, teacher)}
+    rows = [["model", result["n"], result["accuracy"], result["macro_f1"], result["task_metric"]]]
+    if teacher is not None:
+        t = result["teacher"]
+        rows.append(["teacher", t["n"], t["accuracy"], t["macro_f1"], t["task_metric"]])
+    print(markdown_table(["", "n", "accuracy", "macro-F1", f"task metric ({metric})"], rows))
+    if teacher is not None:
+        print(f"\nagreement with teacher: {result['agreement']:.2f}%")
+    print("\n" + confusion_table(result["confusion"], model.label_names))
+    if args.latency:
+        inputs = examples.inputs()
+        models = {"model": model, **({"teacher": teacher} if teacher else {})}
+        result["latency"] = {name: [measure_latency(m, inputs, b) for b in (1, 64)] for name, m in models.items()}
+        print("\n" + markdown_table(["", "batch 1 median ms", "batch 64 median ms"],
+                                    [[name, lat[0]["median_ms"], lat[1]["median_ms"]] for name, lat in result["latency"].items()]))
+    if args.json:
+        write_json(args.json, result)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="zskd", description="Zero-shot and low-data knowledge distillation of text classifiers.")
+    parser.add_argument("--version", action="version", version=f"zskd {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log more detail")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    resources = commands.add_parser("resources", help="list the packaged models and the data root")
+    resources.add_argument("--data-root", help="benchmark data root (default: $ZSKD_DATA or ../shared/data)")
+    resources.set_defaults(run=cmd_resources)
+
+    teacher = commands.add_parser("teacher-train", help="fine-tune a teacher on a named task or a labelled file")
+    teacher.add_argument("--config", help="YAML file of options; flags override it")
+    add_config_arguments(teacher, TeacherTrainConfig)
+    teacher.set_defaults(run=cmd_teacher_train)
+
+    ev = commands.add_parser("eval", help="score a model on a task or a labelled file")
+    ev.add_argument("--model", required=True, help="model directory (transformers) to evaluate")
+    ev.add_argument("--task", choices=sorted(TASKS), help="named task")
+    ev.add_argument("--split", help="split of the named task (default: its evaluation split)")
+    ev.add_argument("--data", help="labelled file (tsv/csv/jsonl/parquet) instead of --task")
+    ev.add_argument("--text-col", default="sentence", help="text column of --data (default: sentence)")
+    ev.add_argument("--text-col2", help="second text column of --data, for sentence pairs")
+    ev.add_argument("--label-col", default="label", help="label column of --data (default: label)")
+    ev.add_argument("--metric", default="accuracy", choices=["accuracy", "macro_f1", "f1"], help="task metric for --data")
+    ev.add_argument("--teacher", help="teacher directory: adds its score and the agreement with it")
+    ev.add_argument("--latency", action="store_true", help="median CPU latency at batch 1 and 64")
+    ev.add_argument("--json", help="also write the results to this JSON file")
+    ev.add_argument("--data-root", help="benchmark data root (default: $ZSKD_DATA or ../shared/data)")
+    ev.add_argument("--trust-remote-code", action="store_true", help="allow custom model code (off: safer)")
+    ev.set_defaults(run=cmd_eval)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="zskd: %(levelname)s: %(message)s")
+    try:
+        import transformers
+
+        transformers.logging.set_verbosity_error()
+        transformers.utils.logging.disable_progress_bar()
+        return args.run(args)
+    except (DataError, ResourceError, ConfigError, OSError) as error:
+        print(f"zskd: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("zskd: interrupted; run the same command again to resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

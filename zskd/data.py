@@ -1,0 +1,235 @@
+"""Reading text classification data: labelled examples (single sentences or pairs) and unlabelled text.
+
+Formats: .tsv, .csv, .jsonl, .parquet (and .txt for unlabelled text, one example a line). Bad rows (missing text,
+unknown label, undecodable bytes) are skipped, reported with file and line, and counted; a file where most rows
+are bad is refused, since it is almost certainly read with the wrong columns or format.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator, Sequence
+
+log = logging.getLogger(__name__)
+
+LABELLED_FORMATS = (".tsv", ".csv", ".jsonl", ".parquet")
+UNLABELLED_FORMATS = (".txt", ".jsonl", ".parquet", ".tsv", ".csv")
+MAX_BAD_FRACTION = 0.5
+SHOWN_BAD_ROWS = 5
+
+csv.field_size_limit(sys.maxsize)
+
+
+class DataError(ValueError):
+    """Input data that cannot be used; the message names the file and the fix."""
+
+
+TextInput = str | tuple[str, str]
+
+
+@dataclass
+class Examples:
+    """Texts (and second segments for pair tasks) with integer labels indexing `label_names` (None: unlabelled)."""
+
+    texts: list[str]
+    texts2: list[str] | None = None
+    labels: list[int] | None = None
+    label_names: list[str] | None = None
+    source: str = ""
+    bad_rows: int = 0
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    @property
+    def is_pair(self) -> bool:
+        return self.texts2 is not None
+
+    def inputs(self) -> list[TextInput]:
+        """What a classifier reads: plain strings, or (first, second) tuples for sentence pairs."""
+        if self.texts2 is None:
+            return list(self.texts)
+        return list(zip(self.texts, self.texts2))
+
+    def subset(self, indices: Sequence[int]) -> "Examples":
+        pick = lambda xs: None if xs is None else [xs[i] for i in indices]  # noqa: E731
+        return Examples(pick(self.texts), pick(self.texts2), pick(self.labels), self.label_names, self.source)
+
+
+@dataclass
+class _BadRows:
+    """Collects skipped rows of one file and refuses the file when most of it is bad."""
+
+    path: Path
+    reasons: list[str] = field(default_factory=list)
+
+    def add(self, line: int, reason: str) -> None:
+        self.reasons.append(f"{self.path}:{line}: {reason}")
+
+    def check(self, total: int) -> None:
+        if not self.reasons:
+            return
+        for reason in self.reasons[:SHOWN_BAD_ROWS]:
+            log.warning("skipped %s", reason)
+        log.warning("%s: skipped %d of %d rows", self.path, len(self.reasons), total)
+        if total == 0 or len(self.reasons) / total > MAX_BAD_FRACTION:
+            raise DataError(
+                f"{self.path}: {len(self.reasons)} of {total} rows are bad (first: {self.reasons[0].split(': ', 1)[1]});"
+                " check the file format and the --text-col/--label-col names"
+            )
+
+
+def _undecodable(value: str) -> bool:
+    # Files are opened with errors="surrogateescape": bytes that are not UTF-8 become lone surrogates.
+    return any("\udc80" <= ch <= "\udcff" for ch in value)
+
+
+def _read_rows(path: Path) -> Iterator[tuple[int, dict]]:
+    """Yield (line number, row dict) from a tsv/csv/jsonl/parquet file."""
+    suffix = path.suffix.lower()
+    if suffix in (".tsv", ".csv"):
+        with open(path, encoding="utf-8", errors="surrogateescape", newline="") as handle:
+            reader = csv.DictReader(handle, delimiter="\t" if suffix == ".tsv" else ",")
+            start = 2
+            for row in reader:
+                yield start, row
+                start = reader.line_num + 1
+    elif suffix == ".jsonl":
+        with open(path, encoding="utf-8", errors="surrogateescape") as handle:
+            for number, line in enumerate(handle, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError as error:
+                    yield number, {"__error__": f"invalid JSON ({error.msg})"}
+                    continue
+                yield number, row if isinstance(row, dict) else {"__error__": "not a JSON object"}
+    elif suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        for number, row in enumerate(pq.read_table(path).to_pylist(), start=1):
+            yield number, row
+    else:
+        raise DataError(f"{path}: unknown format {suffix!r}; use one of {', '.join(LABELLED_FORMATS)}")
+
+
+def _columns(path: Path) -> list[str]:
+    for _, row in _read_rows(path):
+        return [c for c in row if c != "__error__"]
+    return []
+
+
+def _check_columns(path: Path, wanted: list[str]) -> None:
+    present = _columns(path)
+    missing = [c for c in wanted if c not in present]
+    if present and missing:
+        raise DataError(f"{path}: no column {missing[0]!r} (columns: {', '.join(present)}); pass the right --text-col/--label-col")
+
+
+def _text(row: dict, column: str) -> str | None:
+    value = row.get(column)
+    if value is None:
+        return None
+    value = str(value).strip()
+    return value or None
+
+
+def read_labelled(
+    path: str | Path,
+    text_col: str = "sentence",
+    label_col: str = "label",
+    text_col2: str | None = None,
+    label_names: Sequence[str] | None = None,
+) -> Examples:
+    """Read labelled examples. Labels may be integer ids or label names. With `label_names` given, anything else
+    is a bad row; without, the names are inferred (ids 0..max, or the sorted distinct names)."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: no such file")
+    _check_columns(path, [text_col, label_col] + ([text_col2] if text_col2 else []))
+    bad = _BadRows(path)
+    raw: list[tuple[str, str | None, str, int]] = []
+    total = 0
+    for line, row in _read_rows(path):
+        total += 1
+        if "__error__" in row:
+            bad.add(line, row["__error__"])
+            continue
+        text, text2, label = _text(row, text_col), _text(row, text_col2) if text_col2 else None, _text(row, label_col)
+        values = [v for v in (text, text2, label) if v is not None]
+        if text is None or (text_col2 and text2 is None):
+            bad.add(line, "missing text")
+        elif label is None:
+            bad.add(line, "missing label")
+        elif any(_undecodable(v) for v in values):
+            bad.add(line, "undecodable bytes (not UTF-8)")
+        else:
+            raw.append((text, text2, label, line))
+    names = list(label_names) if label_names else _infer_label_names([r[2] for r in raw])
+    by_name = {name: i for i, name in enumerate(names)}
+    texts, texts2, labels = [], [], []
+    for text, text2, label, line in raw:
+        label_id = _label_id(label, names, by_name)
+        if label_id is None:
+            bad.add(line, f"unknown label {label!r} (labels: {', '.join(names)})")
+            continue
+        texts.append(text)
+        texts2.append(text2)
+        labels.append(label_id)
+    bad.check(total)
+    return Examples(texts, texts2 if text_col2 else None, labels, names, str(path), len(bad.reasons))
+
+
+def _infer_label_names(values: list[str]) -> list[str]:
+    distinct = sorted(set(values))
+    if distinct and all(v.lstrip("-").isdigit() for v in distinct):
+        return [str(i) for i in range(max(int(v) for v in distinct) + 1)]
+    return distinct
+
+
+def _label_id(value: str, names: list[str], by_name: dict[str, int]) -> int | None:
+    if value in by_name:
+        return by_name[value]
+    if value.isdigit() and int(value) < len(names):
+        return int(value)
+    return None
+
+
+def read_unlabelled(path: str | Path, text_col: str = "text") -> list[str]:
+    """Read unlabelled text: .txt has one example a line; tabular formats read `text_col`."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: no such file")
+    bad = _BadRows(path)
+    texts: list[str] = []
+    total = 0
+    if path.suffix.lower() == ".txt":
+        with open(path, encoding="utf-8", errors="surrogateescape") as handle:
+            for number, line in enumerate(handle, start=1):
+                line = line.strip()
+                if not line:
+                    continue
+                total += 1
+                if _undecodable(line):
+                    bad.add(number, "undecodable bytes (not UTF-8)")
+                else:
+                    texts.append(line)
+    else:
+        _check_columns(path, [text_col])
+        for number, row in _read_rows(path):
+            total += 1
+            text = _text(row, text_col) if "__error__" not in row else None
+            if text is None:
+                bad.add(number, row.get("__error__", "missing text"))
+            elif _undecodable(text):
+                bad.add(number, "undecodable bytes (not UTF-8)")
+            else:
+                texts.append(text)
+    bad.check(total)
+    return texts

@@ -1,0 +1,93 @@
+"""How good and how fast a classifier is: accuracy, macro-F1, the task metric, confusion matrix, agreement with
+the teacher, and CPU latency at batch 1 and 64."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from typing import Protocol, Sequence
+
+import numpy as np
+import torch
+
+from zskd.data import Examples, TextInput
+
+
+class Classifier(Protocol):
+    """Anything that gives [N, K] logits for texts or pairs: a Teacher or a student."""
+
+    label_names: list[str]
+
+    def logits(self, inputs: Sequence[TextInput]) -> np.ndarray: ...
+
+
+def confusion_matrix(y_true: Sequence[int], y_pred: Sequence[int], num_labels: int) -> np.ndarray:
+    """[K, K] counts; row = true label, column = predicted label."""
+    matrix = np.zeros((num_labels, num_labels), dtype=np.int64)
+    np.add.at(matrix, (np.asarray(y_true), np.asarray(y_pred)), 1)
+    return matrix
+
+
+def f1_per_class(matrix: np.ndarray) -> np.ndarray:
+    true_pos = np.diag(matrix).astype(float)
+    predicted, actual = matrix.sum(0), matrix.sum(1)
+    denominator = predicted + actual
+    return np.divide(2 * true_pos, denominator, out=np.zeros_like(true_pos), where=denominator > 0)
+
+
+def classification_metrics(y_true: Sequence[int], y_pred: Sequence[int], num_labels: int, metric: str = "accuracy") -> dict:
+    """Accuracy, macro-F1, F1 of label 1 (the positive class of binary tasks), the task metric (`metric` names
+    one of those), and the confusion matrix. Scores are percentages."""
+    matrix = confusion_matrix(y_true, y_pred, num_labels)
+    f1 = f1_per_class(matrix)
+    scores = {
+        "accuracy": 100.0 * np.trace(matrix) / max(matrix.sum(), 1),
+        "macro_f1": 100.0 * float(f1.mean()),
+        "f1": 100.0 * float(f1[1]) if num_labels > 1 else float("nan"),
+    }
+    if metric not in scores:
+        raise ValueError(f"unknown metric {metric!r}: choose one of {', '.join(scores)}")
+    return {**{k: round(float(v), 2) for k, v in scores.items()}, "metric": metric,
+            "task_metric": round(float(scores[metric]), 2), "n": int(matrix.sum()), "confusion": matrix.tolist()}
+
+
+def agreement(pred_a: Sequence[int], pred_b: Sequence[int]) -> float:
+    """Percentage of inputs on which two classifiers predict the same label."""
+    return round(100.0 * float(np.mean(np.asarray(pred_a) == np.asarray(pred_b))), 2)
+
+
+def evaluate(model: Classifier, examples: Examples, metric: str = "accuracy", teacher: Classifier | None = None) -> dict:
+    """Score `model` on labelled `examples`; with a teacher, also the teacher's score and the agreement."""
+    if examples.labels is None:
+        raise ValueError("evaluation needs labelled examples")
+    inputs = examples.inputs()
+    predictions = model.logits(inputs).argmax(-1)
+    num_labels = len(model.label_names)
+    result = classification_metrics(examples.labels, predictions, num_labels, metric)
+    if teacher is not None:
+        teacher_predictions = teacher.logits(inputs).argmax(-1)
+        result["teacher"] = classification_metrics(examples.labels, teacher_predictions, num_labels, metric)
+        result["agreement"] = agreement(predictions, teacher_predictions)
+    return result
+
+
+def measure_latency(model: Classifier, inputs: Sequence[TextInput], batch_size: int, repeats: int = 20, warmup: int = 3) -> dict:
+    """Median and spread of wall time of one `logits` call on `batch_size` inputs, over `repeats` calls, each on
+    a different slice of `inputs` (cycled)."""
+    if not inputs:
+        raise ValueError("latency needs at least one input")
+    times = []
+    for call in range(warmup + repeats):
+        start = (call * batch_size) % len(inputs)
+        batch = [inputs[(start + i) % len(inputs)] for i in range(batch_size)]
+        begin = time.perf_counter()
+        model.logits(batch)
+        if call >= warmup:
+            times.append(time.perf_counter() - begin)
+    return {
+        "batch_size": batch_size,
+        "median_ms": round(1000 * statistics.median(times), 3),
+        "p90_ms": round(1000 * float(np.percentile(times, 90)), 3),
+        "repeats": repeats,
+        "threads": torch.get_num_threads(),
+    }

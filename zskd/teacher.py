@@ -1,0 +1,105 @@
+"""The teacher: a transformers sequence-classification model that labels text for the student.
+
+`Teacher.logits` is the labelling hot path: inputs are tokenized once, sorted by length, padded per batch and run
+under `inference_mode`. The white-box methods use `embedding_matrix` and `logits_from_embeddings`, which keep
+gradients with respect to the input embeddings.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from zskd.batching import pad, sorted_batches
+from zskd.data import TextInput
+from zskd.resources import PACKAGED_MODELS
+
+
+def resolve_model_path(name_or_path: str) -> str:
+    """A packaged model's name (e.g. "minilm-l6") becomes its directory; anything else (a path or hub id) is kept."""
+    for packaged in PACKAGED_MODELS:
+        if name_or_path == packaged.name:
+            return str(packaged.path())
+    return name_or_path
+
+
+class Teacher:
+    """A classifier to distil from: batched float32 logits for texts or sentence pairs, and embedding access."""
+
+    def __init__(self, model, tokenizer, max_length: int = 128, batch_size: int = 64, max_tokens: int = 8192):
+        self.model = model.eval()
+        self.tokenizer = tokenizer
+        self.max_length = max_length
+        self.batch_size = batch_size
+        self.max_tokens = max_tokens
+
+    @classmethod
+    def from_pretrained(cls, name_or_path: str | Path, trust_remote_code: bool = False, **kwargs) -> "Teacher":
+        """Load a transformers directory or hub id (safetensors weights only)."""
+        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+        path = resolve_model_path(str(name_or_path))
+        tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
+        model = AutoModelForSequenceClassification.from_pretrained(
+            path, use_safetensors=True, trust_remote_code=trust_remote_code
+        )
+        return cls(model.float(), tokenizer, **kwargs)
+
+    @property
+    def num_labels(self) -> int:
+        return self.model.config.num_labels
+
+    @property
+    def label_names(self) -> list[str]:
+        id2label = self.model.config.id2label
+        return [str(id2label[i]) for i in range(self.num_labels)]
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.model.parameters())
+
+    def encode(self, inputs: Sequence[TextInput]) -> dict[str, list[list[int]]]:
+        """Token ids (and segment ids) for every input, truncated to `max_length`, not padded."""
+        if inputs and isinstance(inputs[0], (tuple, list)):
+            first, second = [a for a, _ in inputs], [b for _, b in inputs]
+            return self.tokenizer(first, second, truncation="longest_first", max_length=self.max_length)
+        return self.tokenizer(list(inputs), truncation=True, max_length=self.max_length)
+
+    @torch.inference_mode()
+    def logits(self, inputs: Sequence[TextInput], progress: bool = False) -> np.ndarray:
+        """[N, K] float32 logits, in the order of `inputs`."""
+        encoded = self.encode(inputs)
+        ids = encoded["input_ids"]
+        segments = encoded.get("token_type_ids")
+        out = np.zeros((len(ids), self.num_labels), dtype=np.float32)
+        batches = sorted_batches([len(x) for x in ids], self.batch_size, self.max_tokens)
+        for batch in tqdm(batches, desc="teacher labelling", unit="batch", disable=not progress):
+            out[batch] = self._forward([ids[i] for i in batch], [segments[i] for i in batch] if segments else None)
+        return out
+
+    def _forward(self, ids: list[list[int]], segments: list[list[int]] | None) -> np.ndarray:
+        input_ids = pad(ids, self.tokenizer.pad_token_id or 0).to(self.device)
+        attention_mask = pad([[1] * len(x) for x in ids], 0).to(self.device)
+        extra = {"token_type_ids": pad(segments, 0).to(self.device)} if segments else {}
+        return self.model(input_ids=input_ids, attention_mask=attention_mask, **extra).logits.float().cpu().numpy()
+
+    def predict(self, inputs: Sequence[TextInput]) -> np.ndarray:
+        return self.logits(inputs).argmax(-1)
+
+    @property
+    def embedding_matrix(self) -> torch.Tensor:
+        """The [V, D] input word-embedding matrix."""
+        return self.model.get_input_embeddings().weight
+
+    def logits_from_embeddings(
+        self, inputs_embeds: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """[B, K] logits from [B, L, D] word embeddings, differentiable with respect to them."""
+        return self.model(inputs_embeds=inputs_embeds, attention_mask=attention_mask, token_type_ids=token_type_ids).logits
