@@ -2,7 +2,8 @@
 
     zskd resources                                   # packaged models and data root
     zskd teacher-train --task sst2 --out runs/teachers/sst2
-    zskd eval --model runs/teachers/sst2 --task sst2 --latency
+    zskd distill --teacher runs/teachers/sst2 --method ood --student bilstm --eval-task sst2 --out runs/sst2-ood
+    zskd eval --model runs/sst2-ood --task sst2 --teacher runs/teachers/sst2 --latency
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import sys
 from zskd import __version__
 from zskd.config import ConfigError, add_config_arguments, load_config, write_json
 from zskd.data import DataError, read_labelled
+from zskd.distill import DistillConfig, distill
 from zskd.resources import PACKAGED_MODELS, ResourceError, directory_size, find_data_root
 from zskd.report import confusion_table, markdown_table
 from zskd.tasks import TASKS, get_task, load_split
@@ -56,11 +58,37 @@ def cmd_teacher_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_eval(args: argparse.Namespace) -> int:
-    from zskd.evaluate import evaluate, measure_latency
+def load_classifier(path: str, trust_remote_code: bool = False):
+    """A zskd student directory, or else a transformers sequence-classification model."""
+    from zskd.students import load_student
+    from zskd.students.base import is_student_directory
     from zskd.teacher import Teacher
 
-    model = Teacher.from_pretrained(args.model, trust_remote_code=args.trust_remote_code)
+    if is_student_directory(path):
+        return load_student(path)
+    return Teacher.from_pretrained(path, trust_remote_code=trust_remote_code)
+
+
+def cmd_distill(args: argparse.Namespace) -> int:
+    config = load_config(DistillConfig, args.config, vars(args))
+    _, report = distill(config)
+    if not report:
+        return 0
+    print(f"student saved to {config.out}: {report['student_parameters']:,} parameters "
+          f"({report['compression']}x smaller than the teacher), {report['total_seconds']:.0f} s")
+    print(f"agreement with the teacher on held-out transfer inputs: {report['heldout_agreement']:.2f}%")
+    if "eval" in report:
+        e = report["eval"]
+        print(markdown_table(["data", "n", f"teacher {e['metric']}", f"student {e['metric']}", "% of teacher", "agreement"],
+                             [[e["data"], e["n"], e["teacher"]["task_metric"], e["student"]["task_metric"],
+                               e["percent_of_teacher"], e["agreement"]]]))
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from zskd.evaluate import evaluate, measure_latency
+
+    model = load_classifier(args.model, args.trust_remote_code)
     if args.task:
         task = get_task(args.task)
         examples, metric = load_split(task, args.split, args.data_root), task.metric
@@ -69,7 +97,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         metric = args.metric
     else:
         raise DataError("give --task NAME or --data FILE to evaluate on")
-    teacher = Teacher.from_pretrained(args.teacher, trust_remote_code=args.trust_remote_code) if args.teacher else None
+    teacher = load_classifier(args.teacher, args.trust_remote_code) if args.teacher else None
     result = {"model": args.model, "data": examples.source, **evaluate(model, examples, metric, teacher)}
     rows = [["model", result["n"], result["accuracy"], result["macro_f1"], result["task_metric"]]]
     if teacher is not None:
@@ -105,8 +133,13 @@ def build_parser() -> argparse.ArgumentParser:
     add_config_arguments(teacher, TeacherTrainConfig)
     teacher.set_defaults(run=cmd_teacher_train)
 
+    dist = commands.add_parser("distill", help="distil a teacher into a small student, without the task's data")
+    dist.add_argument("--config", help="YAML file of options; flags override it")
+    add_config_arguments(dist, DistillConfig)
+    dist.set_defaults(run=cmd_distill)
+
     ev = commands.add_parser("eval", help="score a model on a task or a labelled file")
-    ev.add_argument("--model", required=True, help="model directory (transformers) to evaluate")
+    ev.add_argument("--model", required=True, help="model directory to evaluate: a zskd student or a transformers classifier")
     ev.add_argument("--task", choices=sorted(TASKS), help="named task")
     ev.add_argument("--split", help="split of the named task (default: its evaluation split)")
     ev.add_argument("--data", help="labelled file (tsv/csv/jsonl/parquet) instead of --task")

@@ -22,3 +22,47 @@ def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str
 def confusion_table(confusion: Sequence[Sequence[int]], label_names: Sequence[str]) -> str:
     """Rows are true labels, columns predicted labels."""
     return markdown_table(["true \\ predicted", *label_names], [[name, *row] for name, row in zip(label_names, confusion)])
+
+
+def model_card(report: dict) -> str:
+    """A short README for a student directory: what it is, how faithful, how small, how it was made."""
+    lines = [
+        f"# zskd student: {report['student']} distilled with `{report['method']}`",
+        "",
+        f"Transfer set: {report['transfer']}.",
+    ]
+    if report.get("in_domain"):
+        lines.append("**This run used the task's own training text (in-domain ceiling): it is not a zero-shot result.**")
+    lines += [
+        "",
+        markdown_table(["", "parameters", "compression"], [
+            ["teacher", f"{report['teacher_parameters']:,}", "1x"],
+            ["student", f"{report['student_parameters']:,}", f"{report['compression']}x"],
+        ]),
+        "",
+        f"Agreement with the teacher on {report['config']['heldout']} held-out transfer inputs: "
+        f"{report['heldout_agreement']:.2f}% (best checkpoint, chosen by this number only).",
+    ]
+    if "eval" in report:
+        e = report["eval"]
+        lines += [
+            "",
+            f"On {e['data']} ({e['n']} labelled examples, used for reporting only):",
+            "",
+            markdown_table(["", e["metric"], "accuracy", "macro-F1"], [
+                ["teacher", e["teacher"]["task_metric"], e["teacher"]["accuracy"], e["teacher"]["macro_f1"]],
+                ["student", e["student"]["task_metric"], e["student"]["accuracy"], e["student"]["macro_f1"]],
+            ]),
+            "",
+            f"Student = {e['percent_of_teacher']:.2f}% of the teacher's {e['metric']}; the two agree on {e['agreement']:.2f}% of inputs.",
+        ]
+    lines += [
+        "",
+        f"Made in {report['total_seconds']:.0f} s on {report['machine']} (transfer set {report['transfer_seconds']:.0f} s, "
+        f"training {report['train_seconds_this_session']:.0f} s, peak memory {report['peak_memory_mib']:.0f} MiB). "
+        "Full configuration, versions and timings: `run.json`; learning curve: `metrics.jsonl`; "
+        "a sample of the transfer set with the teacher's labels: `transfer_sample.tsv`.",
+        "",
+        "Load it with `zskd.students.load_student(dir)`; `student.logits(texts)` gives the logits.",
+    ]
+    return "\n".join(lines) + "\n"

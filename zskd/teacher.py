@@ -7,6 +7,7 @@ gradients with respect to the input embeddings.
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Sequence
 
@@ -36,6 +37,7 @@ class Teacher:
         self.max_length = max_length
         self.batch_size = batch_size
         self.max_tokens = max_tokens
+        self.inputs_labelled = 0  # how many inputs `logits` has run on: what the label cache saves
 
     @classmethod
     def from_pretrained(cls, name_or_path: str | Path, trust_remote_code: bool = False, **kwargs) -> "Teacher":
@@ -62,6 +64,16 @@ class Teacher:
     def device(self) -> torch.device:
         return next(self.model.parameters()).device
 
+    def fingerprint(self) -> str:
+        """A hash of the weights and `max_length`: what decides the logits, so it keys the label cache."""
+        if getattr(self, "_fingerprint", None) is None:
+            digest = hashlib.sha256(f"max_length={self.max_length}".encode())
+            for name, tensor in sorted(self.model.state_dict().items()):
+                digest.update(name.encode())
+                digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+            self._fingerprint = digest.hexdigest()
+        return self._fingerprint
+
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.model.parameters())
 
@@ -75,6 +87,7 @@ class Teacher:
     @torch.inference_mode()
     def logits(self, inputs: Sequence[TextInput], progress: bool = False) -> np.ndarray:
         """[N, K] float32 logits, in the order of `inputs`."""
+        self.inputs_labelled += len(inputs)
         encoded = self.encode(inputs)
         ids = encoded["input_ids"]
         segments = encoded.get("token_type_ids")

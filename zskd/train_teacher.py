@@ -9,7 +9,6 @@ in `<out>.partial/`, from which an interrupted run resumes; the finished model a
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import shutil
@@ -19,10 +18,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
 from zskd.batching import length_grouped_batches, pad
+from zskd.checkpoint import load_checkpoint, save_checkpoint
 from zskd.config import config_dict, write_json
 from zskd.data import DataError, Examples, read_labelled
 from zskd.evaluate import evaluate
@@ -82,33 +81,6 @@ def _set_lr(optimizer: torch.optim.Optimizer, config: TeacherTrainConfig, step: 
         group["lr"] = config.lr * scale
 
 
-def _save_checkpoint(work: Path, model, optimizer, step: int) -> None:
-    """Write checkpoint `step` completely, then point `latest` at it, then drop older ones."""
-    target = work / f"checkpoint-{step}"
-    target.mkdir(parents=True, exist_ok=True)
-    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, target / "model.safetensors")
-    torch.save({"optimizer": optimizer.state_dict(), "rng": torch.get_rng_state()}, target / "trainer_state.pt")
-    write_json(work / "latest.json", {"step": step, "dir": target.name})
-    for old in work.glob("checkpoint-*"):
-        if old != target:
-            shutil.rmtree(old)
-
-
-def _load_checkpoint(work: Path, model, optimizer) -> int:
-    """Restore the latest checkpoint in `work`; return its step (0 when there is none)."""
-    pointer = work / "latest.json"
-    if not pointer.is_file():
-        return 0
-    latest = json.loads(pointer.read_text())
-    source = work / latest["dir"]
-    model.load_state_dict(load_file(source / "model.safetensors"))
-    state = torch.load(source / "trainer_state.pt", weights_only=True)
-    optimizer.load_state_dict(state["optimizer"])
-    torch.set_rng_state(state["rng"])
-    log.info("resuming from %s at step %d", source, latest["step"])
-    return int(latest["step"])
-
-
 def train_teacher(config: TeacherTrainConfig, stop_after_steps: int | None = None) -> dict:
     """Fine-tune `config.base` on the training data and save it at `config.out`; return the run report.
     `stop_after_steps` ends early after a checkpoint (to test resuming) and returns an empty report."""
@@ -149,7 +121,7 @@ def train_teacher(config: TeacherTrainConfig, stop_after_steps: int | None = Non
     )
     work.mkdir(parents=True, exist_ok=True)
     write_json(work / "config.json", config_dict(config))
-    step = _load_checkpoint(work, model, optimizer)
+    step = load_checkpoint(work, model, optimizer)["step"]
     model.train()
     progress = tqdm(total=total_steps, initial=step, desc="teacher-train", unit="step")
     epoch_batches, epoch = None, -1
@@ -175,7 +147,7 @@ def train_teacher(config: TeacherTrainConfig, stop_after_steps: int | None = Non
         progress.update(1)
         progress.set_postfix(loss=f"{loss.item():.4f}", epoch=epoch)
         if step % config.checkpoint_every == 0 or step == total_steps:
-            _save_checkpoint(work, model, optimizer, step)
+            save_checkpoint(work, step, model, optimizer)
             if stop_after_steps is not None and step >= stop_after_steps:
                 progress.close()
                 return {}

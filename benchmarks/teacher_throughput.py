@@ -1,0 +1,72 @@
+"""Teacher labelling throughput: zskd's `Teacher.logits` against transformers' default text-classification pipeline,
+same model, same inputs (SST-2 dev + test sentences), measured in the same run.
+
+    python benchmarks/teacher_throughput.py --model runs/teachers/sst2 [--repeats 3] [--json runs/bench/throughput.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+
+from zskd.config import write_json
+from zskd.report import markdown_table
+from zskd.runinfo import machine_description, versions
+from zskd.tasks import load_split
+from zskd.teacher import Teacher
+
+
+def timed(fn, repeats: int) -> tuple[float, object]:
+    times, result = [], None
+    for _ in range(repeats):
+        start = time.perf_counter()
+        result = fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times), result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--model", default="runs/teachers/sst2", help="teacher directory")
+    parser.add_argument("--repeats", type=int, default=3, help="runs of each; the median is reported")
+    parser.add_argument("--data-root", help="benchmark data root")
+    parser.add_argument("--json", default="runs/bench/teacher_throughput.json", help="where to write the results")
+    args = parser.parse_args()
+
+    from transformers import pipeline
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    texts = load_split("sst2", "dev", args.data_root).texts + load_split("sst2", "test", args.data_root).texts
+    teacher = Teacher.from_pretrained(args.model)
+    classify = pipeline("text-classification", model=args.model, device=-1)
+
+    pipeline_seconds, pipeline_out = timed(lambda: classify(texts), args.repeats)
+    zskd_seconds, logits = timed(lambda: teacher.logits(texts), args.repeats)
+    label_of = {name: i for i, name in enumerate(teacher.label_names)}
+    same = float(np.mean(np.array([label_of[o["label"]] for o in pipeline_out]) == logits.argmax(-1)))
+
+    rows = [
+        ["transformers pipeline (default)", len(texts), round(pipeline_seconds, 2), round(len(texts) / pipeline_seconds, 1), 1.0],
+        ["zskd Teacher.logits", len(texts), round(zskd_seconds, 2), round(len(texts) / zskd_seconds, 1),
+         round(pipeline_seconds / zskd_seconds, 2)],
+    ]
+    table = markdown_table(["labeller", "sentences", "median seconds", "sentences/s", "speed-up"], rows)
+    machine = machine_description()
+    print(table)
+    print(f"\nsame predicted label on {100 * same:.2f}% of sentences; median of {args.repeats} runs; {machine}")
+    results = {"benchmark": "teacher_throughput", "date": date.today().isoformat(), "machine": machine,
+               "versions": versions(), "model": args.model, "repeats": args.repeats, "sentences": len(texts),
+               "pipeline_seconds": pipeline_seconds, "zskd_seconds": zskd_seconds,
+               "speedup": pipeline_seconds / zskd_seconds, "prediction_match": same, "table": table}
+    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+    write_json(args.json, results)
+
+
+if __name__ == "__main__":
+    main()

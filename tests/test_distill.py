@@ -1,0 +1,96 @@
+"""The distillation engine end to end on a tiny random teacher: outputs, resuming, the label cache."""
+
+import json
+import random
+
+import numpy as np
+import pytest
+from safetensors.torch import load_file
+
+from zskd.cli import main
+from zskd.distill import DistillConfig, distill
+from zskd.students import load_student
+from conftest import SENTIMENT, WORDS
+
+_rng = random.Random(0)
+OOD_SENTENCES = [" ".join(_rng.choices(WORDS[:34], k=4 + i % 6)) + " ." for i in range(120)]
+
+
+@pytest.fixture
+def ood_file(tmp_path):
+    path = tmp_path / "ood.txt"
+    path.write_text("\n".join(OOD_SENTENCES) + "\n")
+    return path
+
+
+def config(tmp_path, tiny_model, ood_file, sentiment_tsv, name, **overrides):
+    options = dict(teacher=str(tiny_model), out=str(tmp_path / name), ood=str(ood_file), eval_data=str(sentiment_tsv),
+                   cache_dir=str(tmp_path / "cache"), transfer_size=60, min_words=2, max_words=20, steps=12,
+                   batch_size=8, eval_every=4, checkpoint_every=4, heldout=10, max_vocab=40,
+                   student_options="embedding_dim=16,hidden_size=16")
+    options.update(overrides)
+    return DistillConfig(**options)
+
+
+def test_distill_through_the_cli_writes_a_complete_student(tmp_path, tiny_model, ood_file, sentiment_tsv, capsys):
+    out = tmp_path / "student"
+    code = main(["distill", "--teacher", str(tiny_model), "--method", "ood", "--ood", str(ood_file), "--out", str(out),
+                 "--eval-data", str(sentiment_tsv), "--cache-dir", str(tmp_path / "cache"), "--transfer-size", "60",
+                 "--min-words", "2", "--steps", "10", "--batch-size", "8", "--eval-every", "5", "--heldout", "10",
+                 "--student-options", "embedding_dim=16,hidden_size=16", "--seed", "3"])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "student saved to" in printed and "% of teacher" in printed
+    run = json.loads((out / "run.json").read_text())
+    assert run["config"]["seed"] == 3 and run["method"] == "ood" and run["steps"] == 10
+    assert run["transfer_size"] == 60 and run["transfer_info"]["pool"] == 120
+    assert sum(run["transfer_info"]["classes_after"].values()) == 60
+    assert run["compression"] == round(run["teacher_parameters"] / run["student_parameters"], 1)
+    assert run["eval"]["n"] == len(SENTIMENT) and 0 <= run["eval"]["agreement"] <= 100
+    assert [json.loads(line)["step"] for line in (out / "metrics.jsonl").read_text().splitlines()] == [5, 10]
+    assert "compression" in (out / "README.md").read_text()
+    assert (out / "transfer_sample.tsv").read_text().startswith("teacher_label\tconfidence\ttext")
+    assert (out / "last" / "model.safetensors").is_file() and not (tmp_path / "student.partial").exists()
+
+    student = load_student(out)
+    assert student.logits(["the movie was good", "awful"]).shape == (2, 2)
+    assert main(["eval", "--model", str(out), "--data", str(sentiment_tsv), "--teacher", str(tiny_model)]) == 0
+    assert "agreement with teacher" in capsys.readouterr().out
+
+
+def test_resumed_run_ends_with_the_same_weights(tmp_path, tiny_model, ood_file, sentiment_tsv):
+    distill(config(tmp_path, tiny_model, ood_file, sentiment_tsv, "straight"))
+    assert distill(config(tmp_path, tiny_model, ood_file, sentiment_tsv, "resumed"), stop_after_steps=8) == (None, {})
+    assert (tmp_path / "resumed.partial" / "latest.json").is_file()
+    _, report = distill(config(tmp_path, tiny_model, ood_file, sentiment_tsv, "resumed"))
+    for part in ("", "last/"):
+        straight = load_file(tmp_path / "straight" / part / "model.safetensors")
+        resumed = load_file(tmp_path / "resumed" / part / "model.safetensors")
+        for name in straight:
+            np.testing.assert_array_equal(straight[name].numpy(), resumed[name].numpy(), err_msg=part + name)
+    steps = [json.loads(line)["step"] for line in (tmp_path / "resumed" / "metrics.jsonl").read_text().splitlines()]
+    assert steps == [4, 8, 12]
+
+
+def test_second_run_labels_nothing(tmp_path, tiny_model, ood_file, sentiment_tsv):
+    _, first = distill(config(tmp_path, tiny_model, ood_file, sentiment_tsv, "a"))
+    _, second = distill(config(tmp_path, tiny_model, ood_file, sentiment_tsv, "b", student="cnn", student_options=None))
+    assert first["teacher_inputs_labelled"] == 120 + len(SENTIMENT)  # the balancing pool, then the eval set
+    assert second["teacher_inputs_labelled"] == 0
+
+
+@pytest.mark.parametrize("method", ["random", "indomain"])
+def test_baseline_methods(tmp_path, tiny_model, ood_file, sentiment_tsv, method):
+    _, report = distill(config(tmp_path, tiny_model, ood_file, sentiment_tsv, method, method=method,
+                               indomain_data=str(sentiment_tsv), transfer_size=40))
+    assert report["in_domain"] == (method == "indomain")
+    if method == "indomain":
+        assert "not a zero-shot result" in (tmp_path / method / "README.md").read_text()
+        assert report["transfer_size"] == len(SENTIMENT)
+    else:
+        assert report["transfer_size"] == 40
+
+
+def test_unknown_method_is_a_clear_error(tmp_path, tiny_model, capsys):
+    code = main(["distill", "--teacher", str(tiny_model), "--out", str(tmp_path / "x"), "--method", "magic"])
+    assert code == 2 and "unknown method 'magic'" in capsys.readouterr().err

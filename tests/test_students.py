@@ -1,0 +1,97 @@
+"""Each student: built from a teacher, saved and loaded back with identical outputs, and reading embeddings."""
+
+import numpy as np
+import pytest
+import torch
+
+from zskd.students import STUDENTS, create_student, load_student, parse_student_options
+from zskd.students.base import build_vocabulary, pca_embeddings
+from zskd.teacher import Teacher
+
+TEXTS = ["the movie was good", "awful", "a very boring film , and the plot was bad", ("a cat sat", "on the mat")]
+SMALL = {"bilstm": "embedding_dim=8,hidden_size=8", "cnn": "embedding_dim=8,num_filters=4,widths=2:3",
+         "transformer": "num_layers=1"}
+
+
+@pytest.fixture(scope="module")
+def teacher(tiny_model):
+    return Teacher.from_pretrained(tiny_model)
+
+
+def make(kind, teacher):
+    counts = {t: 1 for ids in teacher.encode(TEXTS[:3])["input_ids"] for t in ids}
+    kept = build_vocabulary(teacher.tokenizer, counts, max_vocab=None)
+    return create_student(kind, teacher, kept, parse_student_options(kind, SMALL[kind]))
+
+
+@pytest.mark.parametrize("kind", list(STUDENTS))
+def test_save_load_round_trip(tmp_path, teacher, kind):
+    torch.manual_seed(0)
+    student = make(kind, teacher)
+    student.save_pretrained(tmp_path / kind)
+    loaded = load_student(tmp_path / kind)
+    assert type(loaded) is type(student) and loaded.config == student.config
+    for texts in (TEXTS[:3], TEXTS[3:]):
+        np.testing.assert_allclose(loaded.logits(texts), student.logits(texts), atol=1e-6)
+    assert loaded.num_parameters() == student.num_parameters()
+
+
+@pytest.mark.parametrize("kind", list(STUDENTS))
+def test_batched_logits_match_one_at_a_time(teacher, kind):
+    torch.manual_seed(0)
+    student = make(kind, teacher)
+    batched = student.logits(TEXTS[:3], batch_size=3)
+    alone = np.concatenate([student.logits([t]) for t in TEXTS[:3]])
+    np.testing.assert_allclose(batched, alone, atol=1e-5)
+
+
+@pytest.mark.parametrize("kind", list(STUDENTS))
+def test_inputs_embeds_give_the_same_logits_as_ids(teacher, kind):
+    torch.manual_seed(0)
+    student = make(kind, teacher).eval()
+    encoded = student.encode(TEXTS[:1])
+    batch = student.collate(encoded["input_ids"], encoded["token_type_ids"])
+    with torch.no_grad():
+        from_ids = student(**batch)
+        embeds = student.word_embeddings(batch["input_ids"])
+        from_embeds = student(inputs_embeds=embeds, attention_mask=batch["attention_mask"], token_type_ids=batch["token_type_ids"])
+    np.testing.assert_allclose(from_ids.numpy(), from_embeds.numpy(), atol=1e-6)
+
+
+def test_pruned_vocabulary_maps_unused_tokens_to_unk(teacher):
+    student = make("bilstm", teacher)
+    kept = set(student.kept_token_ids)
+    ids = student.encode(["dog"])["input_ids"][0]  # "dog" is not in the vocabulary the student was built from
+    assert teacher.tokenizer.convert_tokens_to_ids("dog") not in kept
+    assert ids[1] == 1  # [UNK]
+    assert student.kept_token_ids[:2] == [teacher.tokenizer.pad_token_id, teacher.tokenizer.unk_token_id]
+
+
+def test_vocabulary_keeps_the_most_frequent_tokens(teacher):
+    counts = {10: 5, 11: 9, 12: 1, 13: 9}
+    kept = build_vocabulary(teacher.tokenizer, counts, max_vocab=7)
+    assert kept[5:] == [11, 13]
+
+
+def test_pca_embeddings_keep_the_main_directions():
+    torch.manual_seed(0)
+    direction = torch.randn(1, 16)
+    matrix = torch.randn(50, 1) * 5 * direction + 0.01 * torch.randn(50, 16)
+    projected = pca_embeddings(matrix, list(range(50)), 2)
+    assert projected.shape == (50, 2)
+    # the first component carries almost all the variance of this rank-1 matrix
+    assert projected[:, 0].var() > 100 * projected[:, 1].var()
+    assert torch.equal(pca_embeddings(matrix, [3, 4], 16), matrix[[3, 4]])
+
+
+def test_transformer_starts_from_the_teachers_layers(teacher):
+    student = make("transformer", teacher)
+    assert student.config.teacher_layers == [0]
+    np.testing.assert_array_equal(
+        student.bert.bert.encoder.layer[0].attention.self.query.weight.detach().numpy(),
+        teacher.model.bert.encoder.layer[0].attention.self.query.weight.detach().numpy())
+
+
+def test_unknown_student_option_is_named():
+    with pytest.raises(ValueError, match="student bilstm has no option 'depth'"):
+        parse_student_options("bilstm", "depth=3")

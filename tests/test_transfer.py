@@ -1,0 +1,47 @@
+import numpy as np
+
+from zskd.transfer.common import balanced_selection, class_histogram
+from zskd.transfer.ood import make_pairs, perturb, split_sentences
+
+
+def logits_for(classes, k=2):
+    return np.eye(k, dtype=np.float32)[classes]
+
+
+def test_balanced_selection_takes_equal_shares():
+    logits = logits_for([0] * 90 + [1] * 10)
+    chosen = balanced_selection(logits, 20, seed=0)
+    assert class_histogram(logits[chosen], ["a", "b"]) == {"a": 10, "b": 10}
+
+
+def test_balanced_selection_gives_unused_share_to_other_classes():
+    logits = logits_for([0] * 90 + [1] * 10)
+    chosen = balanced_selection(logits, 50, seed=0)
+    assert class_histogram(logits[chosen], ["a", "b"]) == {"a": 40, "b": 10}
+    assert len(set(chosen.tolist())) == 50
+
+
+def test_balanced_selection_never_exceeds_the_pool():
+    logits = logits_for([0, 1, 2, 2], k=3)
+    assert sorted(balanced_selection(logits, 100, seed=1).tolist()) == [0, 1, 2, 3]
+
+
+def test_split_sentences_handles_wikitext_paragraphs():
+    line = "The tower is 30 @-@ metres tall . It was built in 1 @,@ 900 . Why ? Nobody knows ."
+    assert split_sentences(line) == ["The tower is 30-metres tall .", "It was built in 1,900 .", "Why ?", "Nobody knows ."]
+    assert split_sentences(" = = History = = ") == []
+
+
+def test_pairs_are_neighbours_random_and_perturbed_copies():
+    sentences = [f"sentence number {i} is here" for i in range(9)]
+    pairs = make_pairs(sentences, np.random.default_rng(0))
+    assert len(pairs) == 9 and all(a == s for (a, _), s in zip(pairs, sentences))
+    assert pairs[0] == (sentences[0], sentences[1])
+    assert sum(len(set(a.split()) & set(b.split())) >= 3 for a, b in pairs[2::3]) == 3
+
+
+def test_perturb_changes_some_words():
+    rng = np.random.default_rng(0)
+    sentence = " ".join(f"w{i}" for i in range(40))
+    changed = perturb(sentence, rng, ["x", "y"])
+    assert changed != sentence and 30 <= len(changed.split()) <= 40

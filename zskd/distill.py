@@ -1,0 +1,304 @@
+"""The one distillation loop: a teacher and a transfer set go in, a small student comes out.
+
+    zskd distill --teacher runs/teachers/sst2 --method ood --student bilstm --eval-task sst2 --out runs/sst2-ood
+    accelerate launch -m zskd.cli distill ...        # the same on several processes or GPUs, unchanged
+
+Steps: build the transfer set (`zskd.transfer.SOURCES[method]`), label it with the teacher (cached), keep a
+held-out slice, prune the vocabulary to the tokens the set uses, initialise the student from the teacher, then
+train on the teacher's soft labels with AdamW, warm-up and linear decay. Every `eval_every` steps the student's
+agreement with the teacher on the held-out slice picks the best checkpoint (never the task's labels: this is
+zero-shot), and the task metric on labelled data is logged for reporting. Checkpoints every `checkpoint_every`
+steps in `<out>.partial/`; the same command resumes there. The finished student appears at `<out>` in one rename.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import resource
+import shutil
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from zskd import losses
+from zskd.batching import length_grouped_batches, pad
+from zskd.checkpoint import load_checkpoint, save_checkpoint
+from zskd.config import config_dict, load_config, write_json
+from zskd.data import DataError, Examples, read_labelled
+from zskd.evaluate import agreement, classification_metrics
+from zskd.labelling import label_with_teacher
+from zskd.report import model_card
+from zskd.runinfo import machine_description, versions
+from zskd.students import STUDENTS, create_student, parse_student_options
+from zskd.students.base import build_vocabulary
+from zskd.tasks import get_task, load_split
+from zskd.teacher import Teacher
+from zskd.transfer import SOURCES
+
+log = logging.getLogger(__name__)
+DEFAULT_LR = {"bilstm": 2e-3, "cnn": 2e-3, "transformer": 1e-4}
+
+
+@dataclass
+class DistillConfig:
+    teacher: str = field(default="", metadata={"help": "teacher model directory or hub id"})
+    out: str = field(default="", metadata={"help": "output student directory"})
+    method: str = field(default="ood", metadata={"help": f"transfer set: {', '.join(SOURCES)}"})
+    student: str = field(default="bilstm", metadata={"help": f"student: {', '.join(STUDENTS)}"})
+    student_options: str | None = field(default=None, metadata={"help": "student config, e.g. hidden_size=256,embedding_dim=96"})
+    ood: str | None = field(default=None, metadata={"help": "out-of-domain corpus files, comma-separated (default: the data root's)"})
+    indomain_data: str | None = field(default=None, metadata={"help": "method indomain: a file of the task's unlabelled text"})
+    eval_task: str | None = field(default=None, metadata={"help": "named task to report the task metric on (never used for selection)"})
+    eval_split: str | None = field(default=None, metadata={"help": "split(s) of --eval-task, e.g. dev or dev+test"})
+    eval_data: str | None = field(default=None, metadata={"help": "labelled file to report the task metric on"})
+    eval_text_col: str = field(default="sentence", metadata={"help": "text column of --eval-data / --indomain-data"})
+    eval_text_col2: str | None = field(default=None, metadata={"help": "second text column, for sentence pairs"})
+    eval_label_col: str = field(default="label", metadata={"help": "label column of --eval-data"})
+    pairs: bool | None = field(default=None, metadata={"help": "the teacher reads sentence pairs (default: from the eval task)"})
+    data_root: str | None = field(default=None, metadata={"help": "benchmark data root (default: $ZSKD_DATA or ../shared/data)"})
+    cache_dir: str = field(default="runs/cache/labels", metadata={"help": "teacher label cache, shared across runs"})
+    transfer_size: int = field(default=40000, metadata={"help": "inputs in the transfer set"})
+    pool_factor: int = field(default=2, metadata={"help": "ood: candidates labelled per kept input, for class balancing"})
+    balance: bool = field(default=True, metadata={"help": "ood: balance the teacher's predicted classes"})
+    min_words: int = field(default=4, metadata={"help": "shortest input, in words (pairs: per sentence)"})
+    max_words: int = field(default=40, metadata={"help": "longest input, in words (pairs: per sentence)"})
+    max_vocab: int = field(default=8000, metadata={"help": "student vocabulary: the most frequent transfer-set tokens"})
+    steps: int = field(default=4000, metadata={"help": "student optimisation steps"})
+    batch_size: int = field(default=64, metadata={"help": "inputs per step"})
+    lr: float | None = field(default=None, metadata={"help": "peak learning rate (default: 2e-3 bilstm/cnn, 1e-4 transformer)"})
+    warmup_ratio: float = field(default=0.05, metadata={"help": "fraction of steps with linear warm-up"})
+    weight_decay: float = field(default=0.01, metadata={"help": "AdamW weight decay"})
+    temperature: float = field(default=2.0, metadata={"help": "softmax temperature of the KL term"})
+    kl_weight: float = field(default=1.0, metadata={"help": "weight of KL(teacher || student)"})
+    mse_weight: float = field(default=0.0, metadata={"help": "weight of the logit MSE"})
+    hidden_weight: float = field(default=0.0, metadata={"help": "transformer student: weight of hidden-state MSE"})
+    heldout: int = field(default=1000, metadata={"help": "transfer-set inputs held out to measure agreement"})
+    eval_every: int = field(default=500, metadata={"help": "steps between evaluations"})
+    checkpoint_every: int = field(default=500, metadata={"help": "steps between resumable checkpoints"})
+    max_length: int = field(default=128, metadata={"help": "tokens per input"})
+    seed: int = field(default=0, metadata={"help": "seed for everything: transfer set, initialisation, batches"})
+    trust_remote_code: bool = field(default=False, metadata={"help": "allow custom teacher code (off: safer)"})
+
+
+def load_eval_data(config: DistillConfig) -> tuple[Examples | None, str]:
+    """The labelled data the task metric is reported on, and the metric's name."""
+    if config.eval_task:
+        task = get_task(config.eval_task)
+        splits = (config.eval_split or task.eval_split).split("+")
+        parts = [load_split(task, s, config.data_root) for s in splits]
+        merged = Examples(sum((p.texts for p in parts), []), sum((p.texts2 for p in parts), []) if task.is_pair else None,
+                          sum((p.labels for p in parts), []), parts[0].label_names, "+".join(p.source for p in parts))
+        return merged, task.metric
+    if config.eval_data:
+        return read_labelled(config.eval_data, config.eval_text_col, config.eval_label_col, config.eval_text_col2), "accuracy"
+    return None, "accuracy"
+
+
+def _lr_at(config: DistillConfig, lr: float, step: int) -> float:
+    warmup = max(1, int(config.warmup_ratio * config.steps))
+    return lr * (step / warmup if step < warmup else max(0.0, (config.steps - step) / max(1, config.steps - warmup)))
+
+
+def distill(config: DistillConfig | None = None, stop_after_steps: int | None = None, **options):
+    """Distil `config.teacher` into a new student saved at `config.out`; return (student, report).
+    Options may be given as keywords instead of a config: `distill(teacher=..., method="ood", out=...)`.
+    `stop_after_steps` ends early after a checkpoint (to test resuming) and returns (None, {})."""
+    from accelerate import Accelerator
+
+    config = config or load_config(DistillConfig, overrides=options)
+    if not config.teacher or not config.out:
+        raise DataError("give --teacher DIR and --out DIR")
+    if config.method not in SOURCES:
+        raise DataError(f"unknown method {config.method!r}: choose one of {', '.join(SOURCES)}")
+    if config.student not in STUDENTS:
+        raise DataError(f"unknown student {config.student!r}: choose one of {', '.join(STUDENTS)}")
+    out, work = Path(config.out), Path(config.out + ".partial")
+    if out.exists():
+        raise FileExistsError(f"{out} already exists: remove it or choose another --out")
+    started = time.time()
+    accelerator = Accelerator()
+    torch.manual_seed(config.seed)
+    teacher = Teacher.from_pretrained(config.teacher, trust_remote_code=config.trust_remote_code, max_length=config.max_length)
+    eval_examples, metric = load_eval_data(config)
+    if config.pairs is None:
+        config.pairs = bool(eval_examples is not None and eval_examples.is_pair)
+
+    # 1. The transfer set, labelled by the teacher (cached), and a held-out slice of it.
+    transfer = SOURCES[config.method](config, teacher)
+    if len(transfer.inputs) < 2:
+        raise DataError(f"method {config.method} produced {len(transfer.inputs)} inputs; widen --min-words/--max-words or add corpora")
+    teacher_logits, _ = label_with_teacher(teacher, transfer.inputs, config.cache_dir)
+    transfer_seconds = time.time() - started
+    order = np.random.default_rng([config.seed, 4]).permutation(len(transfer.inputs))
+    heldout_size = min(config.heldout, len(order) // 5)
+    heldout, train = order[:heldout_size], order[heldout_size:]
+    heldout_inputs = [transfer.inputs[i] for i in heldout]
+    heldout_teacher = teacher_logits[heldout].argmax(-1)
+
+    # 2. The student: vocabulary pruned to the tokens the transfer set uses, initialised from the teacher.
+    encoded = teacher.encode([transfer.inputs[i] for i in train])
+    teacher_ids = encoded["input_ids"]
+    segments = encoded.get("token_type_ids") or [[0] * len(x) for x in teacher_ids]
+    token_counts = Counter(t for ids in teacher_ids for t in ids)
+    kept = build_vocabulary(teacher.tokenizer, token_counts, config.max_vocab)
+    student = create_student(config.student, teacher, kept, parse_student_options(config.student, config.student_options))
+    to_student = student.teacher_to_student.numpy()
+    student_ids = [to_student[ids].tolist() for ids in teacher_ids]
+    targets = torch.from_numpy(teacher_logits[train])
+    lengths = [len(x) for x in student_ids]
+    use_hidden = config.hidden_weight > 0 and config.student == "transformer"
+
+    lr = config.lr or DEFAULT_LR[config.student]
+    optimizer = torch.optim.AdamW(student.parameters(), lr=lr, weight_decay=config.weight_decay)
+    work.mkdir(parents=True, exist_ok=True)
+    write_json(work / "config.json", config_dict(config))
+    state = load_checkpoint(work, student, optimizer)
+    step, best = state["step"], state.get("best_agreement", -1.0)
+    if step and state.get("kept_token_ids_hash") != _digest(kept):
+        raise DataError(f"{work} was made from a different transfer set: delete it to start again")
+    metrics_path = work / "metrics.jsonl"
+    _truncate_metrics(metrics_path, step)
+    student, optimizer = accelerator.prepare(student, optimizer)
+    model = accelerator.unwrap_model(student)
+    device = accelerator.device
+    teacher.model.to(device)
+
+    # 3. Training.
+    steps_per_epoch = max(1, math.ceil(len(train) / config.batch_size))
+    epoch, epoch_batches = -1, []
+    progress = tqdm(total=config.steps, initial=step, desc=f"distill {config.method} -> {config.student}", unit="step",
+                    disable=not accelerator.is_main_process)
+    train_started = time.time()
+    student.train()
+    while step < config.steps:
+        if step // steps_per_epoch != epoch:
+            epoch = step // steps_per_epoch
+            batches = length_grouped_batches(lengths, config.batch_size, config.seed, epoch)
+            epoch_batches = batches[accelerator.process_index :: accelerator.num_processes] or batches
+        batch = epoch_batches[(step % steps_per_epoch) % len(epoch_batches)]
+        inputs = {k: v.to(device) for k, v in model.collate([student_ids[i] for i in batch], [segments[i] for i in batch]).items()}
+        for group in optimizer.param_groups:
+            group["lr"] = _lr_at(config, lr, step)
+        outputs = student(**inputs, output_hidden_states=True) if use_hidden else student(**inputs)
+        student_logits = outputs[0] if use_hidden else outputs
+        target = targets[batch].to(device)
+        loss = config.kl_weight * losses.kl_divergence(student_logits, target, config.temperature)
+        if config.mse_weight:
+            loss = loss + config.mse_weight * losses.logit_mse(student_logits, target)
+        if use_hidden:
+            loss = loss + config.hidden_weight * _hidden_loss(model, teacher, outputs[1], inputs, [teacher_ids[i] for i in batch])
+        accelerator.backward(loss)
+        accelerator.clip_grad_norm_(student.parameters(), 1.0)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        step += 1
+        progress.update(1)
+        progress.set_postfix(loss=f"{loss.item():.4f}")
+        if accelerator.is_main_process and (step % config.eval_every == 0 or step == config.steps):
+            record = {"step": step, "loss": round(loss.item(), 5), "lr": _lr_at(config, lr, step),
+                      "heldout_agreement": agreement(model.logits(heldout_inputs).argmax(-1), heldout_teacher),
+                      "seconds": round(time.time() - train_started, 1)}
+            if eval_examples is not None:
+                record["eval_" + metric] = classification_metrics(
+                    eval_examples.labels, model.logits(eval_examples.inputs()).argmax(-1), teacher.num_labels, metric)["task_metric"]
+            _append_metrics(metrics_path, record)
+            if record["heldout_agreement"] > best:
+                best = record["heldout_agreement"]
+                model.save_pretrained(work / "best")
+            student.train()
+        if accelerator.is_main_process and (step % config.checkpoint_every == 0 or step == config.steps):
+            save_checkpoint(work, step, model, optimizer, {"best_agreement": best, "kept_token_ids_hash": _digest(kept)})
+            if stop_after_steps is not None and step >= stop_after_steps:
+                progress.close()
+                return None, {}
+    progress.close()
+    train_seconds = time.time() - train_started
+    if not accelerator.is_main_process:
+        return None, {}
+
+    # 4. The report, the best and last students, the model card; then one rename.
+    final = work / "final"
+    shutil.rmtree(final, ignore_errors=True)
+    shutil.copytree(work / "best", final)
+    model.save_pretrained(final / "last")
+    from zskd.students import load_student
+
+    best_student = load_student(final)
+    report = {
+        "method": config.method, "student": config.student, "transfer": transfer.description,
+        "in_domain": transfer.in_domain, "transfer_info": transfer.info, "transfer_size": len(transfer.inputs),
+        "vocabulary": len(kept),
+        "teacher_parameters": teacher.num_parameters(), "student_parameters": best_student.num_parameters(),
+        "compression": round(teacher.num_parameters() / best_student.num_parameters(), 1),
+        "heldout_agreement": best, "steps": config.steps,
+        "transfer_seconds": round(transfer_seconds, 1), "train_seconds_this_session": round(train_seconds, 1),
+        "peak_memory_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "config": config_dict(config), "versions": versions(), "machine": machine_description(),
+    }
+    if eval_examples is not None:
+        report["eval"] = _final_eval(best_student, teacher, eval_examples, metric, config.cache_dir)
+    report["teacher_inputs_labelled"] = teacher.inputs_labelled  # 0 when everything came from the cache
+    report["total_seconds"] = round(time.time() - started, 1)
+    write_json(final / "run.json", report)
+    shutil.copy(metrics_path, final / "metrics.jsonl")
+    _write_transfer_sample(final / "transfer_sample.tsv", transfer.inputs, teacher_logits, teacher.label_names)
+    (final / "README.md").write_text(model_card(report))
+    final.rename(out)
+    shutil.rmtree(work)
+    return best_student, report
+
+
+def _hidden_loss(model, teacher: Teacher, student_hidden, inputs: dict, teacher_ids: list[list[int]]) -> torch.Tensor:
+    """MSE between each student layer and the teacher layer it was initialised from (same width only)."""
+    with torch.no_grad():
+        teacher_out = teacher.model(input_ids=pad(teacher_ids, teacher.tokenizer.pad_token_id or 0).to(inputs["input_ids"].device),
+                                    attention_mask=inputs["attention_mask"], token_type_ids=inputs["token_type_ids"],
+                                    output_hidden_states=True)
+    pairs = [(student_hidden[i + 1], teacher_out.hidden_states[t + 1]) for i, t in enumerate(model.config.teacher_layers)]
+    return sum(losses.hidden_mse(s, t, inputs["attention_mask"]) for s, t in pairs) / max(1, len(pairs))
+
+
+def _final_eval(student, teacher: Teacher, examples: Examples, metric: str, cache_dir: str) -> dict:
+    inputs = examples.inputs()
+    student_pred = student.logits(inputs).argmax(-1)
+    teacher_pred = label_with_teacher(teacher, inputs, cache_dir, progress=False)[0].argmax(-1)
+    student_scores = classification_metrics(examples.labels, student_pred, teacher.num_labels, metric)
+    teacher_scores = classification_metrics(examples.labels, teacher_pred, teacher.num_labels, metric)
+    return {"data": examples.source, "n": len(inputs), "metric": metric, "student": student_scores, "teacher": teacher_scores,
+            "percent_of_teacher": round(100 * student_scores["task_metric"] / max(teacher_scores["task_metric"], 1e-9), 2),
+            "agreement": agreement(student_pred, teacher_pred)}
+
+
+def _digest(token_ids: list[int]) -> str:
+    return hashlib.sha1(",".join(map(str, token_ids)).encode()).hexdigest()
+
+
+def _append_metrics(path: Path, record: dict) -> None:
+    with open(path, "a") as handle:
+        handle.write(json.dumps(record) + "\n")
+    log.info("step %d: %s", record["step"], record)
+
+
+def _truncate_metrics(path: Path, step: int) -> None:
+    """Drop metric lines past the checkpoint being resumed from (they will be logged again)."""
+    if path.is_file():
+        kept = [line for line in path.read_text().splitlines() if line and json.loads(line)["step"] <= step]
+        path.write_text("".join(line + "\n" for line in kept))
+
+
+def _write_transfer_sample(path: Path, inputs, logits: np.ndarray, label_names: list[str], count: int = 200) -> None:
+    """The first `count` transfer inputs with the teacher's label and confidence, for a person to read."""
+    probabilities = torch.softmax(torch.from_numpy(logits[:count]), -1).numpy()
+    lines = ["teacher_label\tconfidence\ttext"]
+    for item, p in zip(inputs[:count], probabilities):
+        text = " [SEP] ".join(item) if isinstance(item, tuple) else item
+        lines.append(f"{label_names[int(p.argmax())]}\t{p.max():.3f}\t{text}")
+    path.write_text("\n".join(lines) + "\n")

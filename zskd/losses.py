@@ -1,0 +1,32 @@
+"""Distillation losses as pure functions. Shapes: B batch, L length, K classes, D hidden."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def kl_divergence(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
+    """KL(teacher || student) of the temperature-softened distributions, times T^2 (Hinton et al.) so that the
+    gradient scale does not change with T. [B, K], [B, K] -> scalar, mean over the batch."""
+    log_student = F.log_softmax(student_logits / temperature, dim=-1)
+    log_teacher = F.log_softmax(teacher_logits / temperature, dim=-1)
+    per_example = (log_teacher.exp() * (log_teacher - log_student)).sum(-1)
+    return per_example.mean() * temperature**2
+
+
+def logit_mse(student_logits: torch.Tensor, teacher_logits: torch.Tensor) -> torch.Tensor:
+    """Mean squared error between raw logits (Ba & Caruana; Tang et al. for BiLSTM students). [B, K] -> scalar."""
+    return F.mse_loss(student_logits, teacher_logits)
+
+
+def cross_entropy(student_logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy against gold labels, for the few labelled examples. [B, K], [B] -> scalar."""
+    return F.cross_entropy(student_logits, labels)
+
+
+def hidden_mse(student_hidden: torch.Tensor, teacher_hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    """Mean squared error between hidden states at real (unpadded) positions. [B, L, D], [B, L, D], [B, L] -> scalar."""
+    mask = attention_mask.unsqueeze(-1).to(student_hidden.dtype)
+    squared = ((student_hidden - teacher_hidden) ** 2 * mask).sum()
+    return squared / (mask.sum() * student_hidden.shape[-1]).clamp_min(1)

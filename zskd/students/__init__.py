@@ -1,0 +1,91 @@
+"""Students: small classifiers that read the teacher's tokens through a pruned vocabulary.
+
+`create_student` builds one initialised from a teacher; `load_student` reads a saved student directory.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import typing
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+
+from zskd.students.base import STUDENT_CONFIG_FILE, Student, is_student_directory, pca_embeddings
+from zskd.students.bilstm import BiLSTMStudent
+from zskd.students.cnn import CNNStudent
+from zskd.students.transformer import TransformerStudent
+
+STUDENTS: dict[str, type[Student]] = {"bilstm": BiLSTMStudent, "cnn": CNNStudent, "transformer": TransformerStudent}
+
+
+def parse_student_options(student_type: str, options: str | dict | None) -> dict[str, Any]:
+    """Options for the student's config dataclass, from a dict (YAML) or "name=value,name=value" (command line)."""
+    if not options:
+        return {}
+    config_class = STUDENTS[student_type].config_class
+    hints = typing.get_type_hints(config_class)
+    if isinstance(options, str):
+        options = dict(item.split("=", 1) for item in options.split(",") if item)
+    parsed = {}
+    for name, value in options.items():
+        if name not in hints or name in ("vocab_size", "num_labels"):
+            allowed = [f.name for f in dataclasses.fields(config_class) if f.name not in ("vocab_size", "num_labels")]
+            raise ValueError(f"student {student_type} has no option {name!r}; options: {', '.join(allowed)}")
+        kind = hints[name]
+        if isinstance(value, str):
+            if typing.get_origin(kind) is list:
+                value = [int(v) for v in value.split(":")]
+            else:
+                value = kind(value)
+        parsed[name] = value
+    return parsed
+
+
+def create_student(student_type: str, teacher, kept_token_ids: Sequence[int], options: dict[str, Any] | None = None) -> Student:
+    """A new student of `student_type` for `teacher`'s labels and tokenizer, its embeddings (and, for the
+    transformer at the teacher's width, its layers) initialised from the teacher."""
+    if student_type not in STUDENTS:
+        raise ValueError(f"unknown student {student_type!r}: choose one of {', '.join(STUDENTS)}")
+    cls = STUDENTS[student_type]
+    options = dict(options or {})
+    teacher_config = teacher.model.config
+    if cls is TransformerStudent:
+        options.setdefault("hidden_size", teacher_config.hidden_size)
+        options.setdefault("max_position_embeddings", teacher_config.max_position_embeddings)
+        same_width = options["hidden_size"] == teacher_config.hidden_size
+        if same_width:
+            options.setdefault("num_heads", teacher_config.num_attention_heads)
+            options.setdefault("intermediate_size", teacher_config.intermediate_size)
+            layers = options.setdefault("num_layers", 2)
+            total = teacher_config.num_hidden_layers
+            options.setdefault("teacher_layers", [round(i * (total - 1) / max(1, layers - 1)) for i in range(layers)])
+    config = cls.config_class(vocab_size=len(kept_token_ids), num_labels=teacher.num_labels, **options)
+    student = cls(config, teacher.tokenizer, kept_token_ids, teacher.label_names, teacher.max_length)
+    embedding = student.word_embeddings
+    with torch.no_grad():
+        embedding.weight.copy_(pca_embeddings(teacher.embedding_matrix, kept_token_ids, embedding.weight.shape[1]))
+    if cls is TransformerStudent and config.teacher_layers:
+        student.initialise_from_teacher(teacher.model)
+    return student
+
+
+def load_student(directory: str | Path) -> Student:
+    """A saved student, ready for `logits`; weights from safetensors only."""
+    from safetensors.torch import load_file
+    from transformers import AutoTokenizer
+
+    directory = Path(directory)
+    if not is_student_directory(directory):
+        raise FileNotFoundError(f"{directory} is not a zskd student directory (no {STUDENT_CONFIG_FILE} with zskd_student)")
+    meta = json.loads((directory / STUDENT_CONFIG_FILE).read_text())
+    cls = STUDENTS[meta["zskd_student"]]
+    tokenizer = AutoTokenizer.from_pretrained(directory)
+    student = cls(cls.config_class(**meta["config"]), tokenizer, meta["kept_token_ids"], meta["label_names"], meta["max_length"])
+    student.load_state_dict(load_file(directory / "model.safetensors"))
+    return student.eval()
+
+
+__all__ = ["STUDENTS", "Student", "create_student", "load_student", "parse_student_options"]

@@ -1,0 +1,121 @@
+"""What every student shares: the teacher's tokenizer with a pruned vocabulary, save/load, and batched `logits`.
+
+A student reads the teacher's WordPiece tokens, but keeps only the vocabulary the transfer set uses:
+`kept_token_ids[i]` is the teacher id of student token i; every other teacher token maps to [UNK].
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any, ClassVar, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from zskd.batching import pad, sorted_batches
+from zskd.data import TextInput
+
+STUDENT_CONFIG_FILE = "config.json"
+
+
+def _tokenizer_specials(tokenizer) -> list[int]:
+    """Teacher ids that every student vocabulary keeps, [PAD] first and [UNK] second."""
+    ids = [tokenizer.pad_token_id, tokenizer.unk_token_id, tokenizer.cls_token_id, tokenizer.sep_token_id,
+           tokenizer.mask_token_id]
+    return list(dict.fromkeys(i for i in ids if i is not None))
+
+
+def build_vocabulary(tokenizer, token_counts: dict[int, int], max_vocab: int | None) -> list[int]:
+    """Teacher ids to keep: the special tokens, then the most frequent used tokens, at most `max_vocab` in all."""
+    specials = _tokenizer_specials(tokenizer)
+    ranked = sorted((t for t in token_counts if t not in specials), key=lambda t: (-token_counts[t], t))
+    if max_vocab:
+        ranked = ranked[: max(0, max_vocab - len(specials))]
+    return specials + ranked
+
+
+def pca_embeddings(teacher_embeddings: torch.Tensor, kept_token_ids: Sequence[int], dim: int) -> torch.Tensor:
+    """[V_student, dim] initial embeddings: the kept rows of the teacher's [V, D] matrix projected on their top
+    `dim` principal components, rescaled so the average row norm stays the teacher's. At the teacher's width, the
+    rows themselves."""
+    rows = teacher_embeddings[list(kept_token_ids)].detach().float()
+    if dim == rows.shape[1]:
+        return rows.clone()
+    centred = rows - rows.mean(0, keepdim=True)
+    _, _, components = torch.linalg.svd(centred, full_matrices=False)
+    projected = centred @ components[:dim].T
+    if projected.shape[1] < dim:  # wider than the teacher, or fewer kept tokens than dimensions
+        projected = torch.nn.functional.pad(projected, (0, dim - projected.shape[1]))
+    return projected * (rows.norm(dim=1).mean() / projected.norm(dim=1).mean().clamp_min(1e-8))
+
+
+class Student(nn.Module):
+    """Base of every student. Subclasses set `student_type`, `config_class` and define `forward`."""
+
+    student_type: ClassVar[str]
+    config_class: ClassVar[type]
+
+    def __init__(self, config: Any, tokenizer, kept_token_ids: Sequence[int], label_names: Sequence[str], max_length: int = 128):
+        super().__init__()
+        self.config = config
+        self.tokenizer = tokenizer
+        self.kept_token_ids = list(kept_token_ids)
+        self.label_names = list(label_names)
+        self.max_length = max_length
+        mapping = torch.full((len(tokenizer),), 1, dtype=torch.long)  # student id 1 is [UNK]
+        mapping[torch.tensor(self.kept_token_ids)] = torch.arange(len(self.kept_token_ids))
+        self.register_buffer("teacher_to_student", mapping, persistent=False)
+
+    # --- inputs ------------------------------------------------------------------------------------------------
+    def encode(self, inputs: Sequence[TextInput]) -> dict[str, list[list[int]]]:
+        """Student token ids (and segment ids) for texts or pairs, not padded."""
+        if inputs and isinstance(inputs[0], (tuple, list)):
+            enc = self.tokenizer([a for a, _ in inputs], [b for _, b in inputs], truncation="longest_first", max_length=self.max_length)
+        else:
+            enc = self.tokenizer(list(inputs), truncation=True, max_length=self.max_length)
+        mapping = self.teacher_to_student.tolist()
+        return {"input_ids": [[mapping[t] for t in ids] for ids in enc["input_ids"]],
+                "token_type_ids": enc.get("token_type_ids") or [[0] * len(ids) for ids in enc["input_ids"]]}
+
+    def collate(self, input_ids: Sequence[Sequence[int]], token_type_ids: Sequence[Sequence[int]]) -> dict[str, torch.Tensor]:
+        return {"input_ids": pad(input_ids, 0), "attention_mask": pad([[1] * len(x) for x in input_ids], 0),
+                "token_type_ids": pad(token_type_ids, 0)}
+
+    @torch.inference_mode()
+    def logits(self, inputs: Sequence[TextInput], batch_size: int = 64) -> np.ndarray:
+        """[N, K] float32 logits in the order of `inputs` (the same interface as `Teacher.logits`)."""
+        was_training = self.training
+        self.eval()
+        encoded = self.encode(inputs)
+        ids, segments = encoded["input_ids"], encoded["token_type_ids"]
+        out = np.zeros((len(ids), len(self.label_names)), dtype=np.float32)
+        device = next(self.parameters()).device
+        for batch in sorted_batches([len(x) for x in ids], batch_size):
+            tensors = self.collate([ids[i] for i in batch], [segments[i] for i in batch])
+            out[batch] = self(**{k: v.to(device) for k, v in tensors.items()}).float().cpu().numpy()
+        self.train(was_training)
+        return out
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    # --- saving ------------------------------------------------------------------------------------------------
+    def save_pretrained(self, directory: str | Path) -> None:
+        """config.json, model.safetensors and the tokenizer files: all a user needs to run the student."""
+        from safetensors.torch import save_file
+
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        meta = {"zskd_student": self.student_type, "config": dataclasses.asdict(self.config),
+                "label_names": self.label_names, "max_length": self.max_length, "kept_token_ids": self.kept_token_ids}
+        (directory / STUDENT_CONFIG_FILE).write_text(json.dumps(meta, indent=1) + "\n")
+        save_file({k: v.detach().contiguous() for k, v in self.state_dict().items()}, directory / "model.safetensors")
+        self.tokenizer.save_pretrained(directory)
+
+
+def is_student_directory(directory: str | Path) -> bool:
+    path = Path(directory) / STUDENT_CONFIG_FILE
+    return path.is_file() and "zskd_student" in json.loads(path.read_text())

@@ -1,0 +1,63 @@
+"""Small transformer student: a shallower (and optionally narrower) BERT. At the teacher's width it starts from
+the teacher's embeddings and from evenly spaced teacher layers; narrower, its embeddings start from a PCA of the
+teacher's and its layers are random. It can match the teacher's hidden states (`hidden_weight` in the config)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+from zskd.students.base import Student
+
+
+@dataclass
+class TransformerConfig:
+    vocab_size: int
+    num_labels: int
+    hidden_size: int = 384
+    num_layers: int = 2
+    num_heads: int = 12
+    intermediate_size: int = 1536
+    max_position_embeddings: int = 512
+    dropout: float = 0.1
+    teacher_layers: list[int] = field(default_factory=list)  # teacher layer each student layer starts from
+
+
+class TransformerStudent(Student):
+    student_type = "transformer"
+    config_class = TransformerConfig
+
+    def __init__(self, config: TransformerConfig, *args, **kwargs):
+        super().__init__(config, *args, **kwargs)
+        from transformers import BertConfig, BertForSequenceClassification
+
+        self.bert = BertForSequenceClassification(BertConfig(
+            vocab_size=config.vocab_size, hidden_size=config.hidden_size, num_hidden_layers=config.num_layers,
+            num_attention_heads=config.num_heads, intermediate_size=config.intermediate_size,
+            max_position_embeddings=config.max_position_embeddings, num_labels=config.num_labels,
+            hidden_dropout_prob=config.dropout, attention_probs_dropout_prob=config.dropout, pad_token_id=0,
+        ))
+
+    def initialise_from_teacher(self, teacher_model) -> None:
+        """Copy the teacher's position/segment embeddings, embedding LayerNorm and the layers in
+        `config.teacher_layers` (same width only); word embeddings are set by the caller."""
+        teacher_bert = teacher_model.base_model
+        student_bert = self.bert.bert
+        embeddings = teacher_bert.embeddings
+        student_bert.embeddings.position_embeddings.load_state_dict(embeddings.position_embeddings.state_dict())
+        student_bert.embeddings.token_type_embeddings.load_state_dict(embeddings.token_type_embeddings.state_dict())
+        student_bert.embeddings.LayerNorm.load_state_dict(embeddings.LayerNorm.state_dict())
+        for student_layer, teacher_index in zip(student_bert.encoder.layer, self.config.teacher_layers):
+            student_layer.load_state_dict(teacher_bert.encoder.layer[teacher_index].state_dict())
+
+    @property
+    def word_embeddings(self) -> torch.nn.Embedding:
+        return self.bert.get_input_embeddings()
+
+    def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, inputs_embeds=None,
+                output_hidden_states: bool = False):
+        """[B, K] logits; with `output_hidden_states`, (logits, [num_layers + 1] x [B, L, D] hidden states)."""
+        out = self.bert(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids,
+                        inputs_embeds=inputs_embeds, output_hidden_states=output_hidden_states)
+        return (out.logits, out.hidden_states) if output_hidden_states else out.logits

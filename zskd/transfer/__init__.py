@@ -1,0 +1,22 @@
+"""Transfer sets: the inputs the teacher labels and the student learns from, when the task's data is not there.
+
+A static source is a function `(config, teacher) -> TransferSet` that returns text once; the teacher labels it
+once (cached) and the distillation loop trains on it. `SOURCES` maps each method name to its function.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from zskd.transfer.common import TransferSet
+from zskd.transfer.indomain import indomain_transfer_set
+from zskd.transfer.ood import ood_transfer_set
+from zskd.transfer.random_tokens import random_transfer_set
+
+SOURCES: dict[str, Callable[..., TransferSet]] = {
+    "ood": ood_transfer_set,
+    "random": random_transfer_set,
+    "indomain": indomain_transfer_set,
+}
+
+__all__ = ["SOURCES", "TransferSet"]

@@ -1,0 +1,52 @@
+"""The transfer set every source returns, and what sources share: length limits and class balancing."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from zskd.data import TextInput
+
+
+@dataclass
+class TransferSet:
+    """Inputs for the teacher to label. `in_domain` marks sets built from the task's own text (benchmark only)."""
+
+    inputs: list[TextInput]
+    description: str
+    in_domain: bool = False
+    info: dict = field(default_factory=dict)
+
+
+def word_count(item: TextInput) -> int:
+    return sum(len(t.split()) for t in item) if isinstance(item, tuple) else len(item.split())
+
+
+def class_histogram(logits: np.ndarray, label_names: list[str]) -> dict[str, int]:
+    """How many inputs the teacher assigns to each class."""
+    counts = np.bincount(logits.argmax(-1), minlength=len(label_names))
+    return {name: int(c) for name, c in zip(label_names, counts)}
+
+
+def balanced_selection(logits: np.ndarray, size: int, seed: int) -> np.ndarray:
+    """Indices of at most `size` inputs, as even as possible across the teacher's predicted classes: each class
+    gets an equal share, a class with too few inputs gives its unused share to the others. Random within a class."""
+    rng = np.random.default_rng(seed)
+    predicted = logits.argmax(-1)
+    pools = [rng.permutation(np.flatnonzero(predicted == k)) for k in range(logits.shape[1])]
+    quota = {k: 0 for k in range(len(pools))}
+    remaining = min(size, len(predicted))
+    open_classes = [k for k in quota if len(pools[k])]
+    while remaining and open_classes:
+        share = max(1, remaining // len(open_classes))
+        for k in list(open_classes):
+            take = min(share, len(pools[k]) - quota[k], remaining)
+            quota[k] += take
+            remaining -= take
+            if quota[k] == len(pools[k]):
+                open_classes.remove(k)
+            if not remaining:
+                break
+    chosen = np.concatenate([pools[k][: quota[k]] for k in quota]) if quota else np.array([], dtype=int)
+    return np.sort(chosen.astype(int))

@@ -1,0 +1,31 @@
+"""The ceiling a zero-shot user never has: the task's own training text, without its labels. Benchmark only."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from zskd.data import DataError, read_labelled, read_unlabelled
+from zskd.tasks import load_split
+from zskd.transfer.common import TransferSet
+
+
+def indomain_transfer_set(config, teacher) -> TransferSet:
+    """Up to `config.transfer_size` training inputs of `config.indomain_data` (a file) or `config.eval_task`."""
+    if config.indomain_data:
+        if config.eval_text_col2:
+            examples = read_labelled(config.indomain_data, config.eval_text_col, config.eval_label_col, config.eval_text_col2)
+            inputs = examples.inputs()
+        else:
+            inputs = read_unlabelled(config.indomain_data, config.eval_text_col)
+        source = config.indomain_data
+    elif config.eval_task:
+        inputs = load_split(config.eval_task, "train", config.data_root).inputs()
+        source = f"{config.eval_task} train split"
+    else:
+        raise DataError("method indomain needs --indomain-data FILE or --eval-task NAME (whose train split it reads)")
+    inputs = list(dict.fromkeys(inputs))
+    if len(inputs) > config.transfer_size:
+        keep = np.random.default_rng([config.seed, 2]).permutation(len(inputs))[: config.transfer_size]
+        inputs = [inputs[i] for i in sorted(keep)]
+    return TransferSet(inputs, f"indomain (benchmark ceiling, the task's own text): {len(inputs)} unlabelled inputs from {source}",
+                       in_domain=True)

@@ -1,0 +1,114 @@
+"""Out-of-domain text (the first half of Zero-Shot KD, Rashid et al.): sentences from general corpora, their
+lengths kept in a target range, balanced across the classes the teacher predicts for them.
+
+A sentiment teacher may call most encyclopaedic sentences one class; without balancing the student would learn
+little about the others. So a pool of candidates is labelled (cached: it costs once per teacher), and the transfer
+set takes an equal share of each predicted class where the pool allows. For sentence-pair tasks, pairs are built
+three ways: neighbouring sentences, random sentences, and a sentence with a perturbed copy of itself.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+
+import numpy as np
+
+from zskd.data import DataError, read_unlabelled
+from zskd.labelling import label_with_teacher
+from zskd.resources import ResourceError, find_data_root
+from zskd.transfer.common import TransferSet, balanced_selection, class_histogram, word_count
+
+log = logging.getLogger(__name__)
+
+DEFAULT_CORPORA = ("ood/brown.txt", "ood/wikitext2-valid.txt", "ood/wikitext2-test.txt")
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z\"'(])")
+_WIKITEXT_MARKUP = {" @-@ ": "-", " @,@ ": ",", " @.@ ": "."}
+
+
+def corpus_files(config) -> list[Path]:
+    """`config.ood` (comma-separated files), else the out-of-domain corpora in the data root."""
+    if config.ood:
+        return [Path(p) for p in config.ood.split(",") if p]
+    root = find_data_root(config.data_root)
+    if root is None:
+        raise ResourceError("no out-of-domain corpus: pass --ood FILE[,FILE] (text, one example a line) or --data-root")
+    return [root / name for name in DEFAULT_CORPORA if (root / name).is_file()]
+
+
+def split_sentences(line: str) -> list[str]:
+    """Sentences of a line (one sentence or a paragraph); WikiText markup undone, headings dropped."""
+    line = line.strip()
+    if not line or line.startswith("="):
+        return []
+    for markup, plain in _WIKITEXT_MARKUP.items():
+        line = line.replace(markup, plain)
+    return [s.strip() for s in _SENTENCE_END.split(line) if s.strip()]
+
+
+def read_sentences(files: list[Path], min_words: int, max_words: int) -> list[str]:
+    """Distinct sentences of the corpora, in corpus order, with [min_words, max_words] words and no <unk>."""
+    if not files:
+        raise DataError("no out-of-domain corpus files found; pass --ood FILE[,FILE]")
+    sentences: dict[str, None] = {}
+    for path in files:
+        for line in read_unlabelled(path):
+            for sentence in split_sentences(line):
+                if "<unk>" not in sentence and min_words <= len(sentence.split()) <= max_words:
+                    sentences.setdefault(sentence)
+    return list(sentences)
+
+
+def perturb(sentence: str, rng: np.random.Generator, vocabulary: list[str]) -> str:
+    """A near-copy: about 15% of words dropped, replaced by corpus words, or swapped with a neighbour."""
+    words = sentence.split()
+    out = []
+    for word in words:
+        roll = rng.random()
+        if roll < 0.05:
+            continue
+        out.append(vocabulary[rng.integers(len(vocabulary))] if roll < 0.10 else word)
+    for _ in range(max(1, len(out) // 20)):
+        if len(out) > 2:
+            i = int(rng.integers(len(out) - 1))
+            out[i], out[i + 1] = out[i + 1], out[i]
+    return " ".join(out) if out else sentence
+
+
+def make_pairs(sentences: list[str], rng: np.random.Generator) -> list[tuple[str, str]]:
+    """One pair per sentence, a third each: (s, next sentence), (s, random sentence), (s, perturbed s)."""
+    vocabulary = sorted({w for s in sentences[:5000] for w in s.split() if w.isalpha()})
+    pairs = []
+    for i, sentence in enumerate(sentences):
+        kind = i % 3
+        if kind == 0 and i + 1 < len(sentences):
+            pairs.append((sentence, sentences[i + 1]))
+        elif kind == 1:
+            pairs.append((sentence, sentences[int(rng.integers(len(sentences)))]))
+        else:
+            pairs.append((sentence, perturb(sentence, rng, vocabulary)))
+    return pairs
+
+
+def ood_transfer_set(config, teacher) -> TransferSet:
+    """Up to `config.transfer_size` out-of-domain inputs, class-balanced by the teacher when `config.balance`."""
+    files = corpus_files(config)
+    rng = np.random.default_rng([config.seed, 3])
+    sentences = read_sentences(files, config.min_words, config.max_words)
+    inputs = make_pairs(sentences, rng) if config.pairs else list(sentences)
+    inputs = [inputs[i] for i in rng.permutation(len(inputs))]
+    pool_size = min(len(inputs), config.transfer_size * (config.pool_factor if config.balance else 1))
+    inputs = inputs[:pool_size]
+    info: dict = {"corpora": [str(f) for f in files], "pool": len(inputs)}
+    if config.balance:
+        logits, _ = label_with_teacher(teacher, inputs, config.cache_dir)
+        info["classes_before"] = class_histogram(logits, teacher.label_names)
+        chosen = balanced_selection(logits, config.transfer_size, config.seed)
+        inputs = [inputs[i] for i in chosen]
+        info["classes_after"] = class_histogram(logits[chosen], teacher.label_names)
+        log.info("teacher classes before balancing %s, after %s", info["classes_before"], info["classes_after"])
+    mean_words = float(np.mean([word_count(x) for x in inputs])) if inputs else 0.0
+    kind = "sentence pairs" if config.pairs else "sentences"
+    return TransferSet(inputs, f"ood: {len(inputs)} {kind} from {', '.join(f.name for f in files)} "
+                               f"({config.min_words}-{config.max_words} words, mean {mean_words:.1f})", info=info)
