@@ -105,7 +105,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
         rows.append(["teacher", t["n"], t["accuracy"], t["macro_f1"], t["task_metric"]])
     print(markdown_table(["", "n", "accuracy", "macro-F1", f"task metric ({metric})"], rows))
     if teacher is not None:
-        print(f"\nagreement with teacher: {result['agreement']:.2f}%")
+        print(f"\nagreement with teacher: {result['agreement']:.2f}%; {metric}: {result['percent_of_teacher']:.2f}% of the teacher's")
+        sizes = {"model": model.num_parameters(), "teacher": teacher.num_parameters()}
+        result["parameters"] = sizes
+        print(f"parameters: model {sizes['model']:,}, teacher {sizes['teacher']:,} "
+              f"({sizes['teacher'] / sizes['model']:.1f}x smaller)")
     print("\n" + confusion_table(result["confusion"], model.label_names))
     if args.latency:
         inputs = examples.inputs()
@@ -113,6 +117,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
         result["latency"] = {name: [measure_latency(m, inputs, b) for b in (1, 64)] for name, m in models.items()}
         print("\n" + markdown_table(["", "batch 1 median ms", "batch 64 median ms"],
                                     [[name, lat[0]["median_ms"], lat[1]["median_ms"]] for name, lat in result["latency"].items()]))
+        if teacher is not None:
+            result["latency_speedup_batch1"] = round(result["latency"]["teacher"][0]["median_ms"] / result["latency"]["model"][0]["median_ms"], 1)
+            print(f"batch-1 latency: model {result['latency_speedup_batch1']}x faster than the teacher")
     if args.json:
         write_json(args.json, result)
     return 0

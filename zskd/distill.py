@@ -33,7 +33,7 @@ from zskd.batching import length_grouped_batches, pad
 from zskd.checkpoint import load_checkpoint, save_checkpoint
 from zskd.config import config_dict, load_config, write_json
 from zskd.data import DataError, Examples, read_labelled
-from zskd.evaluate import agreement, classification_metrics
+from zskd.evaluate import agreement, classification_metrics, percent_of_teacher
 from zskd.labelling import label_with_teacher
 from zskd.report import model_card
 from zskd.runinfo import machine_description, versions
@@ -273,7 +273,7 @@ def _final_eval(student, teacher: Teacher, examples: Examples, metric: str, cach
     student_scores = classification_metrics(examples.labels, student_pred, teacher.num_labels, metric)
     teacher_scores = classification_metrics(examples.labels, teacher_pred, teacher.num_labels, metric)
     return {"data": examples.source, "n": len(inputs), "metric": metric, "student": student_scores, "teacher": teacher_scores,
-            "percent_of_teacher": round(100 * student_scores["task_metric"] / max(teacher_scores["task_metric"], 1e-9), 2),
+            "percent_of_teacher": percent_of_teacher(student_scores["task_metric"], teacher_scores["task_metric"]),
             "agreement": agreement(student_pred, teacher_pred)}
 
 

@@ -56,6 +56,11 @@ def agreement(pred_a: Sequence[int], pred_b: Sequence[int]) -> float:
     return round(100.0 * float(np.mean(np.asarray(pred_a) == np.asarray(pred_b))), 2)
 
 
+def percent_of_teacher(student_score: float, teacher_score: float) -> float:
+    """The student's score as a percentage of the teacher's."""
+    return round(100.0 * student_score / max(teacher_score, 1e-9), 2)
+
+
 def evaluate(model: Classifier, examples: Examples, metric: str = "accuracy", teacher: Classifier | None = None) -> dict:
     """Score `model` on labelled `examples`; with a teacher, also the teacher's score and the agreement."""
     if examples.labels is None:
@@ -68,6 +73,7 @@ def evaluate(model: Classifier, examples: Examples, metric: str = "accuracy", te
         teacher_predictions = teacher.logits(inputs).argmax(-1)
         result["teacher"] = classification_metrics(examples.labels, teacher_predictions, num_labels, metric)
         result["agreement"] = agreement(predictions, teacher_predictions)
+        result["percent_of_teacher"] = percent_of_teacher(result["task_metric"], result["teacher"]["task_metric"])
     return result
 
 
