@@ -1,5 +1,6 @@
 """The distillation engine end to end on a tiny random teacher: outputs, resuming, the label cache."""
 
+import dataclasses
 import json
 import random
 
@@ -10,7 +11,7 @@ from safetensors.torch import load_file
 from zskd.cli import main
 from zskd.distill import DistillConfig, distill
 from zskd.students import load_student
-from conftest import SENTIMENT, WORDS
+from conftest import SENTIMENT, WORDS, write_tsv
 
 _rng = random.Random(0)
 OOD_SENTENCES = [" ".join(_rng.choices(WORDS[:34], k=4 + i % 6)) + " ." for i in range(120)]
@@ -74,7 +75,10 @@ def test_resumed_run_ends_with_the_same_weights(tmp_path, tiny_model, ood_file, 
 
 def test_second_run_labels_nothing(tmp_path, tiny_model, ood_file, sentiment_tsv):
     _, first = distill(config(tmp_path, tiny_model, ood_file, sentiment_tsv, "a"))
-    _, second = distill(config(tmp_path, tiny_model, ood_file, sentiment_tsv, "b", student="cnn", student_options=None))
+    import zskd
+
+    second_config = config(tmp_path, tiny_model, ood_file, sentiment_tsv, "b", student="cnn", student_options=None)
+    _, second = zskd.distill(**dataclasses.asdict(second_config))  # the keyword form of the Python API
     assert first["teacher_inputs_labelled"] == 120 + len(SENTIMENT)  # the balancing pool, then the eval set
     assert second["teacher_inputs_labelled"] == 0
 
@@ -94,3 +98,17 @@ def test_baseline_methods(tmp_path, tiny_model, ood_file, sentiment_tsv, method)
 def test_unknown_method_is_a_clear_error(tmp_path, tiny_model, capsys):
     code = main(["distill", "--teacher", str(tiny_model), "--out", str(tmp_path / "x"), "--method", "magic"])
     assert code == 2 and "unknown method 'magic'" in capsys.readouterr().err
+
+
+def test_pair_task_distils_from_sentence_pairs(tmp_path, tiny_model, ood_file):
+    pairs_tsv = write_tsv(tmp_path / "pairs.tsv", [(1, "a cat sat", "a cat sat down"), (0, "the dog ran", "what city"),
+                                                  (1, "fun film", "a fun film"), (0, "i hated it", "the mat")],
+                          ("label", "sentence1", "sentence2"))
+    _, report = distill(DistillConfig(
+        teacher=str(tiny_model), out=str(tmp_path / "pairs"), ood=str(ood_file), eval_data=str(pairs_tsv),
+        eval_text_col="sentence1", eval_text_col2="sentence2", cache_dir=str(tmp_path / "cache"), transfer_size=60,
+        min_words=2, steps=4, batch_size=8, heldout=10, student_options="embedding_dim=8,hidden_size=8"))
+    assert report["config"]["pairs"] is True and "sentence pairs" in report["transfer"]
+    sample = (tmp_path / "pairs" / "transfer_sample.tsv").read_text().splitlines()[1:]
+    assert all(" [SEP] " in line for line in sample)
+    assert report["eval"]["n"] == 4
