@@ -1,7 +1,7 @@
 import numpy as np
 
 from zskd.transfer.common import balanced_selection, class_histogram
-from zskd.transfer.ood import make_pairs, perturb, split_sentences
+from zskd.transfer.ood import augmented, make_pairs, perturb, span, split_sentences
 
 
 def logits_for(classes, k=2):
@@ -45,3 +45,19 @@ def test_perturb_changes_some_words():
     sentence = " ".join(f"w{i}" for i in range(40))
     changed = perturb(sentence, rng, ["x", "y"])
     assert changed != sentence and 30 <= len(changed.split()) <= 40
+
+
+def test_span_is_a_contiguous_part_of_the_sentence():
+    rng = np.random.default_rng(0)
+    sentence = " ".join(f"w{i}" for i in range(20))
+    for _ in range(20):
+        part = span(sentence, rng, min_words=4)
+        assert part in sentence and 4 <= len(part.split()) <= 16
+
+
+def test_augmented_alternates_spans_and_perturbed_copies():
+    sentences = [" ".join(f"s{j}w{i}" for i in range(12)) for j in range(3)]
+    variants = augmented(sentences, 2, np.random.default_rng(0), min_words=3)
+    assert len(variants) == 6
+    assert all(v in s for v, s in zip(variants[:3], sentences))  # spans
+    assert all(v != s and v not in s for v, s in zip(variants[3:], sentences))  # perturbed copies

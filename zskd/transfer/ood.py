@@ -76,6 +76,25 @@ def perturb(sentence: str, rng: np.random.Generator, vocabulary: list[str]) -> s
     return " ".join(out) if out else sentence
 
 
+def span(sentence: str, rng: np.random.Generator, min_words: int) -> str:
+    """A random contiguous span of 30-80% of the sentence's words (at least `min_words`): n-gram sampling."""
+    words = sentence.split()
+    length = max(min(min_words, len(words)), int(len(words) * rng.uniform(0.3, 0.8)))
+    start = int(rng.integers(0, len(words) - length + 1))
+    return " ".join(words[start : start + length])
+
+
+def augmented(sentences: list[str], copies: int, rng: np.random.Generator, min_words: int) -> list[str]:
+    """`copies` variants of each sentence, alternately a span of it and a perturbed copy (Tang et al., 2019):
+    more inputs near the corpus, each labelled by the teacher like the rest."""
+    vocabulary = sorted({w for s in sentences[:5000] for w in s.split() if w.isalpha()})
+    variants = []
+    for copy in range(copies):
+        for sentence in sentences:
+            variants.append(span(sentence, rng, min_words) if copy % 2 == 0 else perturb(sentence, rng, vocabulary))
+    return variants
+
+
 def make_pairs(sentences: list[str], rng: np.random.Generator) -> list[tuple[str, str]]:
     """One pair per sentence, a third each: (s, next sentence), (s, random sentence), (s, perturbed s)."""
     vocabulary = sorted({w for s in sentences[:5000] for w in s.split() if w.isalpha()})
@@ -96,6 +115,8 @@ def ood_transfer_set(config, teacher) -> TransferSet:
     files = corpus_files(config)
     rng = np.random.default_rng([config.seed, 3])
     sentences = read_sentences(files, config.min_words, config.max_words)
+    if config.augment:
+        sentences = list(dict.fromkeys(sentences + augmented(sentences, config.augment, rng, config.min_words)))
     inputs = make_pairs(sentences, rng) if config.pairs else list(sentences)
     inputs = [inputs[i] for i in rng.permutation(len(inputs))]
     pool_size = min(len(inputs), config.transfer_size * (config.pool_factor if config.balance else 1))
