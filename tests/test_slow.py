@@ -1,0 +1,23 @@
+"""Tests on the real packaged models (minutes, not seconds): `make test-slow`."""
+
+import numpy as np
+import pytest
+
+from zskd.resources import GLOVE, MINILM, smollm2_gguf_file
+
+pytestmark = pytest.mark.slow
+
+
+def test_packaged_minilm_loads_as_a_teacher():
+    from zskd.teacher import Teacher
+
+    teacher = Teacher.from_pretrained("minilm-l6")
+    assert teacher.num_parameters() > 22_000_000 and teacher.embedding_matrix.shape == (30522, 384)
+    logits = teacher.logits(["a gripping film", ("a cat sat", "on the mat")][:1])
+    assert logits.shape == (1, teacher.num_labels) and np.isfinite(logits).all()
+    assert (MINILM.path() / "model.safetensors").is_file()
+
+
+def test_packaged_generator_and_glove_are_present():
+    assert smollm2_gguf_file().stat().st_size > 50_000_000
+    assert (GLOVE.path() / "glove_6B_50d_emb.npy").is_file()
