@@ -28,7 +28,7 @@ def config(tmp_path, tiny_model, ood_file, sentiment_tsv, name, **overrides):
     options = dict(teacher=str(tiny_model), out=str(tmp_path / name), ood=str(ood_file), eval_data=str(sentiment_tsv),
                    cache_dir=str(tmp_path / "cache"), transfer_size=60, min_words=2, max_words=20, steps=12,
                    batch_size=8, eval_every=4, checkpoint_every=4, heldout=10, max_vocab=40,
-                   student_options="embedding_dim=16,hidden_size=16")
+                   student_options="embedding_dim=16,hidden_size=16", teacher_bf16=False)
     options.update(overrides)
     return DistillConfig(**options)
 

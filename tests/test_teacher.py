@@ -16,7 +16,7 @@ def reference_logits(teacher, inputs):
 
 
 def test_logits_batched_by_length_match_one_at_a_time(tiny_model):
-    teacher = Teacher.from_pretrained(tiny_model, batch_size=3)
+    teacher = Teacher.from_pretrained(tiny_model, batch_size=3, bf16=False)
     inputs = ["the movie was good", "bad", "what a very very boring and awful film it was", "fun", "i loved it", "ok"]
     logits = teacher.logits(inputs)
     assert logits.dtype == np.float32 and logits.shape == (6, 2)
@@ -24,7 +24,7 @@ def test_logits_batched_by_length_match_one_at_a_time(tiny_model):
 
 
 def test_pairs_use_segment_ids(tiny_model):
-    teacher = Teacher.from_pretrained(tiny_model)
+    teacher = Teacher.from_pretrained(tiny_model, bf16=False)
     pairs = [("a cat sat", "on the mat"), ("the dog ran", "a dog sat on a very very long mat")]
     encoded = teacher.encode(pairs)
     assert encoded["token_type_ids"][0] == [0, 0, 0, 0, 0, 1, 1, 1, 1]
@@ -32,7 +32,7 @@ def test_pairs_use_segment_ids(tiny_model):
 
 
 def test_metadata_and_embedding_forward(tiny_model_3way):
-    teacher = Teacher.from_pretrained(tiny_model_3way)
+    teacher = Teacher.from_pretrained(tiny_model_3way, bf16=False)
     assert teacher.num_labels == 3 and teacher.label_names == ["label0", "label1", "label2"]
     ids = teacher.encode(["the cat sat"])["input_ids"]
     input_ids = torch.tensor(ids)
@@ -53,3 +53,11 @@ def test_refuses_pickle_weights(tmp_path, tiny_model):
             (tmp_path / f.name).write_bytes(f.read_bytes())
     with pytest.raises(OSError, match="model.safetensors"):
         Teacher.from_pretrained(tmp_path)
+
+
+def test_bf16_labelling_stays_close_and_has_its_own_cache_key(tiny_model):
+    exact = Teacher.from_pretrained(tiny_model, bf16=False)
+    fast = Teacher(exact.model, exact.tokenizer, bf16=True)
+    inputs = ["the movie was good", "bad", "what a boring film"]
+    np.testing.assert_allclose(fast.logits(inputs), exact.logits(inputs), atol=0.05)
+    assert fast.fingerprint() != exact.fingerprint()

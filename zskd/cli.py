@@ -66,7 +66,7 @@ def load_classifier(path: str, trust_remote_code: bool = False):
 
     if is_student_directory(path):
         return load_student(path)
-    return Teacher.from_pretrained(path, trust_remote_code=trust_remote_code)
+    return Teacher.from_pretrained(path, trust_remote_code=trust_remote_code, bf16=False)  # exact scores
 
 
 def cmd_distill(args: argparse.Namespace) -> int:

@@ -85,6 +85,7 @@ class DistillConfig:
     eval_every: int = field(default=500, metadata={"help": "steps between evaluations"})
     checkpoint_every: int = field(default=500, metadata={"help": "steps between resumable checkpoints"})
     max_length: int = field(default=128, metadata={"help": "tokens per input"})
+    teacher_bf16: bool | None = field(default=None, metadata={"help": "label under bfloat16 autocast (default: where the CPU has native bf16)"})
     seed: int = field(default=0, metadata={"help": "seed for everything: transfer set, initialisation, batches"})
     trust_remote_code: bool = field(default=False, metadata={"help": "allow custom teacher code (off: safer)"})
 
@@ -127,7 +128,8 @@ def distill(config: DistillConfig | None = None, stop_after_steps: int | None = 
     started = time.time()
     accelerator = Accelerator()
     torch.manual_seed(config.seed)
-    teacher = Teacher.from_pretrained(config.teacher, trust_remote_code=config.trust_remote_code, max_length=config.max_length)
+    teacher = Teacher.from_pretrained(config.teacher, trust_remote_code=config.trust_remote_code,
+                                      max_length=config.max_length, bf16=config.teacher_bf16)
     eval_examples, metric = load_eval_data(config)
     if config.pairs is None:
         config.pairs = bool(eval_examples is not None and eval_examples.is_pair)
@@ -244,9 +246,11 @@ def distill(config: DistillConfig | None = None, stop_after_steps: int | None = 
         "peak_memory_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "config": config_dict(config), "versions": versions(), "machine": machine_description(),
     }
+    exact_teacher = Teacher(teacher.model, teacher.tokenizer, teacher.max_length, bf16=False)  # scored as `zskd eval` does
     if eval_examples is not None:
-        report["eval"] = _final_eval(best_student, teacher, eval_examples, metric, config.cache_dir)
-    report["teacher_inputs_labelled"] = teacher.inputs_labelled  # 0 when everything came from the cache
+        report["eval"] = _final_eval(best_student, exact_teacher, eval_examples, metric, config.cache_dir)
+    # 0 when everything came from the cache
+    report["teacher_inputs_labelled"] = teacher.inputs_labelled + exact_teacher.inputs_labelled
     report["total_seconds"] = round(time.time() - started, 1)
     write_json(final / "run.json", report)
     shutil.copy(metrics_path, final / "metrics.jsonl")
@@ -268,6 +272,7 @@ def _hidden_loss(model, teacher: Teacher, student_hidden, inputs: dict, teacher_
 
 
 def _final_eval(student, teacher: Teacher, examples: Examples, metric: str, cache_dir: str) -> dict:
+    """Student against teacher on labelled examples."""
     inputs = examples.inputs()
     student_pred = student.logits(inputs).argmax(-1)
     teacher_pred = label_with_teacher(teacher, inputs, cache_dir, progress=False)[0].argmax(-1)

@@ -28,11 +28,23 @@ def resolve_model_path(name_or_path: str) -> str:
     return name_or_path
 
 
-class Teacher:
-    """A classifier to distil from: batched float32 logits for texts or sentence pairs, and embedding access."""
+def bf16_supported() -> bool:
+    """Whether bfloat16 autocast is fast here: a CPU with native bfloat16 instructions (AVX512-BF16 or AMX)."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
 
-    def __init__(self, model, tokenizer, max_length: int = 128, batch_size: int = 64, max_tokens: int = 8192):
+
+class Teacher:
+    """A classifier to distil from: batched float32 logits for texts or sentence pairs, and embedding access.
+    With `bf16` (default: where the CPU has native bfloat16) labelling runs under bfloat16 autocast; pass
+    bf16=False for exact float32 computation."""
+
+    def __init__(self, model, tokenizer, max_length: int = 128, batch_size: int = 64, max_tokens: int = 8192,
+                 bf16: bool | None = None):
         self.model = model.eval()
+        self.bf16 = bf16_supported() if bf16 is None else bf16  # bfloat16 autocast for labelling: ~2.5x faster on CPU
         self.tokenizer = tokenizer
         self.max_length = max_length
         self.batch_size = batch_size
@@ -65,9 +77,9 @@ class Teacher:
         return next(self.model.parameters()).device
 
     def fingerprint(self) -> str:
-        """A hash of the weights and `max_length`: what decides the logits, so it keys the label cache."""
+        """A hash of the weights, `max_length` and precision: what decides the logits, so it keys the label cache."""
         if getattr(self, "_fingerprint", None) is None:
-            digest = hashlib.sha256(f"max_length={self.max_length}".encode())
+            digest = hashlib.sha256(f"max_length={self.max_length},bf16={self.bf16}".encode())
             for name, tensor in sorted(self.model.state_dict().items()):
                 digest.update(name.encode())
                 digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
@@ -101,7 +113,9 @@ class Teacher:
         input_ids = pad(ids, self.tokenizer.pad_token_id or 0).to(self.device)
         attention_mask = pad([[1] * len(x) for x in ids], 0).to(self.device)
         extra = {"token_type_ids": pad(segments, 0).to(self.device)} if segments else {}
-        return self.model(input_ids=input_ids, attention_mask=attention_mask, **extra).logits.float().cpu().numpy()
+        with torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
+            logits = self.model(input_ids=input_ids, attention_mask=attention_mask, **extra).logits
+        return logits.float().cpu().numpy()
 
     def predict(self, inputs: Sequence[TextInput]) -> np.ndarray:
         return self.logits(inputs).argmax(-1)

@@ -27,7 +27,7 @@ from zskd.data import DataError, Examples, read_labelled
 from zskd.evaluate import evaluate
 from zskd.runinfo import machine_description, versions
 from zskd.tasks import get_task, load_split
-from zskd.teacher import Teacher, resolve_model_path
+from zskd.teacher import Teacher, bf16_supported, resolve_model_path
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +51,7 @@ class TeacherTrainConfig:
     warmup_ratio: float = field(default=0.06, metadata={"help": "fraction of steps with linear warm-up"})
     max_length: int = field(default=128, metadata={"help": "tokens per example (pairs: both segments)"})
     freeze_embeddings: bool = field(default=True, metadata={"help": "keep the word-embedding matrix fixed (2x faster steps on CPU)"})
+    bf16: bool | None = field(default=None, metadata={"help": "bfloat16 autocast (default: on where the CPU/GPU supports it; ~3x faster on AVX512-BF16 CPUs)"})
     max_train_examples: int | None = field(default=None, metadata={"help": "use only the first N shuffled training examples"})
     checkpoint_every: int = field(default=500, metadata={"help": "steps between resumable checkpoints"})
     seed: int = field(default=0, metadata={"help": "seed for initialisation, batch order and dropout"})
@@ -106,7 +107,7 @@ def train_teacher(config: TeacherTrainConfig, stop_after_steps: int | None = Non
     ).float()
     if config.freeze_embeddings:
         model.get_input_embeddings().weight.requires_grad_(False)
-    teacher = Teacher(model, tokenizer, max_length=config.max_length)
+    teacher = Teacher(model, tokenizer, max_length=config.max_length, bf16=False)  # the final eval in float32
     encoded = teacher.encode(train.inputs())
     ids, segments = encoded["input_ids"], encoded.get("token_type_ids")
     labels = torch.tensor(train.labels)
@@ -122,6 +123,7 @@ def train_teacher(config: TeacherTrainConfig, stop_after_steps: int | None = Non
     work.mkdir(parents=True, exist_ok=True)
     write_json(work / "config.json", config_dict(config))
     step = load_checkpoint(work, model, optimizer)["step"]
+    use_bf16 = bf16_supported() if config.bf16 is None else config.bf16
     model.train()
     progress = tqdm(total=total_steps, initial=step, desc="teacher-train", unit="step")
     epoch_batches, epoch = None, -1
@@ -133,12 +135,13 @@ def train_teacher(config: TeacherTrainConfig, stop_after_steps: int | None = Non
         batch = epoch_batches[step % steps_per_epoch]
         _set_lr(optimizer, config, step, total_steps)
         extra = {"token_type_ids": pad([segments[i] for i in batch])} if segments else {}
-        loss = model(
-            input_ids=pad([ids[i] for i in batch], tokenizer.pad_token_id or 0),
-            attention_mask=pad([[1] * lengths[i] for i in batch]),
-            labels=labels[batch],
-            **extra,
-        ).loss
+        with torch.autocast(device_type="cpu", dtype=torch.bfloat16, enabled=use_bf16):
+            loss = model(
+                input_ids=pad([ids[i] for i in batch], tokenizer.pad_token_id or 0),
+                attention_mask=pad([[1] * lengths[i] for i in batch]),
+                labels=labels[batch],
+                **extra,
+            ).loss
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
@@ -161,6 +164,7 @@ def train_teacher(config: TeacherTrainConfig, stop_after_steps: int | None = Non
         "train_examples": len(train),
         "train_bad_rows": train.bad_rows,
         "steps": total_steps,
+        "bf16": use_bf16,
         "train_seconds_this_session": round(train_seconds, 1),
         "parameters": teacher.num_parameters(),
         "versions": versions(),
@@ -176,3 +180,4 @@ def train_teacher(config: TeacherTrainConfig, stop_after_steps: int | None = Non
     final.rename(out)
     shutil.rmtree(work)
     return report
+
