@@ -28,8 +28,13 @@ def test_balanced_selection_never_exceeds_the_pool():
 
 def test_split_sentences_handles_wikitext_paragraphs():
     line = "The tower is 30 @-@ metres tall . It was built in 1 @,@ 900 . Why ? Nobody knows ."
-    assert split_sentences(line) == ["The tower is 30-metres tall .", "It was built in 1,900 .", "Why ?", "Nobody knows ."]
+    assert split_sentences(line, max_words=10) == ["The tower is 30-metres tall .", "It was built in 1,900 .", "Why ?", "Nobody knows ."]
     assert split_sentences(" = = History = = ") == []
+
+
+def test_short_lines_stay_whole_and_doubled_punctuation_is_undone():
+    assert split_sentences("Through all these years , Mrs. Smith stayed .") == ["Through all these years , Mrs. Smith stayed ."]
+    assert split_sentences('" Ain\'t he going to wake up " ? ?') == ['" Ain\'t he going to wake up " ?']
 
 
 def test_pairs_are_neighbours_random_and_perturbed_copies():

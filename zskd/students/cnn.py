@@ -15,8 +15,8 @@ from zskd.students.base import Student
 class CNNConfig:
     vocab_size: int
     num_labels: int
-    embedding_dim: int = 64
-    num_filters: int = 128
+    embedding_dim: int = 32
+    num_filters: int = 96
     widths: list[int] = field(default_factory=lambda: [2, 3, 4, 5])
     dropout: float = 0.1
 

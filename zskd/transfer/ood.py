@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 DEFAULT_CORPORA = ("ood/brown.txt", "ood/wikitext2-valid.txt", "ood/wikitext2-test.txt")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z\"'(])")
 _WIKITEXT_MARKUP = {" @-@ ": "-", " @,@ ": ",", " @.@ ": "."}
+_DOUBLED_PUNCTUATION = re.compile(r"([;:?!]) \1")  # the Brown corpus writes "? ?" and "; ;"
 
 
 def corpus_files(config) -> list[Path]:
@@ -37,13 +38,16 @@ def corpus_files(config) -> list[Path]:
     return [root / name for name in DEFAULT_CORPORA if (root / name).is_file()]
 
 
-def split_sentences(line: str) -> list[str]:
-    """Sentences of a line (one sentence or a paragraph); WikiText markup undone, headings dropped."""
-    line = line.strip()
+def split_sentences(line: str, max_words: int = 40) -> list[str]:
+    """Sentences of a line: the line itself when it has at most `max_words` words (a corpus with one sentence a
+    line), else split at sentence ends (a paragraph). WikiText markup undone, headings dropped."""
+    line = _DOUBLED_PUNCTUATION.sub(r"\1", line.strip())
     if not line or line.startswith("="):
         return []
     for markup, plain in _WIKITEXT_MARKUP.items():
         line = line.replace(markup, plain)
+    if len(line.split()) <= max_words:
+        return [line]
     return [s.strip() for s in _SENTENCE_END.split(line) if s.strip()]
 
 
@@ -54,7 +58,7 @@ def read_sentences(files: list[Path], min_words: int, max_words: int) -> list[st
     sentences: dict[str, None] = {}
     for path in files:
         for line in read_unlabelled(path):
-            for sentence in split_sentences(line):
+            for sentence in split_sentences(line, max_words):
                 if "<unk>" not in sentence and min_words <= len(sentence.split()) <= max_words:
                     sentences.setdefault(sentence)
     return list(sentences)
