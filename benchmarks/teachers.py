@@ -42,7 +42,7 @@ def main() -> None:
                                  {"out": str(out), "data_root": args.data_root})
             train_teacher(config)
         run = json.loads((out / "run.json").read_text())
-        teacher = Teacher.from_pretrained(out)
+        teacher = Teacher.from_pretrained(out, bf16=False)  # exact float32 scores
         for split in EVAL_SPLITS[name]:
             scores = evaluate(teacher, load_split(task, split, args.data_root), task.metric)
             results.append({"task": name, "split": split, "scores": scores, "train_seconds": run["total_seconds"],

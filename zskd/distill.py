@@ -241,7 +241,7 @@ def distill(config: DistillConfig | None = None, stop_after_steps: int | None = 
         "vocabulary": len(kept),
         "teacher_parameters": teacher.num_parameters(), "student_parameters": best_student.num_parameters(),
         "compression": round(teacher.num_parameters() / best_student.num_parameters(), 1),
-        "heldout_agreement": best, "steps": config.steps,
+        "heldout_agreement": best, "heldout_size": heldout_size, "steps": config.steps,
         "transfer_seconds": round(transfer_seconds, 1), "train_seconds_this_session": round(train_seconds, 1),
         "peak_memory_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "config": config_dict(config), "versions": versions(), "machine": machine_description(),

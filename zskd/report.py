@@ -40,7 +40,7 @@ def model_card(report: dict) -> str:
             ["student", f"{report['student_parameters']:,}", f"{report['compression']}x"],
         ]),
         "",
-        f"Agreement with the teacher on {report['config']['heldout']} held-out transfer inputs: "
+        f"Agreement with the teacher on {report['heldout_size']} held-out transfer inputs: "
         f"{report['heldout_agreement']:.2f}% (best checkpoint, chosen by this number only).",
     ]
     if "eval" in report:
