@@ -68,6 +68,7 @@ class Student(nn.Module):
         mapping = torch.full((len(tokenizer),), 1, dtype=torch.long)  # student id 1 is [UNK]
         mapping[torch.tensor(self.kept_token_ids)] = torch.arange(len(self.kept_token_ids))
         self.register_buffer("teacher_to_student", mapping, persistent=False)
+        self._teacher_to_student_array = mapping.numpy()  # for mapping on the CPU without tensor overhead
 
     # --- inputs ------------------------------------------------------------------------------------------------
     def encode(self, inputs: Sequence[TextInput]) -> dict[str, list[list[int]]]:
@@ -76,8 +77,8 @@ class Student(nn.Module):
             enc = self.tokenizer([a for a, _ in inputs], [b for _, b in inputs], truncation="longest_first", max_length=self.max_length)
         else:
             enc = self.tokenizer(list(inputs), truncation=True, max_length=self.max_length)
-        mapping = self.teacher_to_student.tolist()
-        return {"input_ids": [[mapping[t] for t in ids] for ids in enc["input_ids"]],
+        mapping = self._teacher_to_student_array
+        return {"input_ids": [mapping[ids].tolist() for ids in enc["input_ids"]],
                 "token_type_ids": enc.get("token_type_ids") or [[0] * len(ids) for ids in enc["input_ids"]]}
 
     def collate(self, input_ids: Sequence[Sequence[int]], token_type_ids: Sequence[Sequence[int]]) -> dict[str, torch.Tensor]:
@@ -88,15 +89,18 @@ class Student(nn.Module):
     def logits(self, inputs: Sequence[TextInput], batch_size: int = 64) -> np.ndarray:
         """[N, K] float32 logits in the order of `inputs` (the same interface as `Teacher.logits`)."""
         was_training = self.training
-        self.eval()
+        if was_training:
+            self.eval()
         encoded = self.encode(inputs)
         ids, segments = encoded["input_ids"], encoded["token_type_ids"]
         out = np.zeros((len(ids), len(self.label_names)), dtype=np.float32)
-        device = next(self.parameters()).device
-        for batch in sorted_batches([len(x) for x in ids], batch_size):
+        device = self.teacher_to_student.device
+        batches = [list(range(len(ids)))] if len(ids) == 1 else sorted_batches([len(x) for x in ids], batch_size)
+        for batch in batches:
             tensors = self.collate([ids[i] for i in batch], [segments[i] for i in batch])
             out[batch] = self(**{k: v.to(device) for k, v in tensors.items()}).float().cpu().numpy()
-        self.train(was_training)
+        if was_training:
+            self.train()
         return out
 
     def num_parameters(self) -> int:

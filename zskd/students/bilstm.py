@@ -46,9 +46,12 @@ class BiLSTMStudent(Student):
         if token_type_ids is not None:
             embeds = embeds + self.segments(token_type_ids)
         lengths = attention_mask.sum(1)
-        packed = nn.utils.rnn.pack_padded_sequence(self.dropout(embeds), lengths.cpu(), batch_first=True, enforce_sorted=False)
-        states, _ = self.lstm(packed)
-        states, _ = nn.utils.rnn.pad_packed_sequence(states, batch_first=True, total_length=embeds.shape[1])
+        if bool((lengths == embeds.shape[1]).all()):  # no padding (e.g. one input): packing is not needed
+            states, _ = self.lstm(self.dropout(embeds))
+        else:
+            packed = nn.utils.rnn.pack_padded_sequence(self.dropout(embeds), lengths.cpu(), batch_first=True, enforce_sorted=False)
+            states, _ = self.lstm(packed)
+            states, _ = nn.utils.rnn.pad_packed_sequence(states, batch_first=True, total_length=embeds.shape[1])
         mask = attention_mask.unsqueeze(-1).to(states.dtype)
         mean = (states * mask).sum(1) / lengths.unsqueeze(-1).clamp_min(1)
         maximum = states.masked_fill(mask == 0, -1e4).max(1).values
