@@ -13,6 +13,7 @@ steps in `<out>.partial/`; the same command resumes there. The finished student 
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -132,7 +133,7 @@ def distill(config: DistillConfig | None = None, stop_after_steps: int | None = 
                                       max_length=config.max_length, bf16=config.teacher_bf16)
     eval_examples, metric = load_eval_data(config)
     if config.pairs is None:
-        config.pairs = bool(eval_examples is not None and eval_examples.is_pair)
+        config = dataclasses.replace(config, pairs=bool(eval_examples is not None and eval_examples.is_pair))
 
     # 1. The transfer set, labelled by the teacher (cached), and a held-out slice of it.
     transfer = SOURCES[config.method](config, teacher)

@@ -82,6 +82,10 @@ class Student(nn.Module):
                 "token_type_ids": enc.get("token_type_ids") or [[0] * len(ids) for ids in enc["input_ids"]]}
 
     def collate(self, input_ids: Sequence[Sequence[int]], token_type_ids: Sequence[Sequence[int]]) -> dict[str, torch.Tensor]:
+        """Padded [B, L] tensors: input_ids, attention_mask, token_type_ids."""
+        if len({len(x) for x in input_ids}) == 1:  # nothing to pad (always so for one input): the cheap path
+            ids = torch.tensor(input_ids)
+            return {"input_ids": ids, "attention_mask": torch.ones_like(ids), "token_type_ids": torch.tensor(token_type_ids)}
         return {"input_ids": pad(input_ids, 0), "attention_mask": pad([[1] * len(x) for x in input_ids], 0),
                 "token_type_ids": pad(token_type_ids, 0)}
 
