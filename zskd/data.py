@@ -32,6 +32,14 @@ class DataError(ValueError):
 TextInput = str | tuple[str, str]
 
 
+def tokenize(tokenizer, inputs: Sequence[TextInput], max_length: int) -> dict[str, list[list[int]]]:
+    """Token ids (and segment ids, where the tokenizer makes them) for texts or (first, second) pairs, truncated
+    to `max_length` (pairs: longest segment first), not padded. The one tokenisation teacher and student share."""
+    if inputs and isinstance(inputs[0], (tuple, list)):
+        return tokenizer([a for a, _ in inputs], [b for _, b in inputs], truncation="longest_first", max_length=max_length)
+    return tokenizer(list(inputs), truncation=True, max_length=max_length)
+
+
 @dataclass
 class Examples:
     """Texts (and second segments for pair tasks) with integer labels indexing `label_names` (None: unlabelled)."""

@@ -38,7 +38,8 @@ from zskd.evaluate import agreement, classification_metrics, percent_of_teacher
 from zskd.labelling import label_with_teacher
 from zskd.report import model_card
 from zskd.runinfo import machine_description, versions
-from zskd.students import STUDENTS, create_student, parse_student_options
+from zskd.schedule import linear_warmup_decay
+from zskd.students import STUDENTS, create_student, load_student, parse_student_options
 from zskd.students.base import build_vocabulary
 from zskd.tasks import get_task, load_split
 from zskd.teacher import Teacher
@@ -105,11 +106,6 @@ def load_eval_data(config: DistillConfig) -> tuple[Examples | None, str]:
     return None, "accuracy"
 
 
-def _lr_at(config: DistillConfig, lr: float, step: int) -> float:
-    warmup = max(1, int(config.warmup_ratio * config.steps))
-    return lr * (step / warmup if step < warmup else max(0.0, (config.steps - step) / max(1, config.steps - warmup)))
-
-
 def distill(config: DistillConfig | None = None, stop_after_steps: int | None = None, **options):
     """Distil `config.teacher` into a new student saved at `config.out`; return (student, report).
     Options may be given as keywords instead of a config: `distill(teacher=..., method="ood", out=...)`.
@@ -154,8 +150,7 @@ def distill(config: DistillConfig | None = None, stop_after_steps: int | None = 
     token_counts = Counter(t for ids in teacher_ids for t in ids)
     kept = build_vocabulary(teacher.tokenizer, token_counts, config.max_vocab)
     student = create_student(config.student, teacher, kept, parse_student_options(config.student, config.student_options))
-    to_student = student.teacher_to_student.numpy()
-    student_ids = [to_student[ids].tolist() for ids in teacher_ids]
+    student_ids = student.from_teacher_ids(teacher_ids)
     targets = torch.from_numpy(teacher_logits[train])
     lengths = [len(x) for x in student_ids]
     use_hidden = config.hidden_weight > 0 and config.student == "transformer"
@@ -190,7 +185,7 @@ def distill(config: DistillConfig | None = None, stop_after_steps: int | None = 
         batch = epoch_batches[(step % steps_per_epoch) % len(epoch_batches)]
         inputs = {k: v.to(device) for k, v in model.collate([student_ids[i] for i in batch], [segments[i] for i in batch]).items()}
         for group in optimizer.param_groups:
-            group["lr"] = _lr_at(config, lr, step)
+            group["lr"] = linear_warmup_decay(lr, step, config.steps, config.warmup_ratio)
         outputs = student(**inputs, output_hidden_states=True) if use_hidden else student(**inputs)
         student_logits = outputs[0] if use_hidden else outputs
         target = targets[batch].to(device)
@@ -207,7 +202,7 @@ def distill(config: DistillConfig | None = None, stop_after_steps: int | None = 
         progress.update(1)
         progress.set_postfix(loss=f"{loss.item():.4f}")
         if accelerator.is_main_process and (step % config.eval_every == 0 or step == config.steps):
-            record = {"step": step, "loss": round(loss.item(), 5), "lr": _lr_at(config, lr, step),
+            record = {"step": step, "loss": round(loss.item(), 5), "lr": linear_warmup_decay(lr, step, config.steps, config.warmup_ratio),
                       "heldout_agreement": agreement(model.logits(heldout_inputs).argmax(-1), heldout_teacher),
                       "seconds": round(time.time() - train_started, 1)}
             if eval_examples is not None:
@@ -233,8 +228,6 @@ def distill(config: DistillConfig | None = None, stop_after_steps: int | None = 
     shutil.rmtree(final, ignore_errors=True)
     shutil.copytree(work / "best", final)
     model.save_pretrained(final / "last")
-    from zskd.students import load_student
-
     best_student = load_student(final)
     report = {
         "method": config.method, "student": config.student, "transfer": transfer.description,

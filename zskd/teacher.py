@@ -16,7 +16,7 @@ import torch
 from tqdm.auto import tqdm
 
 from zskd.batching import pad, sorted_batches
-from zskd.data import TextInput
+from zskd.data import TextInput, tokenize
 from zskd.resources import PACKAGED_MODELS
 
 
@@ -91,10 +91,7 @@ class Teacher:
 
     def encode(self, inputs: Sequence[TextInput]) -> dict[str, list[list[int]]]:
         """Token ids (and segment ids) for every input, truncated to `max_length`, not padded."""
-        if inputs and isinstance(inputs[0], (tuple, list)):
-            first, second = [a for a, _ in inputs], [b for _, b in inputs]
-            return self.tokenizer(first, second, truncation="longest_first", max_length=self.max_length)
-        return self.tokenizer(list(inputs), truncation=True, max_length=self.max_length)
+        return tokenize(self.tokenizer, inputs, self.max_length)
 
     @torch.inference_mode()
     def logits(self, inputs: Sequence[TextInput], progress: bool = False) -> np.ndarray:

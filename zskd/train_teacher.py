@@ -25,6 +25,7 @@ from zskd.checkpoint import load_checkpoint, save_checkpoint
 from zskd.config import config_dict, write_json
 from zskd.data import DataError, Examples, read_labelled
 from zskd.evaluate import evaluate
+from zskd.schedule import linear_warmup_decay
 from zskd.runinfo import machine_description, versions
 from zskd.tasks import get_task, load_split
 from zskd.teacher import Teacher, bf16_supported, resolve_model_path
@@ -73,13 +74,6 @@ def load_training_data(config: TeacherTrainConfig) -> tuple[Examples, Examples |
     if config.dev:
         dev = read_labelled(config.dev, config.text_col, config.label_col, config.text_col2, train.label_names)
     return train, dev, "accuracy"
-
-
-def _set_lr(optimizer: torch.optim.Optimizer, config: TeacherTrainConfig, step: int, total: int) -> None:
-    warmup = max(1, int(config.warmup_ratio * total))
-    scale = step / warmup if step < warmup else max(0.0, (total - step) / max(1, total - warmup))
-    for group in optimizer.param_groups:
-        group["lr"] = config.lr * scale
 
 
 def train_teacher(config: TeacherTrainConfig, stop_after_steps: int | None = None) -> dict:
@@ -133,7 +127,8 @@ def train_teacher(config: TeacherTrainConfig, stop_after_steps: int | None = Non
             epoch = step // steps_per_epoch
             epoch_batches = length_grouped_batches(lengths, config.batch_size, config.seed, epoch)
         batch = epoch_batches[step % steps_per_epoch]
-        _set_lr(optimizer, config, step, total_steps)
+        for group in optimizer.param_groups:
+            group["lr"] = linear_warmup_decay(config.lr, step, total_steps, config.warmup_ratio)
         extra = {"token_type_ids": pad([segments[i] for i in batch])} if segments else {}
         with torch.autocast(device_type="cpu", dtype=torch.bfloat16, enabled=use_bf16):
             loss = model(

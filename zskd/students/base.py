@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from zskd.batching import pad, sorted_batches
-from zskd.data import TextInput
+from zskd.data import TextInput, tokenize
 
 STUDENT_CONFIG_FILE = "config.json"
 
@@ -73,13 +73,13 @@ class Student(nn.Module):
     # --- inputs ------------------------------------------------------------------------------------------------
     def encode(self, inputs: Sequence[TextInput]) -> dict[str, list[list[int]]]:
         """Student token ids (and segment ids) for texts or pairs, not padded."""
-        if inputs and isinstance(inputs[0], (tuple, list)):
-            enc = self.tokenizer([a for a, _ in inputs], [b for _, b in inputs], truncation="longest_first", max_length=self.max_length)
-        else:
-            enc = self.tokenizer(list(inputs), truncation=True, max_length=self.max_length)
-        mapping = self._teacher_to_student_array
-        return {"input_ids": [mapping[ids].tolist() for ids in enc["input_ids"]],
+        enc = tokenize(self.tokenizer, inputs, self.max_length)
+        return {"input_ids": self.from_teacher_ids(enc["input_ids"]),
                 "token_type_ids": enc.get("token_type_ids") or [[0] * len(ids) for ids in enc["input_ids"]]}
+
+    def from_teacher_ids(self, teacher_ids: Sequence[Sequence[int]]) -> list[list[int]]:
+        """The student ids of teacher token-id sequences ([UNK] for tokens outside the pruned vocabulary)."""
+        return [self._teacher_to_student_array[ids].tolist() for ids in teacher_ids]
 
     def collate(self, input_ids: Sequence[Sequence[int]], token_type_ids: Sequence[Sequence[int]]) -> dict[str, torch.Tensor]:
         """Padded [B, L] tensors: input_ids, attention_mask, token_type_ids."""

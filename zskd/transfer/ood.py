@@ -64,6 +64,11 @@ def read_sentences(files: list[Path], min_words: int, max_words: int) -> list[st
     return list(sentences)
 
 
+def corpus_words(sentences: list[str]) -> list[str]:
+    """Alphabetic words of the first 5,000 sentences, sorted: the replacement words for `perturb`."""
+    return sorted({w for s in sentences[:5000] for w in s.split() if w.isalpha()})
+
+
 def perturb(sentence: str, rng: np.random.Generator, vocabulary: list[str]) -> str:
     """A near-copy: about 15% of words dropped, replaced by corpus words, or swapped with a neighbour."""
     words = sentence.split()
@@ -91,7 +96,7 @@ def span(sentence: str, rng: np.random.Generator, min_words: int) -> str:
 def augmented(sentences: list[str], copies: int, rng: np.random.Generator, min_words: int) -> list[str]:
     """`copies` variants of each sentence, alternately a span of it and a perturbed copy (Tang et al., 2019):
     more inputs near the corpus, each labelled by the teacher like the rest."""
-    vocabulary = sorted({w for s in sentences[:5000] for w in s.split() if w.isalpha()})
+    vocabulary = corpus_words(sentences)
     variants = []
     for copy in range(copies):
         for sentence in sentences:
@@ -101,7 +106,7 @@ def augmented(sentences: list[str], copies: int, rng: np.random.Generator, min_w
 
 def make_pairs(sentences: list[str], rng: np.random.Generator) -> list[tuple[str, str]]:
     """One pair per sentence, a third each: (s, next sentence), (s, random sentence), (s, perturbed s)."""
-    vocabulary = sorted({w for s in sentences[:5000] for w in s.split() if w.isalpha()})
+    vocabulary = corpus_words(sentences)
     pairs = []
     for i, sentence in enumerate(sentences):
         kind = i % 3
