@@ -5,7 +5,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from zskd.data import DataError, read_labelled, read_unlabelled
+from zskd.data import DataError, read_labelled, read_unlabelled, tokenize
 from conftest import SENTIMENT, write_tsv
 
 ROWS = [{"text": t, "label": y} for t, y in SENTIMENT]
@@ -99,3 +99,17 @@ def test_unlabelled_undecodable_lines_are_skipped(tmp_path):
     path = tmp_path / "u.txt"
     path.write_bytes(b"one\ntwo\n\xff three\nfour\n")
     assert read_unlabelled(path) == ["one", "two", "four"]
+
+
+def test_tokenize_matches_the_tokenizers_own_call(tiny_model):
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model)
+    texts = ["the movie was good", "a very very very long and boring plot , not fun at all !", "cat"]
+    pairs = [("the movie was good", "it was fine"), ("what city", "a cat sat on the mat and the dog ran in the city")]
+    for max_length in (128, 8):
+        expected = tokenizer(texts, truncation=True, max_length=max_length)
+        assert tokenize(tokenizer, texts, max_length) == {k: expected[k] for k in ("input_ids", "token_type_ids")}
+        expected = tokenizer([a for a, _ in pairs], [b for _, b in pairs], truncation="longest_first", max_length=max_length)
+        assert tokenize(tokenizer, pairs, max_length) == {k: expected[k] for k in ("input_ids", "token_type_ids")}
+    assert tokenizer(texts, truncation=True, max_length=8)["input_ids"] == tokenize(tokenizer, texts, 8)["input_ids"]

@@ -57,6 +57,9 @@ class Student(nn.Module):
 
     student_type: ClassVar[str]
     config_class: ClassVar[type]
+    # CPU threads for a single input: a small recurrent student's steps are too small to split,
+    # and extra threads cost more than they give (BENCHMARKS.md); None keeps the process's setting
+    single_input_threads: ClassVar[int | None] = None
 
     def __init__(self, config: Any, tokenizer, kept_token_ids: Sequence[int], label_names: Sequence[str], max_length: int = 128):
         super().__init__()
@@ -95,17 +98,34 @@ class Student(nn.Module):
         was_training = self.training
         if was_training:
             self.eval()
-        encoded = self.encode(inputs)
-        ids, segments = encoded["input_ids"], encoded["token_type_ids"]
-        out = np.zeros((len(ids), len(self.label_names)), dtype=np.float32)
+        try:
+            encoded = self.encode(inputs)
+            ids, segments = encoded["input_ids"], encoded["token_type_ids"]
+            if len(ids) == 1:
+                return self._logits_of_one(ids[0], segments[0])
+            device = self.teacher_to_student.device
+            out = np.zeros((len(ids), len(self.label_names)), dtype=np.float32)
+            for batch in sorted_batches([len(x) for x in ids], batch_size):
+                tensors = self.collate([ids[i] for i in batch], [segments[i] for i in batch])
+                out[batch] = self(**{k: v.to(device) for k, v in tensors.items()}).float().cpu().numpy()
+            return out
+        finally:
+            if was_training:
+                self.train()
+
+    def _logits_of_one(self, ids: list[int], segments: list[int]) -> np.ndarray:
+        """The latency path: one input, no batching machinery, on `single_input_threads` CPU threads."""
         device = self.teacher_to_student.device
-        batches = [list(range(len(ids)))] if len(ids) == 1 else sorted_batches([len(x) for x in ids], batch_size)
-        for batch in batches:
-            tensors = self.collate([ids[i] for i in batch], [segments[i] for i in batch])
-            out[batch] = self(**{k: v.to(device) for k, v in tensors.items()}).float().cpu().numpy()
-        if was_training:
-            self.train()
-        return out
+        input_ids = torch.tensor([ids], device=device)
+        threads = torch.get_num_threads()
+        if self.single_input_threads and device.type == "cpu":
+            torch.set_num_threads(min(threads, self.single_input_threads))
+        try:
+            logits = self(input_ids=input_ids, attention_mask=torch.ones_like(input_ids),
+                          token_type_ids=torch.tensor([segments], device=device))
+        finally:
+            torch.set_num_threads(threads)
+        return logits.float().cpu().numpy()
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())

@@ -26,6 +26,7 @@ class BiLSTMConfig:
 class BiLSTMStudent(Student):
     student_type = "bilstm"
     config_class = BiLSTMConfig
+    single_input_threads = 1
 
     def __init__(self, config: BiLSTMConfig, *args, **kwargs):
         super().__init__(config, *args, **kwargs)
@@ -45,13 +46,13 @@ class BiLSTMStudent(Student):
         embeds = self.word_embeddings(input_ids) if inputs_embeds is None else inputs_embeds
         if token_type_ids is not None:
             embeds = embeds + self.segments(token_type_ids)
-        lengths = attention_mask.sum(1)
-        if bool((lengths == embeds.shape[1]).all()):  # no padding (e.g. one input): packing is not needed
+        if bool(attention_mask.all()):  # no padding (always so for one input): no packing, no masks
             states, _ = self.lstm(self.dropout(embeds))
-        else:
-            packed = nn.utils.rnn.pack_padded_sequence(self.dropout(embeds), lengths.cpu(), batch_first=True, enforce_sorted=False)
-            states, _ = self.lstm(packed)
-            states, _ = nn.utils.rnn.pad_packed_sequence(states, batch_first=True, total_length=embeds.shape[1])
+            return self.classifier(self.dropout(torch.cat([states.mean(1), states.max(1).values], dim=-1)))
+        lengths = attention_mask.sum(1)
+        packed = nn.utils.rnn.pack_padded_sequence(self.dropout(embeds), lengths.cpu(), batch_first=True, enforce_sorted=False)
+        states, _ = self.lstm(packed)
+        states, _ = nn.utils.rnn.pad_packed_sequence(states, batch_first=True, total_length=embeds.shape[1])
         mask = attention_mask.unsqueeze(-1).to(states.dtype)
         mean = (states * mask).sum(1) / lengths.unsqueeze(-1).clamp_min(1)
         maximum = states.masked_fill(mask == 0, -1e4).max(1).values
