@@ -3,6 +3,7 @@ from the benchmark teacher (benchmarks/teachers.py) and scored against it.
 
     python benchmarks/distill_table.py                                   # 4 tasks x (indomain, ood, random), seed 0
     python benchmarks/distill_table.py --tasks sst2 --methods ood --seeds 0,1,2
+    python benchmarks/distill_table.py --methods adversarial,ood,random --steps 4000 --transfer-size 40000
 
 SST-2 is scored on dev + test together (2,693 sentences); the others on their evaluation split. A finished run
 whose configuration matches is reused; anything else is run again.
@@ -46,7 +47,7 @@ def run_one(task: str, method: str, seed: int, args) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--tasks", default="sst2,trec,mrpc,rte")
-    parser.add_argument("--methods", default="indomain,ood,random")
+    parser.add_argument("--methods", default="indomain,ood,random", help="comma-separated: adversarial, indomain, ood, random")
     parser.add_argument("--seeds", default="0", help="comma-separated seeds; rows show mean and spread")
     parser.add_argument("--student", default="bilstm")
     parser.add_argument("--steps", type=int, default=DistillConfig.steps)
@@ -73,9 +74,10 @@ def main() -> None:
                 reports[0]["transfer_size"], reports[0]["steps"],
                 f"{statistics.median(r['transfer_seconds'] for r in reports):.0f}",
                 f"{statistics.median(r['train_seconds_this_session'] for r in reports):.0f}",
+                f"{1000 * statistics.median(r['train_seconds_this_session'] / r['steps'] for r in reports):.0f}",
             ])
     headers = ["task", "method", "seeds", "teacher", "student", "% of teacher", "agreement", "params", "compression",
-               "transfer set", "steps", "label s", "train s"]
+               "transfer set", "steps", "label s", "train s", "ms/step"]
     table = markdown_table(headers, rows)
     machine = machine_description()
     print(table)

@@ -44,6 +44,7 @@ from zskd.students.base import build_vocabulary
 from zskd.tasks import get_task, load_split
 from zskd.teacher import Teacher
 from zskd.transfer import SOURCES
+from zskd.transfer.adversarial import PAIR_SEGMENTS, Adversary
 
 log = logging.getLogger(__name__)
 DEFAULT_LR = {"bilstm": 2e-3, "cnn": 2e-3, "transformer": 1e-4}
@@ -83,6 +84,13 @@ class DistillConfig:
     kl_weight: float = field(default=1.0, metadata={"help": "weight of KL(teacher || student)"})
     mse_weight: float = field(default=0.0, metadata={"help": "weight of the logit MSE"})
     hidden_weight: float = field(default=0.0, metadata={"help": "transformer student: weight of hidden-state MSE"})
+    adversarial_mask_rate: float = field(default=0.3, metadata={"help": "adversarial: fraction of tokens the generator replaces"})
+    adversarial_tau: float = field(default=1.0, metadata={"help": "adversarial: Gumbel-softmax temperature"})
+    adversarial_lr: float = field(default=1e-3, metadata={"help": "adversarial: generator learning rate"})
+    generator_steps: int = field(default=1, metadata={"help": "adversarial: generator steps (k) each time it trains"})
+    adversarial_every: int = field(default=2, metadata={"help": "adversarial: student steps (n) between generator updates and perturbed batches"})
+    adversarial_weight: float = field(default=1.0, metadata={"help": "adversarial: weight of the perturbed batch's KL against the clean one's"})
+    adversarial_segments: str = field(default="any", metadata={"help": "adversarial, pairs: segment(s) to perturb: any, both, first, second"})
     heldout: int = field(default=4000, metadata={"help": "transfer-set inputs held out to measure agreement"})
     eval_every: int = field(default=500, metadata={"help": "steps between evaluations"})
     checkpoint_every: int = field(default=500, metadata={"help": "steps between resumable checkpoints"})
@@ -119,6 +127,8 @@ def distill(config: DistillConfig | None = None, stop_after_steps: int | None = 
         raise DataError(f"unknown method {config.method!r}: choose one of {', '.join(SOURCES)}")
     if config.student not in STUDENTS:
         raise DataError(f"unknown student {config.student!r}: choose one of {', '.join(STUDENTS)}")
+    if config.adversarial_segments not in PAIR_SEGMENTS:
+        raise DataError(f"unknown --adversarial-segments {config.adversarial_segments!r}: choose one of {', '.join(PAIR_SEGMENTS)}")
     out, work = Path(config.out), Path(config.out + ".partial")
     if out.exists():
         raise FileExistsError(f"{out} already exists: remove it or choose another --out")
@@ -159,12 +169,17 @@ def distill(config: DistillConfig | None = None, stop_after_steps: int | None = 
     optimizer = torch.optim.AdamW(student.parameters(), lr=lr, weight_decay=config.weight_decay)
     work.mkdir(parents=True, exist_ok=True)
     write_json(work / "config.json", config_dict(config))
+    # The adversarial method's generator: it perturbs the student's batches online, with the teacher in the loop.
+    adversary = Adversary(config, teacher, student, kept, token_counts) if config.method == "adversarial" else None
     state = load_checkpoint(work, student, optimizer)
+    if adversary is not None and "adversary" in state["extra_state"]:
+        adversary.load_state_dict(state["extra_state"]["adversary"])
     step, best = state["step"], state.get("best_agreement", -1.0)
     if step and state.get("kept_token_ids_hash") != _digest(kept):
         raise DataError(f"{work} was made from a different transfer set: delete it to start again")
-    metrics_path = work / "metrics.jsonl"
+    metrics_path, samples_path = work / "metrics.jsonl", work / "adversarial_samples.jsonl"
     _truncate_metrics(metrics_path, step)
+    _truncate_metrics(samples_path, step)
     student, optimizer = accelerator.prepare(student, optimizer)
     model = accelerator.unwrap_model(student)
     device = accelerator.device
@@ -194,6 +209,14 @@ def distill(config: DistillConfig | None = None, stop_after_steps: int | None = 
             loss = loss + config.mse_weight * losses.logit_mse(student_logits, target)
         if use_hidden:
             loss = loss + config.hidden_weight * _hidden_loss(model, teacher, outputs[1], inputs, [teacher_ids[i] for i in batch])
+        if adversary is not None and step % config.adversarial_every == 0:
+            # k generator steps up the divergence, then the student learns the teacher's labels for a fresh sample
+            divergence = [adversary.generator_step(inputs) for _ in range(config.generator_steps)][-1]
+            perturbed = adversary.perturb(inputs)
+            perturbed_logits = student(**{k: perturbed[k] for k in inputs})
+            loss = loss + config.adversarial_weight * losses.kl_divergence(perturbed_logits, perturbed["teacher_logits"], config.temperature)
+            if accelerator.is_main_process and (step + config.adversarial_every) // config.eval_every > step // config.eval_every:
+                _append_samples(samples_path, step + 1, divergence, adversary.decode(perturbed, perturbed_logits))
         accelerator.backward(loss)
         accelerator.clip_grad_norm_(student.parameters(), 1.0)
         optimizer.step()
@@ -214,7 +237,8 @@ def distill(config: DistillConfig | None = None, stop_after_steps: int | None = 
                 model.save_pretrained(work / "best")
             student.train()
         if accelerator.is_main_process and (step % config.checkpoint_every == 0 or step == config.steps):
-            save_checkpoint(work, step, model, optimizer, {"best_agreement": best, "kept_token_ids_hash": _digest(kept)})
+            save_checkpoint(work, step, model, optimizer, {"best_agreement": best, "kept_token_ids_hash": _digest(kept)},
+                            {"adversary": adversary.state_dict()} if adversary is not None else None)
             if stop_after_steps is not None and step >= stop_after_steps:
                 progress.close()
                 return None, {}
@@ -248,6 +272,8 @@ def distill(config: DistillConfig | None = None, stop_after_steps: int | None = 
     report["total_seconds"] = round(time.time() - started, 1)
     write_json(final / "run.json", report)
     shutil.copy(metrics_path, final / "metrics.jsonl")
+    if samples_path.is_file():
+        shutil.copy(samples_path, final / samples_path.name)
     _write_transfer_sample(final / "transfer_sample.tsv", transfer.inputs, teacher_logits, teacher.label_names)
     (final / "README.md").write_text(model_card(report))
     final.rename(out)
@@ -287,8 +313,14 @@ def _append_metrics(path: Path, record: dict) -> None:
     log.info("step %d: %s", record["step"], record)
 
 
+def _append_samples(path: Path, step: int, divergence: float, samples: list[dict]) -> None:
+    """Decoded perturbed inputs, so a user can see what the generator found."""
+    with open(path, "a") as handle:
+        handle.writelines(json.dumps({"step": step, "divergence": round(divergence, 5), **sample}) + "\n" for sample in samples)
+
+
 def _truncate_metrics(path: Path, step: int) -> None:
-    """Drop metric lines past the checkpoint being resumed from (they will be logged again)."""
+    """Drop JSONL lines past the checkpoint being resumed from (they will be logged again)."""
     if path.is_file():
         kept = [line for line in path.read_text().splitlines() if line and json.loads(line)["step"] <= step]
         path.write_text("".join(line + "\n" for line in kept))

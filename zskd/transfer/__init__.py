@@ -2,6 +2,7 @@
 
 A static source is a function `(config, teacher) -> TransferSet` that returns text once; the teacher labels it
 once (cached) and the distillation loop trains on it. `SOURCES` maps each method name to its function.
+`adversarial` trains on the `ood` set and, online, on perturbations of it (`zskd.transfer.adversarial`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from zskd.transfer.random_tokens import random_transfer_set
 
 SOURCES: dict[str, Callable[..., TransferSet]] = {
     "ood": ood_transfer_set,
+    "adversarial": ood_transfer_set,
     "random": random_transfer_set,
     "indomain": indomain_transfer_set,
 }

@@ -1,0 +1,130 @@
+"""Method `adversarial` on a tiny random teacher: the straight-through path, the generator's objective, pairs, and
+the method end to end (outputs, resuming)."""
+
+import json
+
+import numpy as np
+import torch
+from safetensors.torch import load_file
+
+from zskd.cli import main
+from zskd.distill import DistillConfig, distill
+from zskd.students import create_student, parse_student_options
+from zskd.teacher import Teacher
+from zskd.transfer.adversarial import Adversary, choose_positions
+from test_distill import OOD_SENTENCES, config, ood_file  # noqa: F401  (fixture)
+
+
+def make_adversary(tiny_model, **overrides):
+    teacher = Teacher.from_pretrained(str(tiny_model), bf16=False)
+    kept = list(range(len(teacher.tokenizer)))
+    student = create_student("bilstm", teacher, kept, parse_student_options("bilstm", "embedding_dim=16,hidden_size=16"))
+    settings = DistillConfig(teacher=str(tiny_model), **overrides)
+    counts = {t: 1 for t in kept}
+    return Adversary(settings, teacher, student, kept, counts), teacher, student
+
+
+def batch(student, inputs):
+    encoded = student.encode(inputs)
+    return student.collate(encoded["input_ids"], encoded["token_type_ids"])
+
+
+def test_gradient_reaches_the_generator_through_the_straight_through_path(tiny_model):
+    adversary, _, student = make_adversary(tiny_model)
+    inputs = batch(student, OOD_SENTENCES[:8])
+    torch.manual_seed(0)
+    positions, one_hot = adversary.propose(inputs)
+    assert positions.any(1).all(), "every input gets at least one perturbed position"
+    assert torch.equal(one_hot.sum(-1), torch.ones(len(one_hot))) and set(one_hot.unique().tolist()) == {0.0, 1.0}
+    adversary._divergence(inputs, positions, one_hot).backward()
+    for name, parameter in adversary.generator.named_parameters():
+        assert parameter.grad is not None and parameter.grad.abs().sum() > 0, name
+
+
+def test_generator_steps_increase_the_divergence_they_maximise(tiny_model):
+    adversary, _, student = make_adversary(tiny_model, adversarial_lr=0.05)
+    student.eval()
+    inputs = batch(student, OOD_SENTENCES[:16])
+    student_before = {k: v.clone() for k, v in student.state_dict().items()}
+
+    def mean_divergence() -> float:  # the same positions and Gumbel noise before and after
+        torch.manual_seed(123)
+        with torch.no_grad():
+            return float(np.mean([adversary._divergence(inputs, *adversary.propose(inputs)).item() for _ in range(8)]))
+
+    before = mean_divergence()
+    torch.manual_seed(1)
+    for _ in range(30):
+        adversary.generator_step(inputs)
+    # a random 2-layer teacher barely reacts to single tokens, so the gain is small; stepping down instead loses ~2%
+    assert mean_divergence() > 1.01 * before
+    for name, tensor in student.state_dict().items():  # the generator's steps leave the student alone
+        assert torch.equal(tensor, student_before[name]), name
+
+
+def test_pairs_keep_special_tokens_and_segment_ids(tiny_model):
+    pairs = [("the movie was good", "a fine film"), ("what city", "the dog ran on the mat"), ("i hated it", "fun")] * 4
+    for segments in ("any", "both", "first", "second"):
+        adversary, teacher, student = make_adversary(tiny_model, adversarial_segments=segments, adversarial_mask_rate=0.5)
+        inputs = batch(student, pairs)
+        torch.manual_seed(0)
+        perturbed = adversary.perturb(inputs)
+        changed = perturbed["positions"]
+        special_ids = [teacher.tokenizer.cls_token_id, teacher.tokenizer.sep_token_id, teacher.tokenizer.pad_token_id]
+        special = torch.isin(inputs["input_ids"], torch.tensor(special_ids))
+        assert not (changed & special).any()
+        assert torch.equal(perturbed["input_ids"][special], inputs["input_ids"][special])
+        assert torch.equal(perturbed["token_type_ids"], inputs["token_type_ids"])
+        assert torch.equal(perturbed["input_ids"][~changed], inputs["input_ids"][~changed])
+        in_first = (changed & (inputs["token_type_ids"] == 0)).any(1)
+        in_second = (changed & (inputs["token_type_ids"] == 1)).any(1)
+        if segments == "first":
+            assert in_first.all() and not in_second.any()
+        if segments == "second":
+            assert in_second.all() and not in_first.any()
+        if segments == "both":
+            assert (in_first & in_second).any()
+        if segments == "any":
+            assert (in_first & ~in_second).any() and (in_second & ~in_first).any()
+        assert perturbed["teacher_logits"].shape == (len(pairs), 2)
+
+
+def test_choose_positions_respects_the_rate():
+    special = torch.zeros(200, 50, dtype=torch.bool)
+    special[:, 0] = special[:, -1] = True
+    torch.manual_seed(0)
+    chosen = choose_positions(special, torch.zeros(200, 50, dtype=torch.long), 0.3)
+    assert abs(chosen.float().mean().item() - 0.3 * 48 / 50) < 0.01 and not (chosen & special).any()
+
+
+def test_adversarial_distillation_end_to_end(tmp_path, tiny_model, ood_file, sentiment_tsv, capsys):  # noqa: F811
+    out = tmp_path / "adv"
+    code = main(["distill", "--teacher", str(tiny_model), "--method", "adversarial", "--ood", str(ood_file), "--out", str(out),
+                 "--eval-data", str(sentiment_tsv), "--cache-dir", str(tmp_path / "cache"), "--transfer-size", "60",
+                 "--min-words", "2", "--steps", "8", "--batch-size", "8", "--eval-every", "4", "--heldout", "10",
+                 "--student-options", "embedding_dim=16,hidden_size=16", "--no-teacher-bf16"])
+    assert code == 0
+    run = json.loads((out / "run.json").read_text())
+    assert run["method"] == "adversarial" and run["config"]["adversarial_mask_rate"] == 0.3
+    samples = [json.loads(line) for line in (out / "adversarial_samples.jsonl").read_text().splitlines()]
+    assert len({s["step"] for s in samples}) == 2 and all("[[" in s["text"] for s in samples)
+    assert {s["teacher_label"] for s in samples} <= {"label0", "label1"} and all(s["divergence"] >= 0 for s in samples)
+
+
+def test_adversarial_resume_gives_the_same_student(tmp_path, tiny_model, ood_file, sentiment_tsv):  # noqa: F811
+    options = dict(method="adversarial", adversarial_every=1, generator_steps=2)
+    distill(config(tmp_path, tiny_model, ood_file, sentiment_tsv, "straight", **options))
+    assert distill(config(tmp_path, tiny_model, ood_file, sentiment_tsv, "resumed", **options), stop_after_steps=8) == (None, {})
+    distill(config(tmp_path, tiny_model, ood_file, sentiment_tsv, "resumed", **options))
+    straight = load_file(tmp_path / "straight" / "last" / "model.safetensors")
+    resumed = load_file(tmp_path / "resumed" / "last" / "model.safetensors")
+    for name in straight:
+        np.testing.assert_array_equal(straight[name].numpy(), resumed[name].numpy(), err_msg=name)
+    lines = lambda run: (tmp_path / run / "adversarial_samples.jsonl").read_text()  # noqa: E731
+    assert lines("straight") == lines("resumed")
+
+
+def test_unknown_pair_segments_is_a_clear_error(tmp_path, tiny_model, capsys):
+    code = main(["distill", "--teacher", str(tiny_model), "--out", str(tmp_path / "x"), "--method", "adversarial",
+                 "--adversarial-segments", "middle"])
+    assert code == 2 and "unknown --adversarial-segments 'middle'" in capsys.readouterr().err
