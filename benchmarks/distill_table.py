@@ -37,7 +37,8 @@ def run_one(task: str, method: str, seed: int, args) -> dict:
     expected = dataclasses.asdict(config)
     if (out / "run.json").is_file():
         report = json.loads((out / "run.json").read_text())
-        stored = {**report["config"], "pairs": expected["pairs"]}  # pairs is resolved during the run
+        # pairs is resolved during the run; options added since the run was made count as their defaults
+        stored = {**dataclasses.asdict(DistillConfig()), **report["config"], "pairs": expected["pairs"]}
         if stored == expected:
             return report
         shutil.rmtree(out)

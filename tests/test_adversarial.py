@@ -36,6 +36,7 @@ def test_gradient_reaches_the_generator_through_the_straight_through_path(tiny_m
     positions, one_hot = adversary.propose(inputs)
     assert positions.any(1).all(), "every input gets at least one perturbed position"
     assert torch.equal(one_hot.sum(-1), torch.ones(len(one_hot))) and set(one_hot.unique().tolist()) == {0.0, 1.0}
+    assert not torch.isin(one_hot.argmax(-1), adversary.banned_student_ids).any(), "no [SEP], [CLS], [PAD], [UNK], [MASK]"
     adversary._divergence(inputs, positions, one_hot).backward()
     for name, parameter in adversary.generator.named_parameters():
         assert parameter.grad is not None and parameter.grad.abs().sum() > 0, name

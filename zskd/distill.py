@@ -89,6 +89,7 @@ class DistillConfig:
     adversarial_lr: float = field(default=1e-3, metadata={"help": "adversarial: generator learning rate"})
     generator_steps: int = field(default=1, metadata={"help": "adversarial: generator steps (k) each time it trains"})
     adversarial_every: int = field(default=2, metadata={"help": "adversarial: student steps (n) between generator updates and perturbed batches"})
+    adversarial_batch_size: int = field(default=16, metadata={"help": "adversarial: inputs of each batch the generator perturbs (the teacher's backward pass dominates the cost)"})
     adversarial_weight: float = field(default=1.0, metadata={"help": "adversarial: weight of the perturbed batch's KL against the clean one's"})
     adversarial_segments: str = field(default="any", metadata={"help": "adversarial, pairs: segment(s) to perturb: any, both, first, second"})
     heldout: int = field(default=4000, metadata={"help": "transfer-set inputs held out to measure agreement"})
@@ -211,9 +212,10 @@ def distill(config: DistillConfig | None = None, stop_after_steps: int | None = 
             loss = loss + config.hidden_weight * _hidden_loss(model, teacher, outputs[1], inputs, [teacher_ids[i] for i in batch])
         if adversary is not None and step % config.adversarial_every == 0:
             # k generator steps up the divergence, then the student learns the teacher's labels for a fresh sample
-            divergence = [adversary.generator_step(inputs) for _ in range(config.generator_steps)][-1]
-            perturbed = adversary.perturb(inputs)
-            perturbed_logits = student(**{k: perturbed[k] for k in inputs})
+            seeds = {k: v[: config.adversarial_batch_size] for k, v in inputs.items()}
+            divergence = [adversary.generator_step(seeds) for _ in range(config.generator_steps)][-1]
+            perturbed = adversary.perturb(seeds)
+            perturbed_logits = student(**{k: perturbed[k] for k in seeds})
             loss = loss + config.adversarial_weight * losses.kl_divergence(perturbed_logits, perturbed["teacher_logits"], config.temperature)
             if accelerator.is_main_process and (step + config.adversarial_every) // config.eval_every > step // config.eval_every:
                 _append_samples(samples_path, step + 1, divergence, adversary.decode(perturbed, perturbed_logits))

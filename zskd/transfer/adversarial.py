@@ -82,8 +82,12 @@ class Adversary:
         self.student = student
         self.kept = torch.tensor(kept_token_ids)
         self.mask_id = student.teacher_to_student[teacher.tokenizer.mask_token_id].item() if teacher.tokenizer.mask_token_id is not None else 1
-        specials = [teacher.tokenizer.pad_token_id, teacher.tokenizer.cls_token_id, teacher.tokenizer.sep_token_id]
-        self.special_student_ids = torch.tensor([int(student.teacher_to_student[i]) for i in specials if i is not None])
+        tokenizer = teacher.tokenizer
+        layout = [tokenizer.pad_token_id, tokenizer.cls_token_id, tokenizer.sep_token_id]
+        self.special_student_ids = torch.tensor([int(student.teacher_to_student[i]) for i in layout if i is not None])
+        # never proposed: layout tokens, [UNK] and [MASK]
+        banned = [*layout, tokenizer.unk_token_id, tokenizer.mask_token_id]
+        self.banned_student_ids = torch.tensor(sorted({int(student.teacher_to_student[i]) for i in banned if i is not None}))
         for p in teacher.model.parameters():
             p.requires_grad_(False)
         teacher.model.eval()
@@ -107,6 +111,7 @@ class Adversary:
         positions = self._positions(inputs["input_ids"], inputs["token_type_ids"])
         masked = inputs["input_ids"].masked_fill(positions, self.mask_id)
         logits = self.generator(masked, inputs["token_type_ids"], positions)
+        logits = logits.index_fill(1, self.banned_student_ids.to(logits.device), -1e4)
         return positions, F.gumbel_softmax(logits, tau=self.config.adversarial_tau, hard=True)
 
     def _divergence(self, inputs: dict[str, torch.Tensor], positions: torch.Tensor, one_hot: torch.Tensor) -> torch.Tensor:
