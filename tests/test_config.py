@@ -1,4 +1,5 @@
 import argparse
+from pathlib import Path
 
 import pytest
 
@@ -30,3 +31,16 @@ def test_unknown_yaml_option_is_named(tmp_path):
     path.write_text("learning_rate: 0.1\n")
     with pytest.raises(ConfigError, match="unknown option 'learning_rate'"):
         load_config(TeacherTrainConfig, path)
+
+
+CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
+def test_every_recipe_loads_and_opens_with_its_command(path):
+    from zskd.distill import DistillConfig
+
+    cls = TeacherTrainConfig if path.name.startswith("teacher-") else DistillConfig
+    config = load_config(cls, path)
+    assert path.read_text().startswith(f"# zskd {'teacher-train' if cls is TeacherTrainConfig else 'distill'} --config configs/{path.name}")
+    assert config.seed == 0

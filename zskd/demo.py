@@ -3,7 +3,7 @@
     python -m zskd.demo --out runs/demo
 
 1. A teacher: the benchmark SST-2 teacher in runs/teachers/sst2 when it is there, else a quick one (packaged
-   MiniLM-L6 on 8,000 SST-2 training phrases for one epoch; the benchmark teacher uses all 67,349 for three).
+   MiniLM-L6 on 8,000 SST-2 training phrases for one epoch; the benchmark teacher uses all 67,349 for four).
 2. Zero-shot distillation into a BiLSTM student from the out-of-domain corpora only (no SST-2 text).
 3. Teacher against student on SST-2 dev: accuracy, agreement, size and CPU latency.
 """
