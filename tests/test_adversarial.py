@@ -43,7 +43,7 @@ def test_gradient_reaches_the_generator_through_the_straight_through_path(tiny_m
 
 
 def test_generator_steps_increase_the_divergence_they_maximise(tiny_model):
-    adversary, _, student = make_adversary(tiny_model, adversarial_lr=0.05)
+    adversary, _, student = make_adversary(tiny_model, adversarial_lr=0.05, adversarial_diversity=0.0)
     student.eval()
     inputs = batch(student, OOD_SENTENCES[:16])
     student_before = {k: v.clone() for k, v in student.state_dict().items()}
@@ -61,6 +61,19 @@ def test_generator_steps_increase_the_divergence_they_maximise(tiny_model):
     assert mean_divergence() > 1.01 * before
     for name, tensor in student.state_dict().items():  # the generator's steps leave the student alone
         assert torch.equal(tensor, student_before[name]), name
+
+
+def test_the_diversity_term_keeps_the_generator_from_collapsing_onto_one_token(tiny_model):
+    distinct = {}
+    for diversity in (0.0, 1.0):
+        torch.manual_seed(0)
+        adversary, _, student = make_adversary(tiny_model, adversarial_lr=0.05, adversarial_diversity=diversity)
+        inputs = batch(student, OOD_SENTENCES[:16])
+        for _ in range(20):
+            adversary.generator_step(inputs)
+        torch.manual_seed(5)
+        distinct[diversity] = len(adversary.propose(inputs)[1].argmax(-1).unique())
+    assert distinct[0.0] <= 2 and distinct[1.0] >= 10, distinct
 
 
 def test_pairs_keep_special_tokens_and_segment_ids(tiny_model):

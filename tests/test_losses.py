@@ -2,6 +2,7 @@
 
 import math
 
+import pytest
 import torch
 
 from zskd import losses
@@ -42,3 +43,14 @@ def test_hidden_mse_ignores_padding():
     teacher = torch.tensor([[[1.0, 1.0], [3.0, 1.0], [100.0, 100.0]]])
     mask = torch.tensor([[1, 1, 0]])
     assert math.isclose(losses.hidden_mse(student, teacher, mask).item(), (1 + 1 + 9 + 1) / 4, rel_tol=1e-6)
+
+
+def test_marginal_entropy_matches_reference():
+    logits = torch.tensor([[2.0, 0.0, -1.0], [0.0, 3.0, 0.5]])
+    p = [[math.exp(v) for v in row] for row in logits.tolist()]
+    p = [[v / sum(row) for v in row] for row in p]
+    mean = [(a + b) / 2 for a, b in zip(*p)]
+    assert losses.marginal_entropy(logits).item() == pytest.approx(-sum(m * math.log(m) for m in mean), rel=1e-5)
+    same = torch.tensor([[9.0, 0.0, 0.0]] * 4)  # every row picks class 0: little marginal entropy
+    spread = torch.tensor([[9.0, 0.0, 0.0], [0.0, 9.0, 0.0], [0.0, 0.0, 9.0]])
+    assert losses.marginal_entropy(same) < 0.01 < 1.0 < losses.marginal_entropy(spread)

@@ -90,6 +90,7 @@ class DistillConfig:
     generator_steps: int = field(default=1, metadata={"help": "adversarial: generator steps (k) each time it trains"})
     adversarial_every: int = field(default=2, metadata={"help": "adversarial: student steps (n) between generator updates and perturbed batches"})
     adversarial_batch_size: int = field(default=16, metadata={"help": "adversarial: inputs of each batch the generator perturbs (the teacher's backward pass dominates the cost)"})
+    adversarial_diversity: float = field(default=0.2, metadata={"help": "adversarial: weight of the entropy of the generator's mean proposal (keeps it from collapsing onto one token)"})
     adversarial_weight: float = field(default=1.0, metadata={"help": "adversarial: weight of the perturbed batch's KL against the clean one's"})
     adversarial_segments: str = field(default="any", metadata={"help": "adversarial, pairs: segment(s) to perturb: any, both, first, second"})
     heldout: int = field(default=4000, metadata={"help": "transfer-set inputs held out to measure agreement"})

@@ -30,3 +30,10 @@ def hidden_mse(student_hidden: torch.Tensor, teacher_hidden: torch.Tensor, atten
     mask = attention_mask.unsqueeze(-1).to(student_hidden.dtype)
     squared = ((student_hidden - teacher_hidden) ** 2 * mask).sum()
     return squared / (mask.sum() * student_hidden.shape[-1]).clamp_min(1)
+
+
+def marginal_entropy(logits: torch.Tensor) -> torch.Tensor:
+    """Entropy of the mean of the rows' softmax distributions: high when the rows choose different classes,
+    whatever each row's own confidence. [M, V] -> scalar, in nats."""
+    mean = F.softmax(logits, dim=-1).mean(0)
+    return -(mean * torch.log(mean.clamp_min(1e-12))).sum()

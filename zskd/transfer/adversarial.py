@@ -106,12 +106,16 @@ class Adversary:
         special = torch.isin(input_ids, self.special_student_ids.to(input_ids.device))
         return choose_positions(special, token_type_ids, self.config.adversarial_mask_rate, self.config.adversarial_segments)
 
-    def propose(self, inputs: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        """(positions [B, L] bool, one-hot proposals [M, V_student] with straight-through gradients)."""
+    def _proposal_logits(self, inputs: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """(positions [B, L] bool, proposal logits [M, V_student]; banned tokens at -1e4)."""
         positions = self._positions(inputs["input_ids"], inputs["token_type_ids"])
         masked = inputs["input_ids"].masked_fill(positions, self.mask_id)
         logits = self.generator(masked, inputs["token_type_ids"], positions)
-        logits = logits.index_fill(1, self.banned_student_ids.to(logits.device), -1e4)
+        return positions, logits.index_fill(1, self.banned_student_ids.to(logits.device), -1e4)
+
+    def propose(self, inputs: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """(positions [B, L] bool, one-hot proposals [M, V_student] with straight-through gradients)."""
+        positions, logits = self._proposal_logits(inputs)
         return positions, F.gumbel_softmax(logits, tau=self.config.adversarial_tau, hard=True)
 
     def _divergence(self, inputs: dict[str, torch.Tensor], positions: torch.Tensor, one_hot: torch.Tensor) -> torch.Tensor:
@@ -126,13 +130,17 @@ class Adversary:
         return losses.kl_divergence(student_logits, teacher_logits.float(), self.config.temperature)
 
     def generator_step(self, inputs: dict[str, torch.Tensor]) -> float:
-        """One step of the generator up the teacher-student divergence; returns the divergence before the step.
-        Only the generator's parameters change (the student's gradients are not touched)."""
+        """One step of the generator up the teacher-student divergence plus `adversarial_diversity` x the entropy
+        of the batch's mean proposal distribution (without it the generator collapses onto one token that the
+        student gets wrong, and writes it everywhere); returns the divergence before the step. Only the
+        generator's parameters change (the student's gradients are not touched)."""
         self.generator.train()
-        positions, one_hot = self.propose(inputs)
+        positions, logits = self._proposal_logits(inputs)
+        one_hot = F.gumbel_softmax(logits, tau=self.config.adversarial_tau, hard=True)
         divergence = self._divergence(inputs, positions, one_hot)
+        objective = divergence + self.config.adversarial_diversity * losses.marginal_entropy(logits)
         params = list(self.generator.parameters())
-        grads = torch.autograd.grad(-divergence, params)
+        grads = torch.autograd.grad(-objective, params)
         for p, g in zip(params, grads):
             p.grad = g
         torch.nn.utils.clip_grad_norm_(params, 1.0)
