@@ -3,6 +3,7 @@
     zskd resources                                   # packaged models and data root
     zskd teacher-train --task sst2 --out runs/teachers/sst2
     zskd distill --teacher runs/teachers/sst2 --method ood --student bilstm --eval-task sst2 --out runs/sst2-ood
+    zskd generate --teacher runs/teachers/sst2 --task sst2 --count 20000 --out runs/gen/sst2.parquet
     zskd eval --model runs/sst2-ood --task sst2 --teacher runs/teachers/sst2 --latency
 """
 
@@ -85,6 +86,17 @@ def cmd_distill(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_generate(args: argparse.Namespace) -> int:
+    from zskd.transfer.generate import GenerateConfig, generate
+
+    config = load_config(GenerateConfig, args.config, vars(args))
+    report = generate(config)
+    print(f"wrote {report['kept']:,} texts to {config.out} ({report['prompts']:,} prompts; dropped {report['dropped']})")
+    print(f"teacher classes: {report['teacher_classes']}; the teacher agrees with the prompt's label on "
+          f"{report['hint_agreement']:.2f}%")
+    return 0
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     from zskd.evaluate import evaluate, measure_latency
 
@@ -146,6 +158,13 @@ def build_parser() -> argparse.ArgumentParser:
     dist.add_argument("--config", help="YAML file of options; flags override it")
     add_config_arguments(dist, DistillConfig)
     dist.set_defaults(run=cmd_distill)
+
+    from zskd.transfer.generate import GenerateConfig
+
+    gen = commands.add_parser("generate", help="write a transfer set with a language model, labelled by the teacher")
+    gen.add_argument("--config", help="YAML file of options; flags override it")
+    add_config_arguments(gen, GenerateConfig)
+    gen.set_defaults(run=cmd_generate)
 
     ev = commands.add_parser("eval", help="score a model on a task or a labelled file")
     ev.add_argument("--model", required=True, help="model directory to evaluate: a zskd student or a transformers classifier")

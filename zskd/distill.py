@@ -58,6 +58,7 @@ class DistillConfig:
     student: str = field(default="bilstm", metadata={"help": f"student: {', '.join(STUDENTS)}"})
     student_options: str | None = field(default=None, metadata={"help": "student config, e.g. hidden_size=256,embedding_dim=96"})
     ood: str | None = field(default=None, metadata={"help": "out-of-domain corpus files, comma-separated (default: the data root's)"})
+    generated: str | None = field(default=None, metadata={"help": "method generate: the file `zskd generate` wrote"})
     indomain_data: str | None = field(default=None, metadata={"help": "method indomain: a file of the task's unlabelled text"})
     eval_task: str | None = field(default=None, metadata={"help": "named task to report the task metric on (never used for selection)"})
     eval_split: str | None = field(default=None, metadata={"help": "split(s) of --eval-task, e.g. dev or dev+test"})

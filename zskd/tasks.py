@@ -25,6 +25,8 @@ class Task:
     metric: str
     description: str
     hub: tuple[str, str | None, dict[str, str], str]  # (dataset path, config, our split -> hub split, hub label column)
+    text_kind: str = "text"  # what one input is, for generation prompts
+    label_phrases: tuple[str, ...] = ()  # how each label reads in a prompt: "a {text_kind} that {phrase}"
 
     @property
     def is_pair(self) -> bool:
@@ -35,10 +37,14 @@ TASKS: dict[str, Task] = {
     "sst2": Task(
         "sst2", ("train", "dev", "test"), "dev", "sentence", None, ("negative", "positive"), "accuracy",
         "movie review sentiment", ("glue", "sst2", {"train": "train", "dev": "validation"}, "label"),
+        "movie review", ("is negative", "is positive"),
     ),
     "trec": Task(
         "trec", ("train", "test"), "test", "text", None, ("DESC", "ENTY", "ABBR", "HUM", "LOC", "NUM"), "accuracy",
         "question type", ("CogComp/trec", None, {"train": "train", "test": "test"}, "coarse_label"),
+        "question", ("asks for a description, a definition or a reason", "asks about a thing, such as an animal, "
+                     "a colour, a food or a product", "asks what an abbreviation stands for", "asks about a person "
+                     "or a group of people", "asks about a place", "asks for a number, a date, an amount or a size"),
     ),
     "mrpc": Task(
         "mrpc", ("train", "dev"), "dev", "sentence1", "sentence2", ("not_paraphrase", "paraphrase"), "f1",

@@ -2,7 +2,8 @@
 
 A static source is a function `(config, teacher) -> TransferSet` that returns text once; the teacher labels it
 once (cached) and the distillation loop trains on it. `SOURCES` maps each method name to its function.
-`adversarial` trains on the `ood` set and, online, on perturbations of it (`zskd.transfer.adversarial`).
+`adversarial` trains on the `ood` set and, online, on perturbations of it (`zskd.transfer.adversarial`);
+`generate` reads the texts `zskd generate` wrote (`zskd.transfer.generate`).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 from typing import Callable
 
 from zskd.transfer.common import TransferSet
+from zskd.transfer.generate import generated_transfer_set
 from zskd.transfer.indomain import indomain_transfer_set
 from zskd.transfer.ood import ood_transfer_set
 from zskd.transfer.random_tokens import random_transfer_set
@@ -19,6 +21,7 @@ SOURCES: dict[str, Callable[..., TransferSet]] = {
     "adversarial": ood_transfer_set,
     "random": random_transfer_set,
     "indomain": indomain_transfer_set,
+    "generate": generated_transfer_set,
 }
 
 __all__ = ["SOURCES", "TransferSet"]

@@ -1,0 +1,119 @@
+"""Method `generate` on a tiny random causal LM built in the test: batched sampling, cleaning, resuming, and the
+generated transfer set through `zskd generate` and `zskd distill`."""
+
+import json
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+import torch
+
+from zskd.cli import main
+from zskd.generation import LanguageModel, SamplingConfig, clean_samples, is_degenerate
+from zskd.transfer.generate import GenerateConfig, generate, prompt_plan
+from conftest import WORDS
+
+LM_VOCAB = ["<pad>", "<eos>", *WORDS, "write", "review", "that", "is", "positive", "negative", "example", "one",
+            "sentence", "only", "about", "give", "an", "answer", "with", "alone", "short", "label0", "label1"]
+
+
+@pytest.fixture(scope="module")
+def tiny_lm(tmp_path_factory) -> Path:
+    """A random 2-layer Llama with a word-level tokenizer, saved as a transformers directory."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    directory = tmp_path_factory.mktemp("lm") / "lm"
+    backend = Tokenizer(models.WordLevel({w: i for i, w in enumerate(LM_VOCAB)}, unk_token="<eos>"))
+    backend.pre_tokenizer = pre_tokenizers.Whitespace()
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, eos_token="<eos>", pad_token="<pad>")
+    torch.manual_seed(0)
+    config = LlamaConfig(vocab_size=len(LM_VOCAB), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                         num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=128,
+                         eos_token_id=1, pad_token_id=0, bos_token_id=None)
+    LlamaForCausalLM(config).save_pretrained(directory, safe_serialization=True)
+    tokenizer.save_pretrained(directory)
+    return directory
+
+
+def test_batched_sampling_returns_one_text_per_prompt_reproducibly(tiny_lm):
+    lm = LanguageModel.load(str(tiny_lm))
+    prompts = ["write a review that is positive", "give an example", "one short sentence about the cat"] * 4
+    config = SamplingConfig(max_new_tokens=6, batch_size=5)
+    first = lm.sample(prompts, config, seed=1)
+    assert len(first) == len(prompts) and all(isinstance(t, str) for t in first)
+    assert sum(len(t.split()) for t in first) > len(prompts)  # it wrote words, not nothing
+    assert lm.sample(prompts, config, seed=1) == first
+    assert lm.sample(prompts, config, seed=2) != first
+
+
+def test_cleaning_drops_duplicates_and_degenerate_samples():
+    texts = ["The movie was good.", "the movie  was good", "\"The movie was good.\"", "", "ok", "bad bad bad bad bad bad bad",
+             "1 2 3 4 5 6 7 8", "a fine film with great acting", "a b c a b c a b c a b c"]
+    kept, dropped = clean_samples(texts)
+    assert kept == [0, 7]
+    assert dropped == {"degenerate": 5, "duplicate": 2}
+    assert is_degenerate("") and not is_degenerate("what city is the capital of france ?")
+
+
+def test_prompt_plan_cycles_labels_and_varies_templates():
+    plan = prompt_plan("movie review", ["is negative", "is positive"], 40, seed=0)
+    assert [label for _, label in plan[:4]] == [0, 1, 0, 1]
+    assert all(("is negative" in p) == (label == 0) for p, label in plan)
+    assert len({p for p, _ in plan}) > 20
+
+
+class InterruptingLM:
+    """Wraps a LanguageModel and fails on its second call, like a killed run."""
+
+    def __init__(self, lm):
+        self.lm, self.calls = lm, 0
+
+    def sample(self, *args, **kwargs):
+        self.calls += 1
+        if self.calls == 2:
+            raise KeyboardInterrupt
+        return self.lm.sample(*args, **kwargs)
+
+
+def test_generate_resumes_and_writes_text_prompt_and_logits(tmp_path, tiny_lm, tiny_model):
+    options = dict(teacher=str(tiny_model), describe="movie review", generator=str(tiny_lm), count=24, chunk_size=8,
+                   max_new_tokens=8, batch_size=4, min_words=1, cache_dir=str(tmp_path / "cache"), teacher_bf16=False)
+    straight = generate(GenerateConfig(out=str(tmp_path / "a.parquet"), **options))
+    lm = LanguageModel.load(str(tiny_lm))
+    with pytest.raises(KeyboardInterrupt):
+        generate(GenerateConfig(out=str(tmp_path / "b.parquet"), **options), language_model=InterruptingLM(lm))
+    assert len(list((tmp_path / "b.parquet.partial").glob("chunk-*.json"))) == 1 and not (tmp_path / "b.parquet").exists()
+    resumed = generate(GenerateConfig(out=str(tmp_path / "b.parquet"), **options), language_model=lm)
+    a, b = pq.read_table(tmp_path / "a.parquet").to_pydict(), pq.read_table(tmp_path / "b.parquet").to_pydict()
+    assert a == b and straight["kept"] == resumed["kept"] == len(a["text"]) > 0
+    assert set(a["label_hint"]) <= {"label0", "label1"} and all(len(row) == 2 for row in a["teacher_logits"])
+    assert all("movie review" in p for p in a["prompt"])
+    assert json.loads((tmp_path / "a.json").read_text())["prompts"] == 24
+
+
+def test_generate_then_distill_through_the_cli(tmp_path, tiny_lm, tiny_model, sentiment_tsv, capsys):
+    generated = tmp_path / "gen.parquet"
+    code = main(["generate", "--teacher", str(tiny_model), "--describe", "movie review", "--labels", "negative,positive",
+                 "--generator", str(tiny_lm), "--count", "40", "--max-new-tokens", "10", "--min-words", "1",
+                 "--cache-dir", str(tmp_path / "cache"), "--out", str(generated), "--no-teacher-bf16"])
+    assert code == 0 and "wrote" in capsys.readouterr().out
+    out = tmp_path / "student"
+    code = main(["distill", "--teacher", str(tiny_model), "--method", "generate", "--generated", str(generated),
+                 "--out", str(out), "--eval-data", str(sentiment_tsv), "--cache-dir", str(tmp_path / "cache"),
+                 "--steps", "4", "--batch-size", "4", "--heldout", "2", "--student-options", "embedding_dim=8,hidden_size=8",
+                 "--no-teacher-bf16"])
+    assert code == 0
+    run = json.loads((out / "run.json").read_text())
+    assert run["method"] == "generate" and run["transfer_info"]["generated"] == str(generated)
+    assert run["teacher_inputs_labelled"] == 8  # only the evaluation set: the generated texts came labelled
+
+
+def test_generate_errors_are_clear(tmp_path, tiny_model, capsys):
+    code = main(["generate", "--teacher", str(tiny_model), "--out", str(tmp_path / "x.parquet")])
+    assert code == 2 and "--describe" in capsys.readouterr().err
+    code = main(["generate", "--teacher", str(tiny_model), "--describe", "review", "--labels", "a,b,c",
+                 "--out", str(tmp_path / "x.parquet")])
+    assert code == 2 and "3 names but the teacher has 2 labels" in capsys.readouterr().err
+    code = main(["distill", "--teacher", str(tiny_model), "--method", "generate", "--out", str(tmp_path / "s")])
+    assert code == 2 and "--generated FILE" in capsys.readouterr().err

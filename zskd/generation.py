@@ -1,0 +1,146 @@
+"""Text from a small causal language model, fast on CPU: what the `generate` method's transfer sets are made of.
+
+    lm = LanguageModel.load("smollm2-135m")                        # the packaged SmolLM2-135M-Instruct (GGUF)
+    texts = lm.sample(["Write a short movie review that is positive."] * 64, SamplingConfig(), seed=0)
+
+Prompts are sorted by token length and sampled in batches (left padding, the KV cache, one `generate` call per
+batch), so a batch pads little and the model runs one matrix product per step for the whole batch instead of one
+per prompt. A sequence ends at end-of-text or a newline; its batch ends when all have. Each batch has its own
+seed, so a resumed run reproduces what an uninterrupted one would have written.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import torch
+from tqdm.auto import tqdm
+
+from zskd.batching import sorted_batches
+from zskd.resources import SMOLLM2, smollm2_gguf_file
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class SamplingConfig:
+    max_new_tokens: int = 48
+    temperature: float = 1.0
+    top_p: float = 0.95
+    top_k: int = 50
+    batch_size: int = 32
+
+
+class LanguageModel:
+    """A causal LM and its tokenizer, set up for batched sampling (pad = end-of-text, left padding)."""
+
+    def __init__(self, model, tokenizer, chat: bool):
+        self.model = model.eval()
+        self.tokenizer = tokenizer
+        self.chat = chat  # the tokenizer has a chat template: prompts are sent as a user message
+        if tokenizer.pad_token_id is None:
+            tokenizer.pad_token = tokenizer.eos_token
+        tokenizer.padding_side = "left"
+        newline = tokenizer.encode("\n", add_special_tokens=False)
+        self.stop_ids = sorted({tokenizer.eos_token_id, *newline[-1:]} - {None})
+
+    @classmethod
+    def load(cls, name_or_path: str = SMOLLM2.name, trust_remote_code: bool = False) -> "LanguageModel":
+        """The packaged SmolLM2 (`smollm2-135m`), a local directory (safetensors or one .gguf file) or a hub id."""
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        options: dict = {"trust_remote_code": trust_remote_code}
+        if name_or_path == SMOLLM2.name:
+            gguf = smollm2_gguf_file()
+            path, options["gguf_file"] = str(gguf.parent), gguf.name
+        else:
+            path = name_or_path
+            ggufs = sorted(Path(path).glob("*.gguf")) if Path(path).is_dir() else []
+            if ggufs and not (Path(path) / "config.json").is_file():
+                options["gguf_file"] = ggufs[0].name
+            else:
+                options["use_safetensors"] = Path(path).is_dir() or None
+        tokenizer = AutoTokenizer.from_pretrained(path, **options)
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32, **options)
+        return cls(model, tokenizer, chat=bool(getattr(tokenizer, "chat_template", None)))
+
+    def format_prompt(self, prompt: str) -> str:
+        """The text the model continues: a chat turn for instruct models, the prompt itself otherwise."""
+        if not self.chat:
+            return prompt
+        return self.tokenizer.apply_chat_template([{"role": "user", "content": prompt}], tokenize=False,
+                                                  add_generation_prompt=True)
+
+    @torch.inference_mode()
+    def sample(self, prompts: Sequence[str], config: SamplingConfig, seed: int, progress: bool = False,
+               raw: bool = False) -> list[str]:
+        """One sampled continuation per prompt, in the order of `prompts` (up to the first newline, stripped).
+        `raw` sends the prompts as they are, without the chat template."""
+        texts = [p if raw else self.format_prompt(p) for p in prompts]
+        encoded = self.tokenizer(texts, add_special_tokens=False)["input_ids"]
+        out = [""] * len(texts)
+        batches = sorted_batches([len(ids) for ids in encoded], config.batch_size)
+        for number, batch in enumerate(tqdm(batches, desc="sampling", unit="batch", disable=not progress)):
+            torch.manual_seed(hash_seed(seed, number))
+            width = max(len(encoded[i]) for i in batch)
+            pad = self.tokenizer.pad_token_id
+            input_ids = torch.tensor([[pad] * (width - len(encoded[i])) + encoded[i] for i in batch])
+            attention_mask = torch.tensor([[0] * (width - len(encoded[i])) + [1] * len(encoded[i]) for i in batch])
+            generated = self.model.generate(
+                input_ids=input_ids, attention_mask=attention_mask, do_sample=True, temperature=config.temperature,
+                top_p=config.top_p, top_k=config.top_k, max_new_tokens=config.max_new_tokens, use_cache=True,
+                pad_token_id=pad, eos_token_id=self.stop_ids,
+            )
+            for row, i in enumerate(batch):
+                new = [t for t in generated[row, width:].tolist() if t not in self.stop_ids]
+                out[i] = self.tokenizer.decode(new, skip_special_tokens=True).strip()
+        return out
+
+
+def hash_seed(seed: int, number: int) -> int:
+    """A per-batch seed that depends only on (seed, batch number)."""
+    return (seed * 1_000_003 + number * 7919) % (2**31)
+
+
+_WORD = re.compile(r"[A-Za-z]+")
+
+
+def is_degenerate(text: str, min_words: int = 3) -> bool:
+    """Empty, too short, mostly not words, or looping (one word or trigram filling a large share of the text)."""
+    words = text.lower().split()
+    if len(words) < min_words:
+        return True
+    if sum(bool(_WORD.search(w)) for w in words) < 0.6 * len(words):
+        return True
+    most_common = max(words.count(w) for w in set(words))
+    if len(words) >= 6 and most_common > 0.4 * len(words):
+        return True
+    trigrams = [tuple(words[i : i + 3]) for i in range(len(words) - 2)]
+    return len(trigrams) >= 6 and len(set(trigrams)) < 0.6 * len(trigrams)
+
+
+def normalise(text: str) -> str:
+    """The key two samples share when they differ only in case, spacing, surrounding quotes or final punctuation."""
+    return " ".join(text.lower().strip().strip("\"'").rstrip(".!?").split())
+
+
+def clean_samples(texts: Sequence[str], min_words: int = 3) -> tuple[list[int], dict[str, int]]:
+    """Indices of the texts to keep (first of each duplicate, no degenerate ones) and what was dropped."""
+    seen: set[str] = set()
+    kept, dropped = [], {"degenerate": 0, "duplicate": 0}
+    for i, text in enumerate(texts):
+        text = text.strip().strip("\"'").strip()
+        if is_degenerate(text, min_words):
+            dropped["degenerate"] += 1
+            continue
+        key = normalise(text)
+        if key in seen:
+            dropped["duplicate"] += 1
+            continue
+        seen.add(key)
+        kept.append(i)
+    return kept, dropped

@@ -1,0 +1,184 @@
+"""Transfer sets written by a language model (prompt-based zero-shot generation): method `generate`.
+
+    zskd generate --teacher runs/teachers/sst2 --task sst2 --count 20000 --out runs/gen/sst2.parquet
+    zskd generate --teacher my-teacher --describe "support ticket" --labels billing,bug,other --out gen.parquet
+    zskd distill --teacher runs/teachers/sst2 --method generate --generated runs/gen/sst2.parquet --out ...
+
+An instruct LM (default: the packaged SmolLM2-135M-Instruct) is asked, per label, for a text of the described
+kind, through varied templates and topics. The prompt's label is only a hint: the teacher labels every sample, and
+its logits are the target. Samples are deduplicated and degenerate ones (empty, looping, not words) dropped.
+Sampling runs in chunks, each written whole to `<out>.partial/`, so an interrupted run resumes; the finished file
+(text, prompt, label hint, teacher logits) appears at `--out` in one rename.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from zskd.config import config_dict, write_json
+from zskd.data import DataError
+from zskd.generation import LanguageModel, SamplingConfig, clean_samples
+from zskd.labelling import label_with_teacher
+from zskd.resources import SMOLLM2
+from zskd.tasks import get_task
+from zskd.transfer.common import TransferSet, balanced_selection, class_histogram
+
+log = logging.getLogger(__name__)
+
+TEMPLATES = (
+    "Write a {kind} that {label}. Reply with the {kind} only, in one sentence.",
+    "Write one short {kind} that {label}, about {topic}. Only the {kind}, nothing else.",
+    "Give an example of a {kind} that {label}. Answer with the {kind} alone.",
+    "You are collecting examples. Write a {kind} that {label}, mentioning {topic}. One sentence.",
+)
+TOPICS = (
+    "food", "travel", "sports", "history", "science", "music", "a city", "a famous person", "animals", "money",
+    "health", "technology", "a book", "the weather", "family", "work", "school", "a holiday", "a game", "a film",
+    "the ocean", "a car", "politics", "art", "a company", "space", "a river", "language", "the army", "a disease",
+)
+
+
+@dataclass
+class GenerateConfig:
+    teacher: str = field(default="", metadata={"help": "teacher model directory or hub id (labels the samples)"})
+    out: str = field(default="", metadata={"help": "output file (.parquet): text, prompt, label hint, teacher logits"})
+    task: str | None = field(default=None, metadata={"help": "named task: its text kind and label phrases (sst2, trec)"})
+    describe: str | None = field(default=None, metadata={"help": "what a text is, e.g. 'movie review' (instead of --task)"})
+    labels: str | None = field(default=None, metadata={"help": "comma-separated label words for the prompts (default: the teacher's label names)"})
+    generator: str = field(default=SMOLLM2.name, metadata={"help": "causal LM: packaged name, local directory or hub id"})
+    count: int = field(default=20000, metadata={"help": "prompts to sample (kept samples are fewer after deduplication)"})
+    max_new_tokens: int = field(default=48, metadata={"help": "longest sample, in LM tokens"})
+    temperature: float = field(default=1.0, metadata={"help": "sampling temperature"})
+    top_p: float = field(default=0.95, metadata={"help": "nucleus sampling mass"})
+    top_k: int = field(default=50, metadata={"help": "sample among the k most likely tokens"})
+    batch_size: int = field(default=32, metadata={"help": "prompts sampled together"})
+    chunk_size: int = field(default=512, metadata={"help": "prompts per resumable chunk"})
+    min_words: int = field(default=3, metadata={"help": "shorter samples are dropped"})
+    cache_dir: str = field(default="runs/cache/labels", metadata={"help": "teacher label cache, shared across runs"})
+    teacher_bf16: bool | None = field(default=None, metadata={"help": "label under bfloat16 autocast (default: where the CPU has native bf16)"})
+    seed: int = field(default=0, metadata={"help": "seed for prompts and sampling"})
+    trust_remote_code: bool = field(default=False, metadata={"help": "allow custom model code (off: safer)"})
+
+
+def prompt_plan(kind: str, label_phrases: list[str], count: int, seed: int) -> list[tuple[str, int]]:
+    """`count` (prompt, label hint) pairs: labels in turn, each with a random template and topic."""
+    rng = np.random.default_rng([seed, 5])
+    plan = []
+    for i in range(count):
+        label = i % len(label_phrases)
+        template = TEMPLATES[int(rng.integers(len(TEMPLATES)))]
+        topic = TOPICS[int(rng.integers(len(TOPICS)))]
+        plan.append((template.format(kind=kind, label=label_phrases[label], topic=topic), label))
+    return plan
+
+
+def label_phrases(config: GenerateConfig, teacher_labels: list[str]) -> tuple[str, list[str]]:
+    """(text kind, one phrase per teacher label) for the prompts."""
+    if config.task:
+        task = get_task(config.task)
+        if not task.label_phrases:
+            raise DataError(f"task {task.name} has no prompt phrases: pass --describe and --labels")
+        if config.labels or config.describe:
+            raise DataError("give --task, or --describe with --labels, not both")
+        return task.text_kind, list(task.label_phrases)
+    if not config.describe:
+        raise DataError("give --task NAME or --describe 'what a text is' for the prompts")
+    words = config.labels.split(",") if config.labels else teacher_labels
+    if len(words) != len(teacher_labels):
+        raise DataError(f"--labels has {len(words)} names but the teacher has {len(teacher_labels)} labels ({', '.join(teacher_labels)})")
+    return config.describe, [f"is {w.strip()}" for w in words]
+
+
+def generate(config: GenerateConfig, language_model: LanguageModel | None = None) -> dict:
+    """Sample, clean and label a transfer set; write it to `config.out`; return a report."""
+    from zskd.teacher import Teacher
+
+    if not config.teacher or not config.out:
+        raise DataError("give --teacher DIR and --out FILE.parquet")
+    out, work = Path(config.out), Path(config.out + ".partial")
+    if out.exists():
+        raise FileExistsError(f"{out} already exists: remove it or choose another --out")
+    teacher = Teacher.from_pretrained(config.teacher, trust_remote_code=config.trust_remote_code, bf16=config.teacher_bf16)
+    kind, phrases = label_phrases(config, teacher.label_names)
+    plan = prompt_plan(kind, phrases, config.count, config.seed)
+    work.mkdir(parents=True, exist_ok=True)
+    settings = {k: v for k, v in config_dict(config).items() if k not in ("out", "cache_dir", "teacher_bf16")}
+    if (work / "config.json").is_file() and json.loads((work / "config.json").read_text()) != settings:
+        raise DataError(f"{work} was made with other settings: delete it to start again")
+    write_json(work / "config.json", settings)
+
+    lm = language_model
+    sampling = SamplingConfig(config.max_new_tokens, config.temperature, config.top_p, config.top_k, config.batch_size)
+    texts: list[str] = []
+    chunks = range(0, len(plan), config.chunk_size)
+    for number, start in enumerate(chunks):
+        path = work / f"chunk-{number:05d}.json"
+        if not path.is_file():
+            lm = lm or LanguageModel.load(config.generator, config.trust_remote_code)
+            prompts = [p for p, _ in plan[start : start + config.chunk_size]]
+            log.info("sampling chunk %d of %d", number + 1, len(chunks))
+            samples = lm.sample(prompts, sampling, seed=config.seed * 100_003 + number, progress=True)
+            write_json(path, samples)
+        texts.extend(json.loads(path.read_text()))
+
+    kept, dropped = clean_samples(texts, config.min_words)
+    if not kept:
+        raise DataError(f"the generator wrote no usable text ({dropped}); try another --generator or prompts")
+    texts = [texts[i] for i in kept]
+    logits, _ = label_with_teacher(teacher, texts, config.cache_dir)
+    table = pa.table({
+        "text": texts, "prompt": [plan[i][0] for i in kept], "label_hint": [teacher.label_names[plan[i][1]] for i in kept],
+        "teacher_logits": [row.tolist() for row in logits],
+    })
+    pq.write_table(table, work / "generated.parquet")
+    hints = np.array([plan[i][1] for i in kept])
+    report = {
+        "prompts": len(plan), "kept": len(kept), "dropped": dropped, "label_phrases": phrases, "text_kind": kind,
+        "teacher_classes": class_histogram(logits, teacher.label_names),
+        "hint_agreement": round(100.0 * float((logits.argmax(-1) == hints).mean()), 2),
+        "config": config_dict(config),
+    }
+    write_json(work / "generated.json", report)
+    (work / "generated.parquet").rename(out)
+    shutil.move(str(work / "generated.json"), str(out.with_suffix(".json")))
+    shutil.rmtree(work)
+    return report
+
+
+def read_generated(path: str | Path) -> list[str]:
+    """The texts of a file written by `zskd generate`."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path} not found: write it with `zskd generate ... --out {path}`")
+    table = pq.read_table(path)
+    if "text" not in table.column_names:
+        raise DataError(f"{path} has no 'text' column: it was not written by `zskd generate`")
+    return table.column("text").to_pylist()
+
+
+def generated_transfer_set(config, teacher) -> TransferSet:
+    """Method `generate` in the distillation loop: the texts of `config.generated`, at most `transfer_size`,
+    balanced across the teacher's predicted classes when `config.balance`."""
+    if not config.generated:
+        raise DataError("method generate reads a file from `zskd generate`: pass --generated FILE.parquet")
+    texts = read_generated(config.generated)
+    rng = np.random.default_rng([config.seed, 6])
+    texts = [texts[i] for i in rng.permutation(len(texts))]
+    info: dict = {"generated": str(config.generated), "pool": len(texts)}
+    if config.balance:
+        logits, _ = label_with_teacher(teacher, texts, config.cache_dir)
+        chosen = balanced_selection(logits, config.transfer_size, config.seed)
+        info["classes_before"] = class_histogram(logits, teacher.label_names)
+        info["classes_after"] = class_histogram(logits[chosen], teacher.label_names)
+        texts = [texts[i] for i in chosen]
+    else:
+        texts = texts[: config.transfer_size]
+    return TransferSet(texts, f"generate: {len(texts)} texts from {Path(config.generated).name}", info=info)
