@@ -117,3 +117,31 @@ def test_generate_errors_are_clear(tmp_path, tiny_model, capsys):
     assert code == 2 and "3 names but the teacher has 2 labels" in capsys.readouterr().err
     code = main(["distill", "--teacher", str(tiny_model), "--method", "generate", "--out", str(tmp_path / "s")])
     assert code == 2 and "--generated FILE" in capsys.readouterr().err
+
+
+def test_fine_tuning_lowers_the_lm_loss_on_the_few_shot_examples(tiny_lm):
+    lm = LanguageModel.load(str(tiny_lm))
+    prompts = ["write a review that is positive", "write a review that is negative"] * 4
+    responses = ["the movie was good fun", "the plot was boring and awful"] * 4
+    before = lm.response_loss(prompts, responses)
+    history = lm.finetune(prompts, responses, epochs=10, lr=3e-3, batch_size=4)
+    assert lm.response_loss(prompts, responses) < 0.7 * before and history[-1] < history[0]
+
+
+def test_low_data_generate_and_distill(tmp_path, tiny_lm, tiny_model, sentiment_tsv):
+    report = generate(GenerateConfig(
+        teacher=str(tiny_model), describe="movie review", labels="negative,positive", generator=str(tiny_lm), count=16,
+        max_new_tokens=8, batch_size=8, min_words=1, few_shot=str(sentiment_tsv), lm_epochs=2, lm_lr=1e-3,
+        cache_dir=str(tmp_path / "cache"), teacher_bf16=False, out=str(tmp_path / "gen.parquet")))
+    assert report["finetuning"]["examples"] == 8 and report["finetuning"]["loss_after"] < report["finetuning"]["loss_before"]
+    prompts = pq.read_table(tmp_path / "gen.parquet").column("prompt").to_pylist()
+    assert not any("about" in p or "mentioning" in p for p in prompts)  # no topics in few-shot prompts
+
+    from zskd.distill import DistillConfig, distill
+
+    _, run = distill(DistillConfig(
+        teacher=str(tiny_model), method="generate", generated=str(tmp_path / "gen.parquet"), few_shot=str(sentiment_tsv),
+        out=str(tmp_path / "student"), cache_dir=str(tmp_path / "cache"), steps=3, batch_size=4, heldout=2,
+        student_options="embedding_dim=8,hidden_size=8", teacher_bf16=False))
+    assert run["few_shot_examples"] == 8
+    assert "8 labelled examples" in (tmp_path / "student" / "README.md").read_text()

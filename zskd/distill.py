@@ -59,6 +59,10 @@ class DistillConfig:
     student_options: str | None = field(default=None, metadata={"help": "student config, e.g. hidden_size=256,embedding_dim=96"})
     ood: str | None = field(default=None, metadata={"help": "out-of-domain corpus files, comma-separated (default: the data root's)"})
     generated: str | None = field(default=None, metadata={"help": "method generate: the file `zskd generate` wrote"})
+    few_shot: str | None = field(default=None, metadata={"help": "low-data: a labelled file of a few examples; adds cross-entropy on them"})
+    few_shot_text_col: str = field(default="sentence", metadata={"help": "text column of --few-shot"})
+    few_shot_label_col: str = field(default="label", metadata={"help": "label column of --few-shot"})
+    few_shot_weight: float = field(default=1.0, metadata={"help": "weight of the cross-entropy on the --few-shot examples"})
     indomain_data: str | None = field(default=None, metadata={"help": "method indomain: a file of the task's unlabelled text"})
     eval_task: str | None = field(default=None, metadata={"help": "named task to report the task metric on (never used for selection)"})
     eval_split: str | None = field(default=None, metadata={"help": "split(s) of --eval-task, e.g. dev or dev+test"})
@@ -161,9 +165,19 @@ def distill(config: DistillConfig | None = None, stop_after_steps: int | None = 
     teacher_ids = encoded["input_ids"]
     segments = encoded.get("token_type_ids") or [[0] * len(x) for x in teacher_ids]
     token_counts = Counter(t for ids in teacher_ids for t in ids)
+    # Low-data: the few labelled examples, trained on with cross-entropy beside the teacher's soft labels.
+    shots = read_labelled(config.few_shot, config.few_shot_text_col, config.few_shot_label_col, None,
+                          teacher.label_names) if config.few_shot else None
+    if shots is not None:
+        shot_encoded = teacher.encode(shots.texts)
+        token_counts.update(t for ids in shot_encoded["input_ids"] for t in ids)
     kept = build_vocabulary(teacher.tokenizer, token_counts, config.max_vocab)
     student = create_student(config.student, teacher, kept, parse_student_options(config.student, config.student_options))
     student_ids = student.from_teacher_ids(teacher_ids)
+    if shots is not None:
+        shot_ids = student.from_teacher_ids(shot_encoded["input_ids"])
+        shot_segments = shot_encoded.get("token_type_ids") or [[0] * len(x) for x in shot_ids]
+        shot_labels = torch.tensor(shots.labels)
     targets = torch.from_numpy(teacher_logits[train])
     lengths = [len(x) for x in student_ids]
     use_hidden = config.hidden_weight > 0 and config.student == "transformer"
@@ -212,6 +226,11 @@ def distill(config: DistillConfig | None = None, stop_after_steps: int | None = 
             loss = loss + config.mse_weight * losses.logit_mse(student_logits, target)
         if use_hidden:
             loss = loss + config.hidden_weight * _hidden_loss(model, teacher, outputs[1], inputs, [teacher_ids[i] for i in batch])
+        if shots is not None:
+            pick = torch.randint(len(shot_ids), (min(config.batch_size, len(shot_ids)),)).tolist()
+            shot_inputs = model.collate([shot_ids[i] for i in pick], [shot_segments[i] for i in pick])
+            shot_logits = student(**{k: v.to(device) for k, v in shot_inputs.items()})
+            loss = loss + config.few_shot_weight * losses.cross_entropy(shot_logits, shot_labels[pick].to(device))
         if adversary is not None and step % config.adversarial_every == 0:
             # k generator steps up the divergence, then the student learns the teacher's labels for a fresh sample
             seeds = {k: v[: config.adversarial_batch_size] for k, v in inputs.items()}
@@ -260,7 +279,7 @@ def distill(config: DistillConfig | None = None, stop_after_steps: int | None = 
     report = {
         "method": config.method, "student": config.student, "transfer": transfer.description,
         "in_domain": transfer.in_domain, "transfer_info": transfer.info, "transfer_size": len(transfer.inputs),
-        "vocabulary": len(kept),
+        "vocabulary": len(kept), "few_shot_examples": len(shots) if shots is not None else 0,
         "teacher_parameters": teacher.num_parameters(), "student_parameters": best_student.num_parameters(),
         "compression": round(teacher.num_parameters() / best_student.num_parameters(), 1),
         "heldout_agreement": best, "heldout_size": heldout_size, "steps": config.steps,

@@ -33,6 +33,8 @@ def model_card(report: dict) -> str:
     ]
     if report.get("in_domain"):
         lines.append("**This run used the task's own training text (in-domain ceiling): it is not a zero-shot result.**")
+    if report.get("few_shot_examples"):
+        lines.append(f"Low-data run: the student also trained on {report['few_shot_examples']} labelled examples.")
     lines += [
         "",
         markdown_table(["", "parameters", "compression"], [

@@ -2,12 +2,14 @@
 
     zskd generate --teacher runs/teachers/sst2 --task sst2 --count 20000 --out runs/gen/sst2.parquet
     zskd generate --teacher my-teacher --describe "support ticket" --labels billing,bug,other --out gen.parquet
+    zskd generate --teacher runs/teachers/sst2 --task sst2 --few-shot sst2-k16.tsv --out runs/gen/sst2-k16.parquet
     zskd distill --teacher runs/teachers/sst2 --method generate --generated runs/gen/sst2.parquet --out ...
 
 An instruct LM (default: the packaged SmolLM2-135M-Instruct) is asked, per label, for a text of the described
 kind, through varied templates and topics. The prompt's label is only a hint: the teacher labels every sample, and
 its logits are the target. Samples are deduplicated and degenerate ones (empty, looping, not words) dropped.
-Sampling runs in chunks, each written whole to `<out>.partial/`, so an interrupted run resumes; the finished file
+With `--few-shot FILE` (k labelled examples: the low-data setting of Generation-Distillation), the LM is first
+fine-tuned to answer each example's label prompt with the example, then sampled the same way. Sampling runs in chunks, each written whole to `<out>.partial/`, so an interrupted run resumes; the finished file
 (text, prompt, label hint, teacher logits) appears at `--out` in one rename.
 """
 
@@ -24,7 +26,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from zskd.config import config_dict, write_json
-from zskd.data import DataError
+from zskd.data import DataError, read_labelled
 from zskd.generation import LanguageModel, SamplingConfig, clean_samples
 from zskd.labelling import label_with_teacher
 from zskd.resources import SMOLLM2
@@ -39,6 +41,7 @@ TEMPLATES = (
     "Give an example of a {kind} that {label}. Answer with the {kind} alone.",
     "You are collecting examples. Write a {kind} that {label}, mentioning {topic}. One sentence.",
 )
+TOPIC_FREE = tuple(t for t in TEMPLATES if "{topic}" not in t)  # for few-shot prompts: a topic could contradict the example
 TOPICS = (
     "food", "travel", "sports", "history", "science", "music", "a city", "a famous person", "animals", "money",
     "health", "technology", "a book", "the weather", "family", "work", "school", "a holiday", "a game", "a film",
@@ -61,6 +64,11 @@ class GenerateConfig:
     top_k: int = field(default=50, metadata={"help": "sample among the k most likely tokens"})
     batch_size: int = field(default=32, metadata={"help": "prompts sampled together"})
     chunk_size: int = field(default=512, metadata={"help": "prompts per resumable chunk"})
+    few_shot: str | None = field(default=None, metadata={"help": "labelled file of a few examples: fine-tune the LM on them first (low-data)"})
+    few_shot_text_col: str = field(default="sentence", metadata={"help": "text column of --few-shot"})
+    few_shot_label_col: str = field(default="label", metadata={"help": "label column of --few-shot"})
+    lm_epochs: int = field(default=4, metadata={"help": "--few-shot: fine-tuning epochs"})
+    lm_lr: float = field(default=5e-5, metadata={"help": "--few-shot: fine-tuning learning rate"})
     min_words: int = field(default=3, metadata={"help": "shorter samples are dropped"})
     cache_dir: str = field(default="runs/cache/labels", metadata={"help": "teacher label cache, shared across runs"})
     teacher_bf16: bool | None = field(default=None, metadata={"help": "label under bfloat16 autocast (default: where the CPU has native bf16)"})
@@ -68,13 +76,15 @@ class GenerateConfig:
     trust_remote_code: bool = field(default=False, metadata={"help": "allow custom model code (off: safer)"})
 
 
-def prompt_plan(kind: str, label_phrases: list[str], count: int, seed: int) -> list[tuple[str, int]]:
-    """`count` (prompt, label hint) pairs: labels in turn, each with a random template and topic."""
+def prompt_plan(kind: str, label_phrases: list[str], count: int, seed: int, templates=TEMPLATES,
+                labels: list[int] | None = None) -> list[tuple[str, int]]:
+    """`count` (prompt, label hint) pairs: the labels in turn (or the given `labels`), each with a random template
+    and topic."""
     rng = np.random.default_rng([seed, 5])
     plan = []
     for i in range(count):
-        label = i % len(label_phrases)
-        template = TEMPLATES[int(rng.integers(len(TEMPLATES)))]
+        label = labels[i] if labels is not None else i % len(label_phrases)
+        template = templates[int(rng.integers(len(templates)))]
         topic = TOPICS[int(rng.integers(len(TOPICS)))]
         plan.append((template.format(kind=kind, label=label_phrases[label], topic=topic), label))
     return plan
@@ -108,7 +118,8 @@ def generate(config: GenerateConfig, language_model: LanguageModel | None = None
         raise FileExistsError(f"{out} already exists: remove it or choose another --out")
     teacher = Teacher.from_pretrained(config.teacher, trust_remote_code=config.trust_remote_code, bf16=config.teacher_bf16)
     kind, phrases = label_phrases(config, teacher.label_names)
-    plan = prompt_plan(kind, phrases, config.count, config.seed)
+    templates = TOPIC_FREE if config.few_shot else TEMPLATES
+    plan = prompt_plan(kind, phrases, config.count, config.seed, templates)
     work.mkdir(parents=True, exist_ok=True)
     settings = {k: v for k, v in config_dict(config).items() if k not in ("out", "cache_dir", "teacher_bf16")}
     if (work / "config.json").is_file() and json.loads((work / "config.json").read_text()) != settings:
@@ -116,6 +127,9 @@ def generate(config: GenerateConfig, language_model: LanguageModel | None = None
     write_json(work / "config.json", settings)
 
     lm = language_model
+    finetuning = None
+    if config.few_shot and lm is None:
+        lm, finetuning = fine_tuned_lm(config, kind, phrases, teacher.label_names, work)
     sampling = SamplingConfig(config.max_new_tokens, config.temperature, config.top_p, config.top_k, config.batch_size)
     texts: list[str] = []
     chunks = range(0, len(plan), config.chunk_size)
@@ -146,11 +160,36 @@ def generate(config: GenerateConfig, language_model: LanguageModel | None = None
         "hint_agreement": round(100.0 * float((logits.argmax(-1) == hints).mean()), 2),
         "config": config_dict(config),
     }
+    if finetuning is not None:
+        report["finetuning"] = finetuning
     write_json(work / "generated.json", report)
     (work / "generated.parquet").rename(out)
     shutil.move(str(work / "generated.json"), str(out.with_suffix(".json")))
     shutil.rmtree(work)
     return report
+
+
+def fine_tuned_lm(config: GenerateConfig, kind: str, phrases: list[str], label_names: list[str],
+                  work: Path) -> tuple[LanguageModel, dict]:
+    """The generator fine-tuned on `config.few_shot` (saved in `work/generator`, reused when resuming), and a
+    record of the fine-tuning: examples, loss on them before and after, loss per epoch."""
+    saved, record = work / "generator", work / "finetuning.json"
+    if (saved / "config.json").is_file() and record.is_file():
+        return LanguageModel.load(str(saved)), json.loads(record.read_text())
+    examples = read_labelled(config.few_shot, config.few_shot_text_col, config.few_shot_label_col, None, label_names)
+    plan = prompt_plan(kind, phrases, len(examples), config.seed, TOPIC_FREE, labels=examples.labels)
+    prompts = [prompt for prompt, _ in plan]
+    lm = LanguageModel.load(config.generator, config.trust_remote_code)
+    before = lm.response_loss(prompts, examples.texts)
+    history = lm.finetune(prompts, examples.texts, epochs=config.lm_epochs, lr=config.lm_lr, seed=config.seed)
+    result = {"examples": len(examples), "loss_before": round(before, 4),
+              "loss_after": round(lm.response_loss(prompts, examples.texts), 4), "epoch_losses": [round(x, 4) for x in history]}
+    log.info("generator fine-tuned on %d examples: loss %.3f -> %.3f", len(examples), result["loss_before"], result["loss_after"])
+    shutil.rmtree(saved, ignore_errors=True)
+    lm.save(work / "generator.tmp")
+    (work / "generator.tmp").rename(saved)
+    write_json(record, result)
+    return lm, result
 
 
 def read_generated(path: str | Path) -> list[str]:
