@@ -75,14 +75,19 @@ class LanguageModel:
         return self.tokenizer.apply_chat_template([{"role": "user", "content": prompt}], tokenize=False,
                                                   add_generation_prompt=True)
 
-    @torch.inference_mode()
     def sample(self, prompts: Sequence[str], config: SamplingConfig, seed: int, progress: bool = False,
                raw: bool = False) -> list[str]:
         """One sampled continuation per prompt, in the order of `prompts` (up to the first newline, stripped).
         `raw` sends the prompts as they are, without the chat template."""
+        return [text for text, _ in self.sample_with_counts(prompts, config, seed, progress, raw)]
+
+    @torch.inference_mode()
+    def sample_with_counts(self, prompts: Sequence[str], config: SamplingConfig, seed: int, progress: bool = False,
+                           raw: bool = False) -> list[tuple[str, int]]:
+        """`sample`, with the number of new tokens each continuation took (its stop token included)."""
         texts = [p if raw else self.format_prompt(p) for p in prompts]
         encoded = self.tokenizer(texts, add_special_tokens=False)["input_ids"]
-        out = [""] * len(texts)
+        out: list[tuple[str, int]] = [("", 0)] * len(texts)
         batches = sorted_batches([len(ids) for ids in encoded], config.batch_size)
         for number, batch in enumerate(tqdm(batches, desc="sampling", unit="batch", disable=not progress)):
             torch.manual_seed(hash_seed(seed, number))
@@ -96,8 +101,9 @@ class LanguageModel:
                 pad_token_id=pad, eos_token_id=self.stop_ids,
             )
             for row, i in enumerate(batch):
-                new = [t for t in generated[row, width:].tolist() if t not in self.stop_ids]
-                out[i] = self.tokenizer.decode(new, skip_special_tokens=True).strip()
+                new = generated[row, width:].tolist()
+                stop = next((n for n, t in enumerate(new) if t in self.stop_ids), len(new) - 1)
+                out[i] = (self.tokenizer.decode(new[:stop], skip_special_tokens=True).strip(), stop + 1)
         return out
 
 
