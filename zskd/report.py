@@ -47,13 +47,14 @@ def model_card(report: dict) -> str:
     ]
     if "eval" in report:
         e = report["eval"]
+        columns = [e["metric"], "accuracy", "macro_f1"] if e["metric"] != "accuracy" else ["accuracy", "macro_f1"]
         lines += [
             "",
             f"On {e['data']} ({e['n']} labelled examples, used for reporting only):",
             "",
-            markdown_table(["", e["metric"], "accuracy", "macro-F1"], [
-                ["teacher", e["teacher"]["task_metric"], e["teacher"]["accuracy"], e["teacher"]["macro_f1"]],
-                ["student", e["student"]["task_metric"], e["student"]["accuracy"], e["student"]["macro_f1"]],
+            markdown_table(["", *(c.replace("_", "-") for c in columns)], [
+                [who, *(e[who][c if c in ("accuracy", "macro_f1") else "task_metric"] for c in columns)]
+                for who in ("teacher", "student")
             ]),
             "",
             f"Student = {e['percent_of_teacher']:.2f}% of the teacher's {e['metric']}; the two agree on {e['agreement']:.2f}% of inputs.",
@@ -63,7 +64,8 @@ def model_card(report: dict) -> str:
         f"Made in {report['total_seconds']:.0f} s on {report['machine']} (transfer set {report['transfer_seconds']:.0f} s, "
         f"training {report['train_seconds_this_session']:.0f} s, peak memory {report['peak_memory_mib']:.0f} MiB). "
         "Full configuration, versions and timings: `run.json`; learning curve: `metrics.jsonl`; "
-        "a sample of the transfer set with the teacher's labels: `transfer_sample.tsv`.",
+        "a sample of the transfer set with the teacher's labels: `transfer_sample.tsv`"
+        + ("; what the adversarial generator wrote: `adversarial_samples.jsonl`." if report["method"] == "adversarial" else "."),
         "",
         "Load it with `zskd.students.load_student(dir)`; `student.logits(texts)` gives the logits.",
     ]
