@@ -1,0 +1,174 @@
+"""Generation-Distillation table (issue 5): zero-shot `generate` against `ood`, and the low-data setting.
+
+    python benchmarks/generate_table.py --tasks sst2,trec                        # both parts, seed 0
+    python benchmarks/generate_table.py --part low-data --shots 16,100 --seeds 0,1,2
+
+Zero-shot: `zskd generate --task T` writes `--count` texts with the packaged SmolLM2, the benchmark teacher labels
+them, and a BiLSTM is distilled from them and, with the same student and budget, from `ood`.
+Low-data, k labelled examples per class drawn from the training set:
+  (a) the student trained on the k examples alone (cross-entropy; no teacher signal in the loss),
+  (b) the teacher (MiniLM-L6) fine-tuned on the k examples, as in the paper,
+  (c) the student distilled from (b) on text the LM wrote after fine-tuning on the k examples, plus
+      cross-entropy on them.
+Scores: SST-2 on dev + test, TREC on test. Finished runs with the same configuration are reused.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import shutil
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+
+from zskd.config import write_json
+from zskd.distill import DistillConfig, distill
+from zskd.evaluate import evaluate
+from zskd.report import markdown_table
+from zskd.runinfo import machine_description, versions
+from zskd.tasks import get_task, load_split
+from zskd.teacher import Teacher
+from zskd.train_teacher import TeacherTrainConfig, train_teacher
+from zskd.transfer.generate import GenerateConfig, generate
+
+EVAL_SPLIT = {"sst2": "dev+test", "trec": "test"}
+
+
+def reuse_or_run(out: Path, config, run) -> dict:
+    """The report of a finished run at `out` made with the same configuration, else a fresh run's."""
+    report_path = out / "run.json" if out.suffix != ".parquet" else out.with_suffix(".json")
+    if report_path.is_file():
+        report = json.loads(report_path.read_text())
+        stored = {**dataclasses.asdict(type(config)()), **report["config"]}
+        expected = dataclasses.asdict(config)
+        if "pairs" in expected:  # resolved during a distillation run
+            expected["pairs"] = stored["pairs"]
+        if stored == expected:
+            return report
+        if out.is_dir():
+            shutil.rmtree(out)
+        else:
+            out.unlink()
+            report_path.unlink()
+    return run(config)
+
+
+def run_distill(config: DistillConfig) -> dict:
+    return distill(config)[1]
+
+
+def k_shot_file(task_name: str, k: int, seed: int, directory: Path, data_root: str | None) -> Path:
+    """k training examples per class, drawn with `seed`, as a TSV with the task's column names."""
+    task = get_task(task_name)
+    path = directory / f"{task_name}-k{k}-s{seed}.tsv"
+    if path.is_file():
+        return path
+    train = load_split(task, "train", data_root)
+    rng = np.random.default_rng([seed, k])
+    labels = np.array(train.labels)
+    chosen = sorted(i for c in range(len(task.label_names)) for i in rng.permutation(np.flatnonzero(labels == c))[:k])
+    directory.mkdir(parents=True, exist_ok=True)
+    rows = [f"label\t{task.text_col}"] + [f"{task.label_names[train.labels[i]]}\t{train.texts[i]}" for i in chosen]
+    path.write_text("\n".join(rows) + "\n")
+    return path
+
+
+def zero_shot_rows(task: str, seed: int, args) -> list[list]:
+    teacher = str(Path(args.teachers_dir) / task)
+    generated = Path(args.runs_dir) / f"{task}-zeroshot-s{seed}.parquet"
+    gen_config = GenerateConfig(teacher=teacher, out=str(generated), task=task, generator=args.generator,
+                                count=args.count, seed=seed, cache_dir=args.cache_dir)
+    gen_report = reuse_or_run(generated, gen_config, generate)
+    rows = []
+    for method in ("generate", "ood"):
+        out = Path(args.runs_dir) / f"{task}-{method}-s{seed}"
+        config = DistillConfig(teacher=teacher, out=str(out), method=method, eval_task=task, eval_split=EVAL_SPLIT[task],
+                               generated=str(generated) if method == "generate" else None, steps=args.steps,
+                               transfer_size=args.transfer_size, seed=seed, cache_dir=args.cache_dir, data_root=args.data_root)
+        report = reuse_or_run(out, config, run_distill)
+        e = report["eval"]
+        rows.append([task, "zero-shot", method, seed, report["transfer_size"], e["teacher"]["task_metric"],
+                     e["student"]["task_metric"], e["percent_of_teacher"], e["agreement"], f"{report['compression']}x"])
+    rows[0][4] = f"{rows[0][4]} (of {gen_report['kept']} kept from {gen_report['prompts']} prompts)"
+    return rows
+
+
+def low_data_rows(task: str, k: int, seed: int, args) -> list[list]:
+    spec = get_task(task)
+    shots = k_shot_file(task, k, seed, Path(args.runs_dir) / "shots", args.data_root)
+    eval_examples = [load_split(spec, s, args.data_root) for s in EVAL_SPLIT[task].split("+")]
+    # (b) the teacher fine-tuned on the k examples
+    k_teacher = Path(args.runs_dir) / f"{task}-k{k}-s{seed}-teacher"
+    teacher_config = TeacherTrainConfig(out=str(k_teacher), train=str(shots), text_col=spec.text_col, label_col="label",
+                                        labels=",".join(spec.label_names), epochs=args.teacher_epochs, batch_size=8,
+                                        lr=5e-5, seed=seed, base=args.teacher_base)
+    reuse_or_run(k_teacher, teacher_config, train_teacher)
+    teacher = Teacher.from_pretrained(k_teacher, bf16=False)
+    scored = [evaluate(teacher, ex, spec.metric) for ex in eval_examples]
+    teacher_score = float(np.average([s["task_metric"] for s in scored], weights=[s["n"] for s in scored]))
+    rows = [[task, f"k={k}", "(b) teacher fine-tuned on k", seed, len(shots.read_text().splitlines()) - 1, teacher_score,
+             teacher_score, 100.0, 100.0, "1x"]]
+    common = dict(teacher=str(k_teacher), eval_task=task, eval_split=EVAL_SPLIT[task], few_shot=str(shots),
+                  few_shot_text_col=spec.text_col, steps=args.steps, seed=seed, cache_dir=args.cache_dir,
+                  data_root=args.data_root)
+    # (a) the student on the k examples alone: cross-entropy only (the teacher only labels the held-out slice)
+    alone = DistillConfig(out=str(Path(args.runs_dir) / f"{task}-k{k}-s{seed}-alone"), method="indomain",
+                          indomain_data=str(shots), eval_text_col=spec.text_col, kl_weight=0.0, heldout=max(2, k // 4), **common)
+    # (c) generation-distillation from the k-shot teacher
+    generated = Path(args.runs_dir) / f"{task}-k{k}-s{seed}.parquet"
+    reuse_or_run(generated, GenerateConfig(teacher=str(k_teacher), out=str(generated), task=task, generator=args.generator,
+                                           count=args.count, seed=seed, few_shot=str(shots), few_shot_text_col=spec.text_col,
+                                           cache_dir=args.cache_dir), generate)
+    distilled = DistillConfig(out=str(Path(args.runs_dir) / f"{task}-k{k}-s{seed}-generate"), method="generate",
+                              generated=str(generated), transfer_size=args.transfer_size, **common)
+    for name, config in (("(a) student on k alone", alone), ("(c) generation-distilled", distilled)):
+        report = reuse_or_run(Path(config.out), config, run_distill)
+        e = report["eval"]
+        rows.append([task, f"k={k}", name, seed, report["transfer_size"], teacher_score, e["student"]["task_metric"],
+                     round(100 * e["student"]["task_metric"] / teacher_score, 2), e["agreement"], f"{report['compression']}x"])
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--tasks", default="sst2,trec")
+    parser.add_argument("--part", choices=["all", "zero-shot", "low-data"], default="all")
+    parser.add_argument("--shots", default="16,100", help="k: labelled examples per class (low-data)")
+    parser.add_argument("--seeds", default="0")
+    parser.add_argument("--generator", default="smollm2-135m")
+    parser.add_argument("--count", type=int, default=20000, help="prompts sampled per generated set")
+    parser.add_argument("--steps", type=int, default=4000)
+    parser.add_argument("--transfer-size", type=int, default=40000)
+    parser.add_argument("--teacher-epochs", type=float, default=10.0, help="epochs of the k-shot teacher")
+    parser.add_argument("--teacher-base", default=TeacherTrainConfig.base, help="encoder the k-shot teacher starts from")
+    parser.add_argument("--teachers-dir", default="runs/teachers")
+    parser.add_argument("--runs-dir", default="runs/bench/generate")
+    parser.add_argument("--cache-dir", default=DistillConfig.cache_dir)
+    parser.add_argument("--data-root")
+    parser.add_argument("--json", default="runs/bench/generate_table.json")
+    args = parser.parse_args()
+
+    rows = []
+    for task in args.tasks.split(","):
+        for seed in map(int, args.seeds.split(",")):
+            if args.part in ("all", "zero-shot"):
+                rows += zero_shot_rows(task, seed, args)
+            if args.part in ("all", "low-data"):
+                for k in map(int, args.shots.split(",")):
+                    rows += low_data_rows(task, k, seed, args)
+    headers = ["task", "setting", "method", "seed", "transfer set", "teacher", "student", "% of teacher", "agreement",
+               "compression"]
+    table = markdown_table(headers, rows)
+    machine = machine_description()
+    print(table)
+    print(f"\nmetric: accuracy; SST-2 on dev+test, TREC on test; {machine}")
+    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+    write_json(args.json, {"benchmark": "generate_table", "date": date.today().isoformat(), "machine": machine,
+                           "versions": versions(), "args": vars(args), "rows": rows, "table": table})
+
+
+if __name__ == "__main__":
+    main()
