@@ -139,7 +139,7 @@ def main() -> None:
     parser.add_argument("--shots", default="16,100", help="k: labelled examples per class (low-data)")
     parser.add_argument("--seeds", default="0")
     parser.add_argument("--generator", default="smollm2-135m")
-    parser.add_argument("--count", type=int, default=20000, help="prompts sampled per generated set")
+    parser.add_argument("--count", type=int, default=4000, help="prompts sampled per generated set")
     parser.add_argument("--steps", type=int, default=4000)
     parser.add_argument("--transfer-size", type=int, default=40000)
     parser.add_argument("--teacher-epochs", type=float, default=10.0, help="epochs of the k-shot teacher")

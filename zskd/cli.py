@@ -3,7 +3,7 @@
     zskd resources                                   # packaged models and data root
     zskd teacher-train --task sst2 --out runs/teachers/sst2
     zskd distill --teacher runs/teachers/sst2 --method ood --student bilstm --eval-task sst2 --out runs/sst2-ood
-    zskd generate --teacher runs/teachers/sst2 --task sst2 --count 20000 --out runs/gen/sst2.parquet
+    zskd generate --teacher runs/teachers/sst2 --task sst2 --count 4000 --out runs/gen/sst2.parquet
     zskd eval --model runs/sst2-ood --task sst2 --teacher runs/teachers/sst2 --latency
 """
 

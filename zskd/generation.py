@@ -38,9 +38,12 @@ class SamplingConfig:
 class LanguageModel:
     """A causal LM and its tokenizer, set up for batched sampling (pad = end-of-text, left padding)."""
 
-    def __init__(self, model, tokenizer, chat: bool):
+    def __init__(self, model, tokenizer, chat: bool, bf16: bool | None = None):
+        from zskd.teacher import bf16_supported
+
         self.model = model.eval()
         self.tokenizer = tokenizer
+        self.bf16 = bf16_supported() if bf16 is None else bf16  # sample under bfloat16 autocast
         self.chat = chat  # the tokenizer has a chat template: prompts are sent as a user message
         if tokenizer.pad_token_id is None:
             tokenizer.pad_token = tokenizer.eos_token
@@ -49,7 +52,7 @@ class LanguageModel:
         self.stop_ids = sorted({tokenizer.eos_token_id, *newline[-1:]} - {None})
 
     @classmethod
-    def load(cls, name_or_path: str = SMOLLM2.name, trust_remote_code: bool = False) -> "LanguageModel":
+    def load(cls, name_or_path: str = SMOLLM2.name, trust_remote_code: bool = False, bf16: bool | None = None) -> "LanguageModel":
         """The packaged SmolLM2 (`smollm2-135m`), a local directory (safetensors or one .gguf file) or a hub id."""
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -66,7 +69,7 @@ class LanguageModel:
                 options["use_safetensors"] = Path(path).is_dir() or None
         tokenizer = AutoTokenizer.from_pretrained(path, **options)
         model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32, **options)
-        return cls(model, tokenizer, chat=bool(getattr(tokenizer, "chat_template", None)))
+        return cls(model, tokenizer, chat=bool(getattr(tokenizer, "chat_template", None)), bf16=bf16)
 
     def format_prompt(self, prompt: str) -> str:
         """The text the model continues: a chat turn for instruct models, the prompt itself otherwise."""
@@ -95,11 +98,12 @@ class LanguageModel:
             pad = self.tokenizer.pad_token_id
             input_ids = torch.tensor([[pad] * (width - len(encoded[i])) + encoded[i] for i in batch])
             attention_mask = torch.tensor([[0] * (width - len(encoded[i])) + [1] * len(encoded[i]) for i in batch])
-            generated = self.model.generate(
-                input_ids=input_ids, attention_mask=attention_mask, do_sample=True, temperature=config.temperature,
-                top_p=config.top_p, top_k=config.top_k, max_new_tokens=config.max_new_tokens, use_cache=True,
-                pad_token_id=pad, eos_token_id=self.stop_ids,
-            )
+            with torch.autocast(device_type=self.model.device.type, dtype=torch.bfloat16, enabled=self.bf16):
+                generated = self.model.generate(
+                    input_ids=input_ids, attention_mask=attention_mask, do_sample=True, temperature=config.temperature,
+                    top_p=config.top_p, top_k=config.top_k, max_new_tokens=config.max_new_tokens, use_cache=True,
+                    pad_token_id=pad, eos_token_id=self.stop_ids,
+                )
             for row, i in enumerate(batch):
                 new = generated[row, width:].tolist()
                 stop = next((n for n, t in enumerate(new) if t in self.stop_ids), len(new) - 1)

@@ -1,6 +1,6 @@
 """Transfer sets written by a language model (prompt-based zero-shot generation): method `generate`.
 
-    zskd generate --teacher runs/teachers/sst2 --task sst2 --count 20000 --out runs/gen/sst2.parquet
+    zskd generate --teacher runs/teachers/sst2 --task sst2 --count 4000 --out runs/gen/sst2.parquet
     zskd generate --teacher my-teacher --describe "support ticket" --labels billing,bug,other --out gen.parquet
     zskd generate --teacher runs/teachers/sst2 --task sst2 --few-shot sst2-k16.tsv --out runs/gen/sst2-k16.parquet
     zskd distill --teacher runs/teachers/sst2 --method generate --generated runs/gen/sst2.parquet --out ...
@@ -57,7 +57,8 @@ class GenerateConfig:
     describe: str | None = field(default=None, metadata={"help": "what a text is, e.g. 'movie review' (instead of --task)"})
     labels: str | None = field(default=None, metadata={"help": "comma-separated label words for the prompts (default: the teacher's label names)"})
     generator: str = field(default=SMOLLM2.name, metadata={"help": "causal LM: packaged name, local directory or hub id"})
-    count: int = field(default=20000, metadata={"help": "prompts to sample (kept samples are fewer after deduplication)"})
+    generator_bf16: bool | None = field(default=None, metadata={"help": "sample under bfloat16 autocast (default: where the CPU has native bf16)"})
+    count: int = field(default=4000, metadata={"help": "prompts to sample (kept samples are fewer after deduplication)"})
     max_new_tokens: int = field(default=48, metadata={"help": "longest sample, in LM tokens"})
     temperature: float = field(default=1.0, metadata={"help": "sampling temperature"})
     top_p: float = field(default=0.95, metadata={"help": "nucleus sampling mass"})
@@ -136,7 +137,7 @@ def generate(config: GenerateConfig, language_model: LanguageModel | None = None
     for number, start in enumerate(chunks):
         path = work / f"chunk-{number:05d}.json"
         if not path.is_file():
-            lm = lm or LanguageModel.load(config.generator, config.trust_remote_code)
+            lm = lm or LanguageModel.load(config.generator, config.trust_remote_code, config.generator_bf16)
             prompts = [p for p, _ in plan[start : start + config.chunk_size]]
             log.info("sampling chunk %d of %d", number + 1, len(chunks))
             samples = lm.sample(prompts, sampling, seed=config.seed * 100_003 + number, progress=True)
@@ -175,11 +176,11 @@ def fine_tuned_lm(config: GenerateConfig, kind: str, phrases: list[str], label_n
     record of the fine-tuning: examples, loss on them before and after, loss per epoch."""
     saved, record = work / "generator", work / "finetuning.json"
     if (saved / "config.json").is_file() and record.is_file():
-        return LanguageModel.load(str(saved)), json.loads(record.read_text())
+        return LanguageModel.load(str(saved), bf16=config.generator_bf16), json.loads(record.read_text())
     examples = read_labelled(config.few_shot, config.few_shot_text_col, config.few_shot_label_col, None, label_names)
     plan = prompt_plan(kind, phrases, len(examples), config.seed, TOPIC_FREE, labels=examples.labels)
     prompts = [prompt for prompt, _ in plan]
-    lm = LanguageModel.load(config.generator, config.trust_remote_code)
+    lm = LanguageModel.load(config.generator, config.trust_remote_code, config.generator_bf16)
     before = lm.response_loss(prompts, examples.texts)
     history = lm.finetune(prompts, examples.texts, epochs=config.lm_epochs, lr=config.lm_lr, seed=config.seed)
     result = {"examples": len(examples), "loss_before": round(before, 4),
