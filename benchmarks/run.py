@@ -1,0 +1,300 @@
+"""The benchmark suite in one command: teachers, every method on every task, fidelity, size, speed and memory.
+
+    python benchmarks/run.py --quick                         # SST-2: ood against random, one seed, small budget
+    python benchmarks/run.py --full                          # four tasks x every method; SST-2 over 3 seeds
+    python benchmarks/run.py --quick --task-dir my_task      # any task: my_task/train.tsv and my_task/test.tsv
+    python benchmarks/run.py --tasks trec --methods ood,adversarial --seeds 0,1 --steps 4000
+
+A task directory holds `train.tsv` (used only to train its teacher) and `test.tsv` (evaluation only), with a
+`label` column and `text` (or `sentence1` and `sentence2` for pairs); zero-shot methods never read `train.tsv`.
+Teachers, label caches and finished runs are reused, so a rerun does only what changed. Every distillation runs in
+its own process, so its `peak_memory_mib` is that stage's. Outputs in `--out`: `results.json` (every number with
+its seed, command, versions, machine and date), `table.md`, and plots (`percent_of_teacher.png`,
+`metric_vs_transfer_size.png`, `latency_and_size.png`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import yaml
+
+from zskd.config import load_config, write_json
+from zskd.data import read_labelled
+from zskd.distill import DistillConfig
+from zskd.evaluate import measure_latency
+from zskd.report import markdown_table
+from zskd.runinfo import machine_description, versions
+from zskd.students import load_student
+from zskd.tasks import TASKS, get_task, load_split
+from zskd.teacher import Teacher
+from zskd.train_teacher import TeacherTrainConfig, train_teacher
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+PRESETS = {
+    "quick": dict(tasks="sst2", methods="ood,random", seeds="0", steps=1500, transfer_size=12000, sizes="", repeats=1),
+    "full": dict(tasks="sst2,trec,mrpc,rte", methods="indomain,ood,adversarial,random", seeds="0,1,2", steps=4000,
+                 transfer_size=40000, sizes="10000,20000", repeats=3),
+}
+SEEDED_TASKS = {"sst2"}  # headline rows: every seed; the other tasks run the first seed only
+EVAL_SPLIT = {"sst2": "dev+test"}
+
+
+@dataclass
+class BenchTask:
+    """What a distillation run needs to know about a task: its teacher and where it is scored."""
+
+    name: str
+    teacher: Path
+    eval_options: dict  # DistillConfig fields naming the labelled evaluation data
+    metric: str
+    is_pair: bool
+    indomain_file: str | None = None  # unlabelled training text, for the in-domain ceiling only
+
+
+def named_task(name: str, args) -> BenchTask:
+    task = get_task(name)
+    teacher = Path(args.teachers_dir) / name
+    if not teacher.exists():
+        train_teacher(load_config(TeacherTrainConfig, CONFIGS / f"teacher-{name}.yaml",
+                                  {"out": str(teacher), "data_root": args.data_root}))
+    return BenchTask(name, teacher, {"eval_task": name, "eval_split": EVAL_SPLIT.get(name), "data_root": args.data_root},
+                     task.metric, task.is_pair)
+
+
+def directory_task(directory: Path, args) -> BenchTask:
+    """A user's task: a teacher trained on train.tsv (cached by the directory's name), scored on test.tsv."""
+    train, test = directory / "train.tsv", directory / "test.tsv"
+    for path in (train, test):
+        if not path.is_file():
+            raise SystemExit(f"run.py: error: {path} is missing: a task directory holds train.tsv and test.tsv")
+    header = train.read_text().split("\n", 1)[0].split("\t")
+    text_col, text_col2 = ("sentence1", "sentence2") if "sentence2" in header else ("text", None)
+    teacher = Path(args.teachers_dir) / f"dir-{directory.name}"
+    if not teacher.exists():
+        train_teacher(TeacherTrainConfig(out=str(teacher), train=str(train), text_col=text_col, text_col2=text_col2,
+                                         label_col="label", base=args.base, epochs=args.teacher_epochs, seed=0))
+    names = Teacher.from_pretrained(teacher, bf16=False).label_names
+    read_labelled(test, text_col, "label", text_col2, names)  # fail early, with the file's own error, if unreadable
+    options = {"eval_data": str(test), "eval_text_col": text_col, "eval_text_col2": text_col2, "eval_label_col": "label"}
+    return BenchTask(f"dir:{directory.name}", teacher, options, "accuracy", text_col2 is not None, indomain_file=str(train))
+
+
+def run_distill(task: BenchTask, method: str, seed: int, transfer_size: int, args) -> dict:
+    """One distillation in its own process (reused when a finished run has the same configuration)."""
+    out = Path(args.runs_dir) / f"{task.name.replace(':', '-')}-{method}-{args.student}-n{transfer_size}-s{seed}"
+    config = DistillConfig(teacher=str(task.teacher), out=str(out), method=method, student=args.student, seed=seed,
+                           steps=args.steps, transfer_size=transfer_size, cache_dir=args.cache_dir, ood=args.ood,
+                           pairs=task.is_pair, indomain_data=task.indomain_file if method == "indomain" else None,
+                           **task.eval_options)
+    expected = dataclasses.asdict(config)
+    if (out / "run.json").is_file():
+        report = json.loads((out / "run.json").read_text())
+        if {**dataclasses.asdict(DistillConfig()), **report["config"]} == expected:
+            return report
+        shutil.rmtree(out)
+    recipe = Path(args.runs_dir) / f"{out.name}.yaml"
+    recipe.parent.mkdir(parents=True, exist_ok=True)
+    recipe.write_text(yaml.safe_dump(expected, sort_keys=False))
+    subprocess.run([sys.executable, "-m", "zskd.cli", "distill", "--config", str(recipe)], check=True)
+    return json.loads((out / "run.json").read_text())
+
+
+def speed(task: BenchTask, student_dir: str, args) -> dict:
+    """Batch-1 and batch-64 latency of teacher and student, and teacher labelling against transformers' pipeline."""
+    from transformers import pipeline
+
+    inputs = _eval_inputs(task, args)
+    teacher = Teacher.from_pretrained(task.teacher, bf16=False)
+    student = load_student(student_dir)
+    latency = {name: {"batch_1": measure_latency(m, inputs, 1, repeats=200, warmup=20), "batch_64": measure_latency(m, inputs, 64)}
+               for name, m in (("teacher", teacher), ("student", student))}
+    texts = [x if isinstance(x, str) else {"text": x[0], "text_pair": x[1]} for x in inputs]
+    classify = pipeline("text-classification", model=str(task.teacher), device=-1)
+    labelling = {}
+    for name, fn in (("pipeline", lambda: classify(texts)), ("zskd", lambda: Teacher(teacher.model, teacher.tokenizer).logits(inputs))):
+        times = []
+        for _ in range(args.repeats):
+            start = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - start)
+        labelling[name] = {"median_seconds": statistics.median(times), "inputs": len(inputs)}
+    return {"latency": latency, "labelling": labelling,
+            "latency_speedup_batch1": latency["teacher"]["batch_1"]["median_ms"] / latency["student"]["batch_1"]["median_ms"],
+            "labelling_speedup": labelling["pipeline"]["median_seconds"] / labelling["zskd"]["median_seconds"]}
+
+
+def _eval_inputs(task: BenchTask, args) -> list:
+    if "eval_task" in task.eval_options:
+        spec = TASKS[task.name]
+        splits = (task.eval_options["eval_split"] or spec.eval_split).split("+")
+        return [x for s in splits for x in load_split(spec, s, args.data_root).inputs()]
+    o = task.eval_options
+    return read_labelled(o["eval_data"], o["eval_text_col"], "label", o["eval_text_col2"]).inputs()
+
+
+def summarise(task: BenchTask, method: str, reports: list[dict]) -> list:
+    evals = [r["eval"] for r in reports]
+    spread = lambda xs: f"{statistics.mean(xs):.2f}" + (f" ± {statistics.stdev(xs):.2f}" if len(xs) > 1 else "")  # noqa: E731
+    return [task.name, method + (" (in-domain ceiling)" if reports[0]["in_domain"] else ""), len(reports),
+            f"{evals[0]['teacher']['task_metric']:.2f}", spread([e["student"]["task_metric"] for e in evals]),
+            spread([e["percent_of_teacher"] for e in evals]), spread([e["agreement"] for e in evals]),
+            f"{reports[0]['student_parameters'] / 1e6:.2f}M", f"{reports[0]['compression']}x", reports[0]["transfer_size"],
+            reports[0]["steps"], f"{statistics.median(r['transfer_seconds'] for r in reports):.0f}",
+            f"{statistics.median(r['train_seconds_this_session'] for r in reports):.0f}",
+            f"{max(r['peak_memory_mib'] for r in reports):.0f}"]
+
+
+def plot(results: dict, out: Path) -> list[str]:
+    """The three figures; returns their file names."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = results["records"]  # one per seed: bars show the mean
+    tasks = list(dict.fromkeys(r["task"] for r in rows))
+    methods = list(dict.fromkeys(r["method"] for r in rows))
+    fig, ax = plt.subplots(figsize=(1.5 + 1.4 * len(tasks), 3.5))
+    width = 0.8 / max(1, len(methods))
+    for m, method in enumerate(methods):
+        values = [statistics.mean([r["percent_of_teacher"] for r in rows if r["task"] == t and r["method"] == method] or [0])
+                  for t in tasks]
+        ax.bar([t + m * width for t in range(len(tasks))], values, width, label=method)
+    ax.set_xticks([t + width * (len(methods) - 1) / 2 for t in range(len(tasks))], tasks)
+    ax.axhline(100, color="grey", linewidth=0.8)
+    ax.set_ylabel("% of the teacher's task metric")
+    _save(fig, ax, out / "percent_of_teacher.png")
+
+    fig, ax = plt.subplots(figsize=(4.5, 3.5))
+    for (task, method), points in _by_size(results["size_curve"]).items():
+        sizes = sorted(points)
+        ax.plot(sizes, [points[s] for s in sizes], marker="o", label=f"{task} {method}")
+    ax.set_xscale("log")
+    ax.set_xlabel("transfer-set size (inputs)")
+    ax.set_ylabel("student task metric")
+    _save(fig, ax, out / "metric_vs_transfer_size.png")
+
+    fig, ax = plt.subplots(figsize=(4.5, 3.5))
+    speed_info = results["speed"]
+    for name in ("teacher", "student"):
+        ax.scatter(speed_info["parameters"][name], speed_info["latency"][name]["batch_1"]["median_ms"], label=name, s=40)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("parameters")
+    ax.set_ylabel("batch-1 latency, ms (median)")
+    _save(fig, ax, out / "latency_and_size.png")
+    return ["percent_of_teacher.png", "metric_vs_transfer_size.png", "latency_and_size.png"]
+
+
+def _save(fig, ax, path: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def _by_size(curve: list[dict]) -> dict:
+    grouped: dict = {}
+    for point in curve:
+        grouped.setdefault((point["task"], point["method"]), {})[point["transfer_size"]] = point["task_metric"]
+    return grouped
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    preset = parser.add_mutually_exclusive_group()
+    preset.add_argument("--quick", action="store_true", help="SST-2, ood against random, one seed, small budget")
+    preset.add_argument("--full", action="store_true", help="four tasks, every method, SST-2 over 3 seeds")
+    parser.add_argument("--tasks", help="named tasks, comma-separated (preset: see --quick/--full); 'none' for only --task-dir")
+    parser.add_argument("--task-dir", action="append", default=[], help="a task directory (train.tsv, test.tsv); repeatable")
+    parser.add_argument("--methods", help="comma-separated: indomain, ood, adversarial, random")
+    parser.add_argument("--seeds", help="comma-separated seeds for the headline task (SST-2 and task directories)")
+    parser.add_argument("--steps", type=int, help="student steps, the same for every method")
+    parser.add_argument("--transfer-size", type=int, help="transfer-set inputs, the same for every method")
+    parser.add_argument("--sizes", help="extra ood transfer-set sizes on the first task, for the size curve")
+    parser.add_argument("--repeats", type=int, help="repeats of each labelling-speed measurement")
+    parser.add_argument("--student", default="bilstm")
+    parser.add_argument("--ood", help="out-of-domain corpus files (default: the data root's)")
+    parser.add_argument("--base", default="minilm-l6", help="encoder a task directory's teacher starts from")
+    parser.add_argument("--teacher-epochs", type=float, default=3.0, help="epochs of a task directory's teacher")
+    parser.add_argument("--teachers-dir", default="runs/teachers")
+    parser.add_argument("--runs-dir", default="runs/bench/suite/runs")
+    parser.add_argument("--cache-dir", default=DistillConfig.cache_dir)
+    parser.add_argument("--data-root")
+    parser.add_argument("--out", default="runs/bench/suite")
+    args = parser.parse_args(argv)
+    for key, value in PRESETS["full" if args.full else "quick"].items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+    started = time.time()
+
+    tasks = [named_task(t, args) for t in args.tasks.split(",") if t and t != "none"]
+    tasks += [directory_task(Path(d), args) for d in args.task_dir]
+    rows, records, size_curve = [], [], []
+    for task in tasks:
+        seeds = [int(s) for s in args.seeds.split(",")] if task.name in SEEDED_TASKS or task.name.startswith("dir:") else [int(args.seeds.split(",")[0])]
+        for method in args.methods.split(","):
+            reports = [run_distill(task, method, seed, args.transfer_size, args) for seed in seeds]
+            rows.append(summarise(task, method, reports))
+            for r in reports:
+                e = r["eval"]
+                records.append({"task": task.name, "method": method, "seed": r["config"]["seed"], "metric": e["metric"],
+                                "teacher": e["teacher"]["task_metric"], "student": e["student"]["task_metric"],
+                                "percent_of_teacher": e["percent_of_teacher"], "agreement": e["agreement"],
+                                "student_parameters": r["student_parameters"], "compression": r["compression"],
+                                "transfer_size": r["transfer_size"], "steps": r["steps"], "transfer_seconds": r["transfer_seconds"],
+                                "train_seconds": r["train_seconds_this_session"], "peak_memory_mib": r["peak_memory_mib"],
+                                "run": r["config"]["out"]})
+            if method == "ood":
+                size_curve.append({"task": task.name, "method": method, "transfer_size": reports[0]["transfer_size"],
+                                   "task_metric": statistics.mean(x["eval"]["student"]["task_metric"] for x in reports)})
+    first = tasks[0]
+    for size in [int(s) for s in args.sizes.split(",") if s]:
+        report = run_distill(first, "ood", int(args.seeds.split(",")[0]), size, args)
+        size_curve.append({"task": first.name, "method": "ood", "transfer_size": report["transfer_size"],
+                           "task_metric": report["eval"]["student"]["task_metric"]})
+    headline = next(r for r in records if r["task"] == first.name)
+    speed_info = speed(first, headline["run"], args)
+    speed_info["parameters"] = {"teacher": Teacher.from_pretrained(first.teacher, bf16=False).num_parameters(),
+                                "student": headline["student_parameters"]}
+
+    headers = ["task", "method", "seeds", "teacher", "student", "% of teacher", "agreement", "params", "compression",
+               "transfer set", "steps", "label s", "train s", "peak MiB"]
+    table = markdown_table(headers, rows)
+    lat, lab = speed_info["latency"], speed_info["labelling"]
+    speed_table = markdown_table(["", "batch 1 median ms", "batch 64 median ms"], [
+        [name, lat[name]["batch_1"]["median_ms"], lat[name]["batch_64"]["median_ms"]] for name in ("teacher", "student")])
+    machine = machine_description()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    results = {"benchmark": "suite", "date": date.today().isoformat(), "command": " ".join([Path(sys.argv[0]).name, *(argv or sys.argv[1:])]),
+               "machine": machine, "versions": versions(), "args": vars(args), "records": records,
+               "rows": [dict(zip(headers, row)) for row in rows], "size_curve": size_curve, "speed": speed_info,
+               "seconds": round(time.time() - started, 1)}
+    figures = plot(results, out)
+    report = (f"{table}\n\nmetric: accuracy (MRPC: F1 of the paraphrase class); SST-2 on dev + test; label s = building and "
+              f"labelling the transfer set (0 when cached)\n\nSpeed on {first.name} ({lab['zskd']['inputs']} inputs):\n\n"
+              f"{speed_table}\n\nbatch-1: student {speed_info['latency_speedup_batch1']:.1f}x faster than the teacher; "
+              f"teacher labelling {speed_info['labelling_speedup']:.2f}x transformers' pipeline\n\n{machine}; "
+              f"{results['date']}; {results['seconds']:.0f} s\n")
+    (out / "table.md").write_text(report)
+    write_json(out / "results.json", results)
+    print(report)
+    print("figures: " + ", ".join(str(out / f) for f in figures))
+
+
+if __name__ == "__main__":
+    main()

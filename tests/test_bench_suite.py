@@ -1,0 +1,60 @@
+"""The benchmark suite end to end on a task it has never seen: a task directory made here from a few hundred rows,
+a tiny base encoder, and a tiny budget."""
+
+import json
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+from conftest import write_tsv
+from test_distill import OOD_SENTENCES
+
+REPO = Path(__file__).resolve().parents[1]
+GOOD, BAD = ["good", "great", "fine", "fun", "loved"], ["bad", "awful", "boring", "hated"]
+FILLER = ["the", "movie", "film", "was", "very", "plot", "acting", "it", "a"]
+
+
+def make_task_dir(directory: Path, rows: int, seed: int = 0) -> Path:
+    """train.tsv and test.tsv: `label` (negative/positive) and `text`, the label given by the sentiment words."""
+    rng = random.Random(seed)
+    directory.mkdir(parents=True)
+    for name, count in (("train", rows), ("test", rows // 3)):
+        lines = []
+        for _ in range(count):
+            label = rng.randrange(2)
+            words = rng.choices(FILLER, k=rng.randint(3, 8)) + rng.choices(GOOD if label else BAD, k=2)
+            rng.shuffle(words)
+            lines.append(("positive" if label else "negative", " ".join(words)))
+        write_tsv(directory / f"{name}.tsv", lines, ("label", "text"))
+    return directory
+
+
+def test_suite_runs_end_to_end_on_a_new_task_directory(tmp_path, tiny_model):
+    task = make_task_dir(tmp_path / "my_task", rows=300)
+    ood = tmp_path / "ood.txt"
+    ood.write_text("\n".join(OOD_SENTENCES) + "\n")
+    out = tmp_path / "suite"
+    command = [sys.executable, str(REPO / "benchmarks" / "run.py"), "--quick", "--tasks", "none", "--task-dir", str(task),
+               "--methods", "ood,random,indomain", "--steps", "6", "--transfer-size", "40", "--sizes", "20",
+               "--base", str(tiny_model), "--teacher-epochs", "1", "--ood", str(ood), "--teachers-dir", str(tmp_path / "teachers"),
+               "--runs-dir", str(tmp_path / "runs"), "--cache-dir", str(tmp_path / "cache"), "--out", str(out)]
+    done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    results = json.loads((out / "results.json").read_text())
+    assert [r["method"] for r in results["records"]] == ["ood", "random", "indomain"]
+    assert all(r["task"] == "dir:my_task" and r["steps"] == 6 for r in results["records"])
+    assert all(r["transfer_size"] == 40 for r in results["records"])
+    ceiling = json.loads((Path(results["records"][2]["run"]) / "run.json").read_text())
+    assert ceiling["in_domain"] and "train.tsv" in ceiling["transfer"]  # the in-domain ceiling read train.tsv; nothing else did
+    assert {p["transfer_size"] for p in results["size_curve"]} == {20, 40}
+    assert results["speed"]["latency"]["student"]["batch_1"]["median_ms"] > 0
+    assert results["machine"] and results["versions"]["zskd"] and results["date"]
+    assert "dir:my_task" in (out / "table.md").read_text()
+    for figure in ("percent_of_teacher.png", "metric_vs_transfer_size.png", "latency_and_size.png"):
+        assert (out / figure).read_bytes()[:4] == b"\x89PNG"
+    runs = sorted((tmp_path / "runs").glob("*/run.json"))
+    assert not any("train.tsv" in json.dumps(json.loads(r.read_text())["config"]) for r in runs if "indomain" not in r.parent.name)
+
+    second = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True)  # everything reused
+    assert second.returncode == 0 and "step/s" not in second.stderr
