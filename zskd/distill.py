@@ -201,6 +201,8 @@ def distill(config: DistillConfig | None = None, stop_after_steps: int | None = 
     model = accelerator.unwrap_model(student)
     device = accelerator.device
     teacher.model.to(device)
+    if adversary is not None:
+        adversary.to(device)
 
     # 3. Training.
     steps_per_epoch = max(1, math.ceil(len(train) / config.batch_size))

@@ -120,7 +120,7 @@ class Adversary:
 
     def _divergence(self, inputs: dict[str, torch.Tensor], positions: torch.Tensor, one_hot: torch.Tensor) -> torch.Tensor:
         """KL(teacher || student) on the perturbed inputs, differentiable with respect to `one_hot`."""
-        teacher_embeds = self.teacher_rows.to(one_hot.device)[inputs["input_ids"]].index_put((positions,), one_hot @ self.teacher_rows.to(one_hot.device))
+        teacher_embeds = self.teacher_rows[inputs["input_ids"]].index_put((positions,), one_hot @ self.teacher_rows)
         student_table = self.student.word_embeddings.weight
         student_embeds = student_table[inputs["input_ids"]].index_put((positions,), one_hot @ student_table)
         with torch.autocast(device_type=one_hot.device.type, dtype=torch.bfloat16, enabled=self.teacher.bf16):
@@ -153,11 +153,18 @@ class Adversary:
         """The batch with a fresh sample of proposals in place (student ids), and the teacher's logits for it."""
         positions, one_hot = self.propose(inputs)
         ids = inputs["input_ids"].index_put((positions,), one_hot.argmax(-1))
-        teacher_ids = self.kept.to(ids.device)[ids]
+        teacher_ids = self.kept[ids]
         with torch.autocast(device_type=ids.device.type, dtype=torch.bfloat16, enabled=self.teacher.bf16):
             teacher_logits = self.teacher.model(input_ids=teacher_ids, attention_mask=inputs["attention_mask"],
                                                 token_type_ids=inputs["token_type_ids"]).logits.float()
         return {**inputs, "input_ids": ids, "teacher_logits": teacher_logits, "positions": positions}
+
+    def to(self, device: torch.device) -> "Adversary":
+        """Move the generator and the lookup tables to `device` (the optimiser follows its parameters)."""
+        self.generator.to(device)
+        self.teacher_rows = self.teacher_rows.to(device)
+        self.kept = self.kept.to(device)
+        return self
 
     # --- state and inspection ----------------------------------------------------------------------------------
     def state_dict(self) -> dict:
@@ -174,7 +181,7 @@ class Adversary:
         lines = []
         for row in range(min(limit, perturbed["input_ids"].shape[0])):
             length = int(perturbed["attention_mask"][row].sum())
-            ids = self.kept[perturbed["input_ids"][row, :length].cpu()].tolist()
+            ids = self.kept[perturbed["input_ids"][row, :length]].tolist()
             changed = perturbed["positions"][row, :length].tolist()
             tokens = [f"[[{t}]]" if c else t for t, c in zip(tokenizer.convert_ids_to_tokens(ids), changed)]
             text = " ".join(tokens).replace(" ##", "")
