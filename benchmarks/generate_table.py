@@ -16,7 +16,6 @@ Scores: SST-2 on dev + test, TREC on test. Finished runs with the same configura
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import shutil
 from datetime import date
@@ -24,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from zskd.config import write_json
+from zskd.config import made_with, write_json
 from zskd.distill import DistillConfig, distill
 from zskd.evaluate import evaluate
 from zskd.report import markdown_table
@@ -42,11 +41,7 @@ def reuse_or_run(out: Path, config, run) -> dict:
     report_path = out / "run.json" if out.suffix != ".parquet" else out.with_suffix(".json")
     if report_path.is_file():
         report = json.loads(report_path.read_text())
-        stored = {**dataclasses.asdict(type(config)()), **report["config"]}
-        expected = dataclasses.asdict(config)
-        if "pairs" in expected:  # resolved during a distillation run
-            expected["pairs"] = stored["pairs"]
-        if stored == expected:
+        if made_with(config, report["config"]):
             return report
         if out.is_dir():
             shutil.rmtree(out)

@@ -29,7 +29,8 @@ from pathlib import Path
 
 import yaml
 
-from zskd.config import load_config, write_json
+from distill_table import SUMMARY_HEADERS, summary_row  # benchmarks/, beside this script
+from zskd.config import load_config, made_with, write_json
 from zskd.data import read_labelled
 from zskd.distill import DistillConfig
 from zskd.evaluate import measure_latency
@@ -100,7 +101,7 @@ def run_distill(task: BenchTask, method: str, seed: int, transfer_size: int, arg
     expected = dataclasses.asdict(config)
     if (out / "run.json").is_file():
         report = json.loads((out / "run.json").read_text())
-        if {**dataclasses.asdict(DistillConfig()), **report["config"]} == expected:
+        if made_with(config, report["config"]):
             return report
         shutil.rmtree(out)
     recipe = Path(args.runs_dir) / f"{out.name}.yaml"
@@ -141,18 +142,6 @@ def _eval_inputs(task: BenchTask, args) -> list:
         return [x for s in splits for x in load_split(spec, s, args.data_root).inputs()]
     o = task.eval_options
     return read_labelled(o["eval_data"], o["eval_text_col"], "label", o["eval_text_col2"]).inputs()
-
-
-def summarise(task: BenchTask, method: str, reports: list[dict]) -> list:
-    evals = [r["eval"] for r in reports]
-    spread = lambda xs: f"{statistics.mean(xs):.2f}" + (f" ± {statistics.stdev(xs):.2f}" if len(xs) > 1 else "")  # noqa: E731
-    return [task.name, method + (" (in-domain ceiling)" if reports[0]["in_domain"] else ""), len(reports),
-            f"{evals[0]['teacher']['task_metric']:.2f}", spread([e["student"]["task_metric"] for e in evals]),
-            spread([e["percent_of_teacher"] for e in evals]), spread([e["agreement"] for e in evals]),
-            f"{reports[0]['student_parameters'] / 1e6:.2f}M", f"{reports[0]['compression']}x", reports[0]["transfer_size"],
-            reports[0]["steps"], f"{statistics.median(r['transfer_seconds'] for r in reports):.0f}",
-            f"{statistics.median(r['train_seconds_this_session'] for r in reports):.0f}",
-            f"{max(r['peak_memory_mib'] for r in reports):.0f}"]
 
 
 def plot(results: dict, out: Path) -> list[str]:
@@ -248,7 +237,7 @@ def main(argv: list[str] | None = None) -> None:
         seeds = [int(s) for s in args.seeds.split(",")] if task.name in SEEDED_TASKS or task.name.startswith("dir:") else [int(args.seeds.split(",")[0])]
         for method in args.methods.split(","):
             reports = [run_distill(task, method, seed, args.transfer_size, args) for seed in seeds]
-            rows.append(summarise(task, method, reports))
+            rows.append([*summary_row(task.name, method, reports), f"{max(r['peak_memory_mib'] for r in reports):.0f}"])
             for r in reports:
                 e = r["eval"]
                 records.append({"task": task.name, "method": method, "seed": r["config"]["seed"], "metric": e["metric"],
@@ -271,8 +260,7 @@ def main(argv: list[str] | None = None) -> None:
     speed_info["parameters"] = {"teacher": Teacher.from_pretrained(first.teacher, bf16=False).num_parameters(),
                                 "student": headline["student_parameters"]}
 
-    headers = ["task", "method", "seeds", "teacher", "student", "% of teacher", "agreement", "params", "compression",
-               "transfer set", "steps", "label s", "train s", "peak MiB"]
+    headers = [*SUMMARY_HEADERS, "peak MiB"]
     table = markdown_table(headers, rows)
     lat, lab = speed_info["latency"], speed_info["labelling"]
     speed_table = markdown_table(["", "batch 1 median ms", "batch 64 median ms"], [

@@ -72,6 +72,15 @@ def config_dict(config: Any) -> dict[str, Any]:
     return dataclasses.asdict(config)
 
 
+def made_with(config: Any, stored: dict[str, Any]) -> bool:
+    """Whether `stored` (the config a finished run wrote) describes `config`: options added since the run was made
+    count as their defaults, and an option left as None to be resolved during the run (`pairs`) takes the stored
+    value. Benchmarks use it to reuse finished runs."""
+    expected = dataclasses.asdict(config)
+    then = {**dataclasses.asdict(type(config)()), **stored}
+    return then == {k: then.get(k) if v is None and k == "pairs" else v for k, v in expected.items()}
+
+
 def write_json(path: str | Path, payload: Any) -> None:
     """Write JSON atomically (temporary name, then rename), so a reader never sees half a file."""
     path = Path(path)

@@ -103,7 +103,7 @@ class Adversary:
 
     # --- perturbation ------------------------------------------------------------------------------------------
     def _positions(self, input_ids: torch.Tensor, token_type_ids: torch.Tensor) -> torch.Tensor:
-        special = torch.isin(input_ids, self.special_student_ids.to(input_ids.device))
+        special = torch.isin(input_ids, self.special_student_ids)
         return choose_positions(special, token_type_ids, self.config.adversarial_mask_rate, self.config.adversarial_segments)
 
     def _proposal_logits(self, inputs: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -111,7 +111,7 @@ class Adversary:
         positions = self._positions(inputs["input_ids"], inputs["token_type_ids"])
         masked = inputs["input_ids"].masked_fill(positions, self.mask_id)
         logits = self.generator(masked, inputs["token_type_ids"], positions)
-        return positions, logits.index_fill(1, self.banned_student_ids.to(logits.device), -1e4)
+        return positions, logits.index_fill(1, self.banned_student_ids, -1e4)
 
     def propose(self, inputs: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         """(positions [B, L] bool, one-hot proposals [M, V_student] with straight-through gradients)."""
@@ -164,6 +164,8 @@ class Adversary:
         self.generator.to(device)
         self.teacher_rows = self.teacher_rows.to(device)
         self.kept = self.kept.to(device)
+        self.special_student_ids = self.special_student_ids.to(device)
+        self.banned_student_ids = self.banned_student_ids.to(device)
         return self
 
     # --- state and inspection ----------------------------------------------------------------------------------
