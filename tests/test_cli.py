@@ -48,6 +48,12 @@ def test_bad_input_is_one_line_error(tmp_path, tiny_model, capsys):
     assert code == 2 and err.count("\n") == 1 and "missing.tsv: no such file" in err
 
 
+def test_missing_model_directory_is_named_not_looked_up_on_the_hub(tmp_path, sentiment_tsv, capsys):
+    code = main(["eval", "--model", str(tmp_path / "runs" / "student"), "--data", str(sentiment_tsv)])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and f"no model at {tmp_path / 'runs' / 'student'}" in err
+
+
 def test_resumed_training_ends_with_the_same_weights(tmp_path, tiny_model, sentiment_tsv):
     """Stopping after a checkpoint and running again gives exactly the weights of an uninterrupted run."""
     def config(out):

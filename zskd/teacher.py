@@ -16,15 +16,19 @@ import torch
 from tqdm.auto import tqdm
 
 from zskd.batching import pad, sorted_batches
-from zskd.data import TextInput, tokenize
+from zskd.data import DataError, TextInput, tokenize
 from zskd.resources import PACKAGED_MODELS
 
 
 def resolve_model_path(name_or_path: str) -> str:
-    """A packaged model's name (e.g. "minilm-l6") becomes its directory; anything else (a path or hub id) is kept."""
+    """A packaged model's name (e.g. "minilm-l6") becomes its directory; anything else (a path or hub id) is kept.
+    A path that cannot be a hub id ("org/name") and is not there is an error here, not a hub lookup."""
     for packaged in PACKAGED_MODELS:
         if name_or_path == packaged.name:
             return str(packaged.path())
+    looks_like_path = name_or_path.startswith((".", "/", "~")) or name_or_path.count("/") > 1
+    if looks_like_path and not Path(name_or_path).expanduser().exists():
+        raise DataError(f"no model at {name_or_path}: give an existing model directory or a hub id such as org/name")
     return name_or_path
 
 
