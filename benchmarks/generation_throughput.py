@@ -5,7 +5,8 @@
     python benchmarks/generation_throughput.py --prompts 64 --repeats 3 --generator path/or/hub-id
 
 New tokens are counted up to each sequence's stop (end-of-text or newline); the median of `--repeats` runs of
-each is reported, with the machine.
+each is reported, with the machine. Where the CPU has native bfloat16, zskd samples from a bfloat16 copy of the
+weights; the naive loop is then also run on that copy, to show what batching alone gives.
 """
 
 from __future__ import annotations
@@ -34,13 +35,15 @@ def new_token_count(lm: LanguageModel, ids: list[int]) -> int:
 
 
 @torch.inference_mode()
-def naive(lm: LanguageModel, prompts: list[str], config: SamplingConfig, seed: int) -> int:
-    """`model.generate` on one prompt at a time; returns the new tokens written."""
+def naive(lm: LanguageModel, prompts: list[str], config: SamplingConfig, seed: int, model=None) -> int:
+    """`model.generate` on one prompt at a time (default: the float32 model as loaded); returns the new tokens
+    written."""
     torch.manual_seed(seed)
+    model = model or lm.model
     tokens = 0
     for prompt in prompts:
         encoded = lm.tokenizer(lm.format_prompt(prompt), return_tensors="pt", add_special_tokens=False)
-        out = lm.model.generate(**encoded, do_sample=True, temperature=config.temperature, top_p=config.top_p,
+        out = model.generate(**encoded, do_sample=True, temperature=config.temperature, top_p=config.top_p,
                                 top_k=config.top_k, max_new_tokens=config.max_new_tokens,
                                 pad_token_id=lm.tokenizer.pad_token_id, eos_token_id=lm.stop_ids)
         tokens += new_token_count(lm, out[0, encoded["input_ids"].shape[1]:].tolist())
@@ -64,8 +67,13 @@ def main() -> None:
     lm = LanguageModel.load(args.generator)
     prompts = [p for p, _ in prompt_plan("movie review", ["is negative", "is positive"], args.prompts, seed=0)]
     config = SamplingConfig(max_new_tokens=args.max_new_tokens, batch_size=args.batch_size)
+    samplers = {"naive: model.generate, one prompt at a time": naive,
+                "naive, on zskd's bfloat16 copy": lambda *a, **k: naive(*a, **k, model=lm.sampling_model()),
+                "zskd LanguageModel.sample (batched)": batched}
+    if not lm.bf16:
+        del samplers["naive, on zskd's bfloat16 copy"]
     results = {}
-    for name, run in (("naive: model.generate, one prompt at a time", naive), ("zskd LanguageModel.sample (batched)", batched)):
+    for name, run in samplers.items():
         runs = []
         for repeat in range(args.repeats):
             start = time.perf_counter()
@@ -79,7 +87,7 @@ def main() -> None:
     table = markdown_table(["sampler", "prompts", "new tokens (median)", "median s", "new tokens/s", "speed-up"], rows)
     machine = machine_description()
     print(table)
-    print(f"\n{args.generator}, batch {args.batch_size}, at most {args.max_new_tokens} new tokens, median of "
+    print(f"\n{args.generator} ({'bfloat16' if lm.bf16 else 'float32'} in zskd's sampler), batch {args.batch_size}, at most {args.max_new_tokens} new tokens, median of "
           f"{args.repeats} runs; {machine}")
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     write_json(args.json, {"benchmark": "generation_throughput", "date": date.today().isoformat(), "machine": machine,

@@ -128,6 +128,17 @@ def test_fine_tuning_lowers_the_lm_loss_on_the_few_shot_examples(tiny_lm):
     assert lm.response_loss(prompts, responses) < 0.7 * before and history[-1] < history[0]
 
 
+def test_bf16_sampling_uses_the_fine_tuned_weights(tiny_lm):
+    lm = LanguageModel.load(str(tiny_lm), bf16=True)
+    before = lm.sampling_model()
+    assert before.dtype == torch.bfloat16 and lm.model.dtype == torch.float32 and lm.sampling_model() is before
+    lm.finetune(["write a review that is positive"] * 4, ["the movie was good fun"] * 4, epochs=1, lr=1e-2)
+    after = lm.sampling_model()
+    assert after is not before
+    for name, weight in lm.model.named_parameters():
+        torch.testing.assert_close(after.get_parameter(name), weight.to(torch.bfloat16), rtol=0, atol=0)
+
+
 def test_low_data_generate_and_distill(tmp_path, tiny_lm, tiny_model, sentiment_tsv):
     report = generate(GenerateConfig(
         teacher=str(tiny_model), describe="movie review", labels="negative,positive", generator=str(tiny_lm), count=16,

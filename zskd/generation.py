@@ -11,6 +11,7 @@ seed, so a resumed run reproduces what an uninterrupted one would have written.
 
 from __future__ import annotations
 
+import copy
 import logging
 import re
 from dataclasses import dataclass
@@ -43,7 +44,8 @@ class LanguageModel:
 
         self.model = model.eval()
         self.tokenizer = tokenizer
-        self.bf16 = bf16_supported() if bf16 is None else bf16  # sample under bfloat16 autocast
+        self.bf16 = bf16_supported() if bf16 is None else bf16  # sample with bfloat16 weights
+        self._bf16_copy = None  # see `sampling_model`
         self.chat = chat  # the tokenizer has a chat template: prompts are sent as a user message
         if tokenizer.pad_token_id is None:
             tokenizer.pad_token = tokenizer.eos_token
@@ -71,6 +73,15 @@ class LanguageModel:
         model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32, **options)
         return cls(model, tokenizer, chat=bool(getattr(tokenizer, "chat_template", None)), bf16=bf16)
 
+    def sampling_model(self):
+        """The model that samples: with `bf16`, a bfloat16 copy of the weights, made once and dropped when
+        `finetune` changes them (autocast would cast every weight again at every step: ~1.5-2x slower here)."""
+        if not self.bf16:
+            return self.model
+        if self._bf16_copy is None:
+            self._bf16_copy = copy.deepcopy(self.model).to(torch.bfloat16).eval()
+        return self._bf16_copy
+
     def format_prompt(self, prompt: str) -> str:
         """The text the model continues: a chat turn for instruct models, the prompt itself otherwise."""
         if not self.chat:
@@ -92,18 +103,18 @@ class LanguageModel:
         encoded = self.tokenizer(texts, add_special_tokens=False)["input_ids"]
         out: list[tuple[str, int]] = [("", 0)] * len(texts)
         batches = sorted_batches([len(ids) for ids in encoded], config.batch_size)
+        model = self.sampling_model()
         for number, batch in enumerate(tqdm(batches, desc="sampling", unit="batch", disable=not progress)):
             torch.manual_seed(hash_seed(seed, number))
             width = max(len(encoded[i]) for i in batch)
             pad = self.tokenizer.pad_token_id
             input_ids = torch.tensor([[pad] * (width - len(encoded[i])) + encoded[i] for i in batch])
             attention_mask = torch.tensor([[0] * (width - len(encoded[i])) + [1] * len(encoded[i]) for i in batch])
-            with torch.autocast(device_type=self.model.device.type, dtype=torch.bfloat16, enabled=self.bf16):
-                generated = self.model.generate(
-                    input_ids=input_ids, attention_mask=attention_mask, do_sample=True, temperature=config.temperature,
-                    top_p=config.top_p, top_k=config.top_k, max_new_tokens=config.max_new_tokens, use_cache=True,
-                    pad_token_id=pad, eos_token_id=self.stop_ids,
-                )
+            generated = model.generate(
+                input_ids=input_ids, attention_mask=attention_mask, do_sample=True, temperature=config.temperature,
+                top_p=config.top_p, top_k=config.top_k, max_new_tokens=config.max_new_tokens, use_cache=True,
+                pad_token_id=pad, eos_token_id=self.stop_ids,
+            )
             for row, i in enumerate(batch):
                 new = generated[row, width:].tolist()
                 stop = next((n for n, t in enumerate(new) if t in self.stop_ids), len(new) - 1)
@@ -143,6 +154,7 @@ class LanguageModel:
         the LM learns to write like the few labelled examples when asked for their label). Returns the mean loss
         of each epoch."""
         generator = torch.Generator().manual_seed(seed)
+        self._bf16_copy = None
         optimizer = torch.optim.AdamW(self.model.parameters(), lr=lr, weight_decay=0.0)
         self.model.train()
         history = []

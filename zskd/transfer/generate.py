@@ -57,7 +57,7 @@ class GenerateConfig:
     describe: str | None = field(default=None, metadata={"help": "what a text is, e.g. 'movie review' (instead of --task)"})
     labels: str | None = field(default=None, metadata={"help": "comma-separated label words for the prompts (default: the teacher's label names)"})
     generator: str = field(default=SMOLLM2.name, metadata={"help": "causal LM: packaged name, local directory or hub id"})
-    generator_bf16: bool | None = field(default=None, metadata={"help": "sample under bfloat16 autocast (default: where the CPU has native bf16)"})
+    generator_bf16: bool | None = field(default=None, metadata={"help": "sample with a bfloat16 copy of the LM (default: where the CPU has native bf16)"})
     count: int = field(default=4000, metadata={"help": "prompts to sample (kept samples are fewer after deduplication)"})
     max_new_tokens: int = field(default=48, metadata={"help": "longest sample, in LM tokens"})
     temperature: float = field(default=1.0, metadata={"help": "sampling temperature"})
