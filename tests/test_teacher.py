@@ -31,6 +31,14 @@ def test_pairs_use_segment_ids(tiny_model):
     np.testing.assert_allclose(teacher.logits(pairs), reference_logits(teacher, pairs), atol=1e-5)
 
 
+def test_text_longer_than_the_model_has_positions_is_truncated_to_fit(tiny_model):
+    teacher = Teacher.from_pretrained(tiny_model, bf16=False)  # 64 positions, fewer than the default max_length
+    long_text = " ".join(["the movie was very good"] * 30)
+    assert len(teacher.encode([long_text])["input_ids"][0]) == 64
+    first_words = " ".join(long_text.split()[:62])  # 62 words + [CLS] + [SEP]: what the model sees
+    np.testing.assert_allclose(teacher.logits([long_text]), reference_logits(teacher, [first_words]), atol=1e-5)
+
+
 def test_metadata_and_embedding_forward(tiny_model_3way):
     teacher = Teacher.from_pretrained(tiny_model_3way, bf16=False)
     assert teacher.num_labels == 3 and teacher.label_names == ["label0", "label1", "label2"]

@@ -50,7 +50,8 @@ class Teacher:
         self.model = model.eval()
         self.bf16 = bf16_supported() if bf16 is None else bf16  # bfloat16 autocast for labelling: ~2.5x faster on CPU
         self.tokenizer = tokenizer
-        self.max_length = max_length
+        # Never longer than the model has positions for (a small model may have fewer than `max_length`).
+        self.max_length = min(max_length, getattr(model.config, "max_position_embeddings", max_length))
         self.batch_size = batch_size
         self.max_tokens = max_tokens
         self.inputs_labelled = 0  # how many inputs `logits` has run on: what the label cache saves
