@@ -3,6 +3,7 @@
     python benchmarks/run.py --quick                         # SST-2: ood against random, one seed, small budget
     python benchmarks/run.py --full                          # four tasks x every method; SST-2 over 3 seeds
     python benchmarks/run.py --quick --task-dir my_task      # any task: my_task/train.tsv and my_task/test.tsv
+    python benchmarks/run.py --quick --task-dir my_task --methods ood,generate --describe "support ticket"
     python benchmarks/run.py --tasks trec --methods ood,adversarial --seeds 0,1 --steps 4000
 
 A task directory holds `train.tsv` (used only to train its teacher) and `test.tsv` (evaluation only), with a
@@ -40,12 +41,14 @@ from zskd.students import load_student
 from zskd.tasks import TASKS, get_task, load_split
 from zskd.teacher import Teacher
 from zskd.train_teacher import TeacherTrainConfig, train_teacher
+from zskd.transfer.generate import GenerateConfig
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 PRESETS = {
-    "quick": dict(tasks="sst2", methods="ood,random", seeds="0", steps=1500, transfer_size=12000, sizes="", repeats=1),
-    "full": dict(tasks="sst2,trec,mrpc,rte", methods="indomain,ood,adversarial,random", seeds="0,1,2", steps=4000,
-                 transfer_size=40000, sizes="10000,20000", repeats=3),
+    "quick": dict(tasks="sst2", methods="ood,random", seeds="0", steps=1500, transfer_size=12000, sizes="", repeats=1,
+                  generate_count=500),
+    "full": dict(tasks="sst2,trec,mrpc,rte", methods="indomain,ood,adversarial,generate,random", seeds="0,1,2", steps=4000,
+                 transfer_size=40000, sizes="10000,20000", repeats=3, generate_count=4000),
 }
 SEEDED_TASKS = {"sst2"}  # headline rows: every seed; the other tasks run the first seed only
 EVAL_SPLIT = {"sst2": "dev+test"}
@@ -94,21 +97,55 @@ def directory_task(directory: Path, args) -> BenchTask:
 def run_distill(task: BenchTask, method: str, seed: int, transfer_size: int, args) -> dict:
     """One distillation in its own process (reused when a finished run has the same configuration)."""
     out = Path(args.runs_dir) / f"{task.name.replace(':', '-')}-{method}-{args.student}-n{transfer_size}-s{seed}"
+    generated = str(generated_set(task, seed, args)) if method == "generate" else None
     config = DistillConfig(teacher=str(task.teacher), out=str(out), method=method, student=args.student, seed=seed,
                            steps=args.steps, transfer_size=transfer_size, cache_dir=args.cache_dir, ood=args.ood,
                            pairs=task.is_pair, indomain_data=task.indomain_file if method == "indomain" else None,
-                           **task.eval_options)
-    expected = dataclasses.asdict(config)
+                           generated=generated, **task.eval_options)
     if (out / "run.json").is_file():
         report = json.loads((out / "run.json").read_text())
         if made_with(config, report["config"]):
             return report
         shutil.rmtree(out)
-    recipe = Path(args.runs_dir) / f"{out.name}.yaml"
-    recipe.parent.mkdir(parents=True, exist_ok=True)
-    recipe.write_text(yaml.safe_dump(expected, sort_keys=False))
-    subprocess.run([sys.executable, "-m", "zskd.cli", "distill", "--config", str(recipe)], check=True)
+    run_in_process("distill", config, out.name, args)
     return json.loads((out / "run.json").read_text())
+
+
+def generated_set(task: BenchTask, seed: int, args) -> Path:
+    """The task's zero-shot `generate` transfer set (`--generate-count` prompts to the LM, labelled by the teacher),
+    written in its own process, or the one already there when it was made with the same configuration."""
+    out = Path(args.runs_dir) / f"{task.name.replace(':', '-')}-generated-c{args.generate_count}-s{seed}.parquet"
+    prompts = {"task": task.name} if task.name in TASKS else {"describe": args.describe}
+    config = GenerateConfig(teacher=str(task.teacher), out=str(out), generator=args.generator, count=args.generate_count,
+                            seed=seed, cache_dir=args.cache_dir, **prompts)
+    report = out.with_suffix(".json")
+    if report.is_file() and out.is_file() and made_with(config, json.loads(report.read_text())["config"]):
+        return out
+    out.unlink(missing_ok=True)
+    report.unlink(missing_ok=True)
+    run_in_process("generate", config, out.stem, args)
+    return out
+
+
+def run_in_process(command: str, config, name: str, args) -> None:
+    """`zskd COMMAND --config RECIPE` in a child process, the recipe (the full config) kept beside the runs."""
+    recipe = Path(args.runs_dir) / f"{name}.yaml"
+    recipe.parent.mkdir(parents=True, exist_ok=True)
+    recipe.write_text(yaml.safe_dump(dataclasses.asdict(config), sort_keys=False))
+    subprocess.run([sys.executable, "-m", "zskd.cli", command, "--config", str(recipe)], check=True)
+
+
+def methods_for(task: BenchTask, methods: list[str], args) -> list[str]:
+    """The methods that apply to `task`: `generate` writes single texts, so it skips pair tasks, and it needs
+    `--describe` for a task directory (a named task brings its own prompt phrases)."""
+    if "generate" not in methods:
+        return methods
+    if task.is_pair:
+        print(f"run.py: {task.name}: generate skipped (it writes single texts, not sentence pairs)", file=sys.stderr)
+        return [m for m in methods if m != "generate"]
+    if task.name not in TASKS and not args.describe:
+        raise SystemExit(f"run.py: error: generate on {task.name} needs --describe 'what a text is' for the prompts")
+    return methods
 
 
 def speed(task: BenchTask, student_dir: str, args) -> dict:
@@ -206,10 +243,10 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     preset = parser.add_mutually_exclusive_group()
     preset.add_argument("--quick", action="store_true", help="SST-2, ood against random, one seed, small budget")
-    preset.add_argument("--full", action="store_true", help="four tasks, every method, SST-2 over 3 seeds")
+    preset.add_argument("--full", action="store_true", help="four tasks, every method (generate on SST-2 and TREC), SST-2 over 3 seeds")
     parser.add_argument("--tasks", help="named tasks, comma-separated (preset: see --quick/--full); 'none' for only --task-dir")
     parser.add_argument("--task-dir", action="append", default=[], help="a task directory (train.tsv, test.tsv); repeatable")
-    parser.add_argument("--methods", help="comma-separated: indomain, ood, adversarial, random")
+    parser.add_argument("--methods", help="comma-separated: indomain, ood, adversarial, generate, random")
     parser.add_argument("--seeds", help="comma-separated seeds for the headline task (SST-2 and task directories)")
     parser.add_argument("--steps", type=int, help="student steps, the same for every method")
     parser.add_argument("--transfer-size", type=int, help="transfer-set inputs, the same for every method")
@@ -217,6 +254,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, help="repeats of each labelling-speed measurement")
     parser.add_argument("--student", default="bilstm")
     parser.add_argument("--ood", help="out-of-domain corpus files (default: the data root's)")
+    parser.add_argument("--generator", default=GenerateConfig.generator, help="generate: the causal LM that writes the transfer set")
+    parser.add_argument("--generate-count", type=int, help="generate: prompts sampled per task and seed")
+    parser.add_argument("--describe", help="generate on a task directory: what a text is, e.g. 'support ticket'")
     parser.add_argument("--base", default="minilm-l6", help="encoder a task directory's teacher starts from")
     parser.add_argument("--teacher-epochs", type=float, default=3.0, help="epochs of a task directory's teacher")
     parser.add_argument("--teachers-dir", default="runs/teachers")
@@ -235,7 +275,7 @@ def main(argv: list[str] | None = None) -> None:
     rows, records, size_curve = [], [], []
     for task in tasks:
         seeds = [int(s) for s in args.seeds.split(",")] if task.name in SEEDED_TASKS or task.name.startswith("dir:") else [int(args.seeds.split(",")[0])]
-        for method in args.methods.split(","):
+        for method in methods_for(task, args.methods.split(","), args):
             reports = [run_distill(task, method, seed, args.transfer_size, args) for seed in seeds]
             rows.append([*summary_row(task.name, method, reports), f"{max(r['peak_memory_mib'] for r in reports):.0f}"])
             for r in reports:

@@ -1,4 +1,5 @@
-"""Tiny random models built inside the tests: a 2-layer, hidden-32 BERT classifier with a small WordPiece vocab."""
+"""Tiny random models built inside the tests: a 2-layer, hidden-32 BERT classifier with a small WordPiece vocab, and a
+2-layer Llama with a word-level tokenizer for generation."""
 
 from __future__ import annotations
 
@@ -59,3 +60,26 @@ def write_tsv(path: Path, rows: list[tuple], header: tuple) -> Path:
 def sentiment_tsv(tmp_path) -> Path:
     """label<TAB>sentence rows, 8 of them, both classes."""
     return write_tsv(tmp_path / "train.tsv", [(label, text) for text, label in SENTIMENT], ("label", "sentence"))
+
+
+LM_VOCAB = ["<pad>", "<eos>", *WORDS, "write", "review", "that", "is", "positive", "negative", "example", "one",
+            "sentence", "only", "about", "give", "an", "answer", "with", "alone", "short", "label0", "label1"]
+
+
+@pytest.fixture(scope="session")
+def tiny_lm(tmp_path_factory) -> Path:
+    """A random 2-layer Llama with a word-level tokenizer, saved as a transformers directory."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    directory = tmp_path_factory.mktemp("lm") / "lm"
+    backend = Tokenizer(models.WordLevel({w: i for i, w in enumerate(LM_VOCAB)}, unk_token="<eos>"))
+    backend.pre_tokenizer = pre_tokenizers.Whitespace()
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, eos_token="<eos>", pad_token="<pad>")
+    torch.manual_seed(0)
+    config = LlamaConfig(vocab_size=len(LM_VOCAB), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                         num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=128,
+                         eos_token_id=1, pad_token_id=0, bos_token_id=None)
+    LlamaForCausalLM(config).save_pretrained(directory, safe_serialization=True)
+    tokenizer.save_pretrained(directory)
+    return directory

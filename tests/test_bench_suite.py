@@ -30,21 +30,24 @@ def make_task_dir(directory: Path, rows: int, seed: int = 0) -> Path:
     return directory
 
 
-def test_suite_runs_end_to_end_on_a_new_task_directory(tmp_path, tiny_model):
+def test_suite_runs_end_to_end_on_a_new_task_directory(tmp_path, tiny_model, tiny_lm):
     task = make_task_dir(tmp_path / "my_task", rows=300)
     ood = tmp_path / "ood.txt"
     ood.write_text("\n".join(OOD_SENTENCES) + "\n")
     out = tmp_path / "suite"
     command = [sys.executable, str(REPO / "benchmarks" / "run.py"), "--quick", "--tasks", "none", "--task-dir", str(task),
-               "--methods", "ood,random,indomain", "--steps", "6", "--transfer-size", "40", "--sizes", "20",
+               "--methods", "ood,random,indomain,generate", "--steps", "6", "--transfer-size", "40", "--sizes", "20",
+               "--generator", str(tiny_lm), "--generate-count", "16", "--describe", "movie review",
                "--base", str(tiny_model), "--teacher-epochs", "1", "--ood", str(ood), "--teachers-dir", str(tmp_path / "teachers"),
                "--runs-dir", str(tmp_path / "runs"), "--cache-dir", str(tmp_path / "cache"), "--out", str(out)]
     done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-3000:]
     results = json.loads((out / "results.json").read_text())
-    assert [r["method"] for r in results["records"]] == ["ood", "random", "indomain"]
+    assert [r["method"] for r in results["records"]] == ["ood", "random", "indomain", "generate"]
     assert all(r["task"] == "dir:my_task" and r["steps"] == 6 for r in results["records"])
-    assert all(r["transfer_size"] == 40 for r in results["records"])
+    assert all(r["transfer_size"] == 40 for r in results["records"][:3])
+    written = json.loads((Path(results["records"][3]["run"]) / "run.json").read_text())["config"]["generated"]
+    assert written.endswith(".parquet") and 0 < results["records"][3]["transfer_size"] <= 16  # the LM's texts, not train.tsv
     ceiling = json.loads((Path(results["records"][2]["run"]) / "run.json").read_text())
     assert ceiling["in_domain"] and "train.tsv" in ceiling["transfer"]  # the in-domain ceiling read train.tsv; nothing else did
     assert {p["transfer_size"] for p in results["size_curve"]} == {20, 40}

@@ -11,30 +11,6 @@ import torch
 from zskd.cli import main
 from zskd.generation import LanguageModel, SamplingConfig, clean_samples, is_degenerate
 from zskd.transfer.generate import GenerateConfig, generate, prompt_plan
-from conftest import WORDS
-
-LM_VOCAB = ["<pad>", "<eos>", *WORDS, "write", "review", "that", "is", "positive", "negative", "example", "one",
-            "sentence", "only", "about", "give", "an", "answer", "with", "alone", "short", "label0", "label1"]
-
-
-@pytest.fixture(scope="module")
-def tiny_lm(tmp_path_factory) -> Path:
-    """A random 2-layer Llama with a word-level tokenizer, saved as a transformers directory."""
-    from tokenizers import Tokenizer, models, pre_tokenizers
-    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
-
-    directory = tmp_path_factory.mktemp("lm") / "lm"
-    backend = Tokenizer(models.WordLevel({w: i for i, w in enumerate(LM_VOCAB)}, unk_token="<eos>"))
-    backend.pre_tokenizer = pre_tokenizers.Whitespace()
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, eos_token="<eos>", pad_token="<pad>")
-    torch.manual_seed(0)
-    config = LlamaConfig(vocab_size=len(LM_VOCAB), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                         num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=128,
-                         eos_token_id=1, pad_token_id=0, bos_token_id=None)
-    LlamaForCausalLM(config).save_pretrained(directory, safe_serialization=True)
-    tokenizer.save_pretrained(directory)
-    return directory
-
 
 def test_batched_sampling_returns_one_text_per_prompt_reproducibly(tiny_lm):
     lm = LanguageModel.load(str(tiny_lm))
