@@ -4,7 +4,8 @@
     python benchmarks/generate_table.py --part low-data --shots 16,100 --seeds 0,1,2
 
 Zero-shot: `zskd generate --task T` writes `--count` texts with the packaged SmolLM2, the benchmark teacher labels
-them, and a BiLSTM is distilled from them and, with the same student and budget, from `ood`.
+them, and a BiLSTM is distilled from them (with and without augmented variants) and, with the same student and
+budget, from `ood`.
 Low-data, k labelled examples per class drawn from the training set:
   (a) the student trained on the k examples alone (cross-entropy; no teacher signal in the loss),
   (b) the teacher (MiniLM-L6) fine-tuned on the k examples, as in the paper,
@@ -78,16 +79,17 @@ def zero_shot_rows(task: str, seed: int, args) -> list[list]:
                                 count=args.count, seed=seed, cache_dir=args.cache_dir)
     gen_report = reuse_or_run(generated, gen_config, generate)
     rows = []
-    for method in ("generate", "ood"):
-        out = Path(args.runs_dir) / f"{task}-{method}-s{seed}"
+    # generate (with the default 2 augmented variants per text), generate on the LM's texts alone, and ood
+    for name, method, augment in (("generate", "generate", 2), ("generate, no augmentation", "generate", 0), ("ood", "ood", 2)):
+        out = Path(args.runs_dir) / f"{task}-{method}{'' if augment else '-augment0'}-s{seed}"
         config = DistillConfig(teacher=teacher, out=str(out), method=method, eval_task=task, eval_split=EVAL_SPLIT[task],
-                               generated=str(generated) if method == "generate" else None, steps=args.steps,
+                               generated=str(generated) if method == "generate" else None, steps=args.steps, augment=augment,
                                transfer_size=args.transfer_size, seed=seed, cache_dir=args.cache_dir, data_root=args.data_root)
         report = reuse_or_run(out, config, run_distill)
         e = report["eval"]
-        rows.append([task, "zero-shot", method, seed, report["transfer_size"], e["teacher"]["task_metric"],
+        rows.append([task, "zero-shot", name, seed, report["transfer_size"], e["teacher"]["task_metric"],
                      e["student"]["task_metric"], e["percent_of_teacher"], e["agreement"], f"{report['compression']}x"])
-    rows[0][4] = f"{rows[0][4]} (of {gen_report['kept']} kept from {gen_report['prompts']} prompts)"
+    rows[1][4] = f"{rows[1][4]} ({gen_report['kept']} kept from {gen_report['prompts']} prompts)"
     return rows
 
 

@@ -74,15 +74,16 @@ def test_generate_then_distill_through_the_cli(tmp_path, tiny_lm, tiny_model, se
                  "--generator", str(tiny_lm), "--count", "40", "--max-new-tokens", "10", "--min-words", "1",
                  "--cache-dir", str(tmp_path / "cache"), "--out", str(generated), "--no-teacher-bf16"])
     assert code == 0 and "wrote" in capsys.readouterr().out
-    out = tmp_path / "student"
-    code = main(["distill", "--teacher", str(tiny_model), "--method", "generate", "--generated", str(generated),
-                 "--out", str(out), "--eval-data", str(sentiment_tsv), "--cache-dir", str(tmp_path / "cache"),
-                 "--steps", "4", "--batch-size", "4", "--heldout", "2", "--student-options", "embedding_dim=8,hidden_size=8",
-                 "--no-teacher-bf16"])
-    assert code == 0
-    run = json.loads((out / "run.json").read_text())
+    common = ["distill", "--teacher", str(tiny_model), "--method", "generate", "--generated", str(generated),
+              "--eval-data", str(sentiment_tsv), "--cache-dir", str(tmp_path / "cache"), "--steps", "4", "--batch-size", "4",
+              "--heldout", "2", "--student-options", "embedding_dim=8,hidden_size=8", "--no-teacher-bf16"]
+    assert main([*common, "--augment", "0", "--out", str(tmp_path / "plain")]) == 0
+    run = json.loads((tmp_path / "plain" / "run.json").read_text())
     assert run["method"] == "generate" and run["transfer_info"]["generated"] == str(generated)
     assert run["teacher_inputs_labelled"] == 8  # only the evaluation set: the generated texts came labelled
+    assert main([*common, "--out", str(tmp_path / "augmented")]) == 0  # default: 2 variants of each text
+    info = json.loads((tmp_path / "augmented" / "run.json").read_text())["transfer_info"]
+    assert info["generated_texts"] < info["pool"] <= 3 * info["generated_texts"]
 
 
 def test_generate_errors_are_clear(tmp_path, tiny_model, capsys):

@@ -75,7 +75,7 @@ class DistillConfig:
     cache_dir: str = field(default="runs/cache/labels", metadata={"help": "teacher label cache, shared across runs"})
     transfer_size: int = field(default=150000, metadata={"help": "inputs in the transfer set"})
     pool_factor: int = field(default=2, metadata={"help": "ood: candidates labelled per kept input, for class balancing"})
-    augment: int = field(default=2, metadata={"help": "ood: extra variants per corpus sentence (spans, perturbed copies)"})
+    augment: int = field(default=2, metadata={"help": "ood, generate: extra variants per sentence (spans, perturbed copies)"})
     balance: bool = field(default=True, metadata={"help": "ood: balance the teacher's predicted classes"})
     min_words: int = field(default=4, metadata={"help": "shortest input, in words (pairs: per sentence)"})
     max_words: int = field(default=40, metadata={"help": "longest input, in words (pairs: per sentence)"})

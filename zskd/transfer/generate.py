@@ -32,6 +32,7 @@ from zskd.labelling import label_with_teacher
 from zskd.resources import SMOLLM2
 from zskd.tasks import get_task
 from zskd.transfer.common import TransferSet, balanced_selection, class_histogram
+from zskd.transfer.ood import augmented
 
 log = logging.getLogger(__name__)
 
@@ -205,14 +206,18 @@ def read_generated(path: str | Path) -> list[str]:
 
 
 def generated_transfer_set(config, teacher) -> TransferSet:
-    """Method `generate` in the distillation loop: the texts of `config.generated`, at most `transfer_size`,
-    balanced across the teacher's predicted classes when `config.balance`."""
+    """Method `generate` in the distillation loop: the texts of `config.generated` with `config.augment` variants of
+    each (spans and perturbed copies, as for `ood`: a few thousand generated texts alone are soon memorised), at
+    most `transfer_size`, balanced across the teacher's predicted classes when `config.balance`."""
     if not config.generated:
         raise DataError("method generate reads a file from `zskd generate`: pass --generated FILE.parquet")
     texts = read_generated(config.generated)
     rng = np.random.default_rng([config.seed, 6])
+    info: dict = {"generated": str(config.generated), "generated_texts": len(texts)}
+    if config.augment:
+        texts = list(dict.fromkeys(texts + augmented(texts, config.augment, rng, config.min_words)))
     texts = [texts[i] for i in rng.permutation(len(texts))]
-    info: dict = {"generated": str(config.generated), "pool": len(texts)}
+    info["pool"] = len(texts)
     if config.balance:
         logits, _ = label_with_teacher(teacher, texts, config.cache_dir)
         chosen = balanced_selection(logits, config.transfer_size, config.seed)
