@@ -8,6 +8,8 @@
 
 A task directory holds `train.tsv` (used only to train its teacher) and `test.tsv` (evaluation only), with a
 `label` column and `text` (or `sentence1` and `sentence2` for pairs); zero-shot methods never read `train.tsv`.
+`generate` samples `--generate-count` prompts from the packaged LM once per task (single-text tasks only; a task
+directory needs `--describe`).
 Teachers, label caches and finished runs are reused, so a rerun does only what changed. Every distillation runs in
 its own process, so its `peak_memory_mib` is that stage's. Outputs in `--out`: `results.json` (every number with
 its seed, command, versions, machine and date), `table.md`, and plots (`percent_of_teacher.png`,
@@ -97,7 +99,7 @@ def directory_task(directory: Path, args) -> BenchTask:
 def run_distill(task: BenchTask, method: str, seed: int, transfer_size: int, args) -> dict:
     """One distillation in its own process (reused when a finished run has the same configuration)."""
     out = Path(args.runs_dir) / f"{task.name.replace(':', '-')}-{method}-{args.student}-n{transfer_size}-s{seed}"
-    generated = str(generated_set(task, seed, args)) if method == "generate" else None
+    generated = str(generated_set(task, args)) if method == "generate" else None
     config = DistillConfig(teacher=str(task.teacher), out=str(out), method=method, student=args.student, seed=seed,
                            steps=args.steps, transfer_size=transfer_size, cache_dir=args.cache_dir, ood=args.ood,
                            pairs=task.is_pair, indomain_data=task.indomain_file if method == "indomain" else None,
@@ -111,9 +113,11 @@ def run_distill(task: BenchTask, method: str, seed: int, transfer_size: int, arg
     return json.loads((out / "run.json").read_text())
 
 
-def generated_set(task: BenchTask, seed: int, args) -> Path:
+def generated_set(task: BenchTask, args) -> Path:
     """The task's zero-shot `generate` transfer set (`--generate-count` prompts to the LM, labelled by the teacher),
-    written in its own process, or the one already there when it was made with the same configuration."""
+    written in its own process, or the one already there when it was made with the same configuration. Sampling is
+    the expensive step, so one set (sampled with the first seed) serves every student seed, like the ood corpora."""
+    seed = int(args.seeds.split(",")[0])
     out = Path(args.runs_dir) / f"{task.name.replace(':', '-')}-generated-c{args.generate_count}-s{seed}.parquet"
     prompts = {"task": task.name} if task.name in TASKS else {"describe": args.describe}
     config = GenerateConfig(teacher=str(task.teacher), out=str(out), generator=args.generator, count=args.generate_count,
@@ -255,7 +259,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--student", default="bilstm")
     parser.add_argument("--ood", help="out-of-domain corpus files (default: the data root's)")
     parser.add_argument("--generator", default=GenerateConfig.generator, help="generate: the causal LM that writes the transfer set")
-    parser.add_argument("--generate-count", type=int, help="generate: prompts sampled per task and seed")
+    parser.add_argument("--generate-count", type=int, help="generate: prompts sampled per task")
     parser.add_argument("--describe", help="generate on a task directory: what a text is, e.g. 'support ticket'")
     parser.add_argument("--base", default="minilm-l6", help="encoder a task directory's teacher starts from")
     parser.add_argument("--teacher-epochs", type=float, default=3.0, help="epochs of a task directory's teacher")
