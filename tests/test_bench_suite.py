@@ -46,8 +46,9 @@ def test_suite_runs_end_to_end_on_a_new_task_directory(tmp_path, tiny_model, tin
     assert [r["method"] for r in results["records"]] == ["ood", "random", "indomain", "generate"]
     assert all(r["task"] == "dir:my_task" and r["steps"] == 6 for r in results["records"])
     assert all(r["transfer_size"] == 40 for r in results["records"][:3])
-    written = json.loads((Path(results["records"][3]["run"]) / "run.json").read_text())["config"]["generated"]
-    assert written.endswith(".parquet") and 0 < results["records"][3]["transfer_size"] <= 16  # the LM's texts, not train.tsv
+    generate_run = json.loads((Path(results["records"][3]["run"]) / "run.json").read_text())
+    assert generate_run["config"]["generated"].endswith(".parquet")
+    assert 0 < generate_run["transfer_info"]["generated_texts"] <= 16  # the LM's texts (and their variants), not train.tsv
     ceiling = json.loads((Path(results["records"][2]["run"]) / "run.json").read_text())
     assert ceiling["in_domain"] and "train.tsv" in ceiling["transfer"]  # the in-domain ceiling read train.tsv; nothing else did
     assert {p["transfer_size"] for p in results["size_curve"]} == {20, 40}
