@@ -24,6 +24,7 @@ class CNNConfig:
 class CNNStudent(Student):
     student_type = "cnn"
     config_class = CNNConfig
+    single_input_threads = 1  # one sentence's convolutions are too small to split across threads
 
     def __init__(self, config: CNNConfig, *args, **kwargs):
         super().__init__(config, *args, **kwargs)
@@ -41,12 +42,17 @@ class CNNStudent(Student):
         embeds = self.word_embeddings(input_ids) if inputs_embeds is None else inputs_embeds
         if token_type_ids is not None:
             embeds = embeds + self.segments(token_type_ids)
-        embeds = (self.dropout(embeds) * attention_mask.unsqueeze(-1)).transpose(1, 2)  # [B, E, L]
-        lengths = attention_mask.sum(1, keepdim=True)
+        padded = not bool(attention_mask.all())  # never so for one input: then no masks at all
+        embeds = self.dropout(embeds)
+        if padded:
+            embeds = embeds * attention_mask.unsqueeze(-1)
+            lengths = attention_mask.sum(1, keepdim=True)
+        embeds = embeds.transpose(1, 2)  # [B, E, L]
         pooled = []
         for conv, width in zip(self.convolutions, self.config.widths):
             features = torch.relu(conv(embeds))  # [B, F, L + width - 1]
-            # Windows that see only padding are zeroed, so a batch scores each input as it would alone.
-            reaches_text = torch.arange(features.shape[2], device=features.device) < lengths + width - 1
-            pooled.append((features * reaches_text.unsqueeze(1)).max(dim=2).values)
+            if padded:  # windows that see only padding are zeroed, so a batch scores each input as it would alone
+                reaches_text = torch.arange(features.shape[2], device=features.device) < lengths + width - 1
+                features = features * reaches_text.unsqueeze(1)
+            pooled.append(features.max(dim=2).values)
         return self.classifier(self.dropout(torch.cat(pooled, dim=-1)))
