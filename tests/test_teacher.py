@@ -69,3 +69,23 @@ def test_bf16_labelling_stays_close_and_has_its_own_cache_key(tiny_model):
     inputs = ["the movie was good", "bad", "what a boring film"]
     np.testing.assert_allclose(fast.logits(inputs), exact.logits(inputs), atol=0.05)
     assert fast.fingerprint() != exact.fingerprint()
+
+
+@pytest.mark.parametrize("bf16_seconds, expected", [(0.001, True), (0.05, False)])
+def test_default_precision_is_bf16_only_where_it_measures_faster(tiny_model, monkeypatch, bf16_seconds, expected):
+    import time
+
+    import zskd.teacher as teacher_module
+
+    monkeypatch.setattr(teacher_module, "bf16_supported", lambda: True)
+    forward = Teacher._forward
+
+    def timed_forward(self, ids, segments):  # float32 takes 25 ms more; bf16 `bf16_seconds` more
+        time.sleep(bf16_seconds if self.bf16 else 0.025)
+        return forward(self, ids, segments)
+
+    monkeypatch.setattr(Teacher, "_forward", timed_forward)
+    assert Teacher.from_pretrained(tiny_model).bf16 is expected
+    assert Teacher.from_pretrained(tiny_model, bf16=False).bf16 is False  # asked for: no timing decides
+    monkeypatch.setattr(teacher_module, "bf16_supported", lambda: False)
+    assert Teacher.from_pretrained(tiny_model).bf16 is False
