@@ -1,7 +1,10 @@
+import time
+
 import numpy as np
 import pytest
 import torch
 
+import zskd.teacher as teacher_module
 from zskd.teacher import Teacher
 
 
@@ -73,10 +76,6 @@ def test_bf16_labelling_stays_close_and_has_its_own_cache_key(tiny_model):
 
 @pytest.mark.parametrize("bf16_seconds, expected", [(0.001, True), (0.05, False)])
 def test_default_precision_is_bf16_only_where_it_measures_faster(tiny_model, monkeypatch, bf16_seconds, expected):
-    import time
-
-    import zskd.teacher as teacher_module
-
     monkeypatch.setattr(teacher_module, "bf16_supported", lambda: True)
     forward = Teacher._forward
 
