@@ -21,3 +21,17 @@ def test_packaged_minilm_loads_as_a_teacher():
 def test_packaged_generator_and_glove_are_present():
     assert smollm2_gguf_file().stat().st_size > 50_000_000
     assert (GLOVE.path() / "glove_6B_50d_emb.npy").is_file()
+
+
+def test_packaged_generator_saves_after_fine_tuning_and_loads_back(tmp_path):
+    import torch
+
+    from zskd.generation import LanguageModel
+
+    lm = LanguageModel.load("smollm2-135m")
+    lm.finetune(["Write a movie review that is positive."], ["A warm, funny film."], epochs=1)
+    lm.save(tmp_path / "generator")
+    reloaded = LanguageModel.load(str(tmp_path / "generator"))
+    ids = torch.tensor([[1, 2, 3]])
+    with torch.no_grad():
+        assert torch.allclose(lm.model(ids).logits, reloaded.model(ids).logits, atol=1e-5)

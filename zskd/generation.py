@@ -71,6 +71,11 @@ class LanguageModel:
                 options["use_safetensors"] = Path(path).is_dir() or None
         tokenizer = AutoTokenizer.from_pretrained(path, **options)
         model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32, **options)
+        if "gguf_file" in options:
+            # GGUF weights are de-quantized to float32 on load, yet transformers keeps the model marked quantized and
+            # refuses to save it, which the low-data path does after fine-tuning: the model is a plain one now.
+            model.hf_quantizer = None
+            model.config.__dict__.pop("quantization_config", None)
         return cls(model, tokenizer, chat=bool(getattr(tokenizer, "chat_template", None)), bf16=bf16)
 
     def sampling_model(self):
