@@ -143,7 +143,7 @@ def distill(config: DistillConfig | None = None, stop_after_steps: int | None = 
     accelerator = Accelerator()
     torch.manual_seed(config.seed)
     teacher = Teacher.from_pretrained(config.teacher, trust_remote_code=config.trust_remote_code,
-                                      max_length=config.max_length, bf16=config.teacher_bf16)
+                                      max_length=config.max_length, bf16=config.teacher_bf16, device=accelerator.device)
     eval_examples, metric = load_eval_data(config)
     if config.pairs is None:
         config = dataclasses.replace(config, pairs=bool(eval_examples is not None and eval_examples.is_pair))
@@ -200,7 +200,6 @@ def distill(config: DistillConfig | None = None, stop_after_steps: int | None = 
     student, optimizer = accelerator.prepare(student, optimizer)
     model = accelerator.unwrap_model(student)
     device = accelerator.device
-    teacher.model.to(device)
     if adversary is not None:
         adversary.to(device)
 
