@@ -47,7 +47,7 @@ from zskd.transfer import SOURCES
 from zskd.transfer.adversarial import PAIR_SEGMENTS, Adversary
 
 log = logging.getLogger(__name__)
-DEFAULT_LR = {"bilstm": 2e-3, "cnn": 2e-3, "transformer": 1e-4}
+DEFAULT_LR = {"bilstm": 4e-3, "cnn": 2e-3, "transformer": 1e-4}
 
 
 @dataclass
@@ -73,21 +73,21 @@ class DistillConfig:
     pairs: bool | None = field(default=None, metadata={"help": "the teacher reads sentence pairs (default: from the eval task)"})
     data_root: str | None = field(default=None, metadata={"help": "benchmark data root (default: $ZSKD_DATA or ../shared/data)"})
     cache_dir: str = field(default="runs/cache/labels", metadata={"help": "teacher label cache, shared across runs"})
-    transfer_size: int = field(default=150000, metadata={"help": "inputs in the transfer set"})
+    transfer_size: int = field(default=250000, metadata={"help": "inputs in the transfer set"})
     pool_factor: int = field(default=2, metadata={"help": "ood: candidates labelled per kept input, for class balancing"})
-    augment: int = field(default=2, metadata={"help": "ood, generate: extra variants per sentence (spans, perturbed copies)"})
+    augment: int = field(default=4, metadata={"help": "ood, generate: extra variants per sentence (spans, perturbed copies)"})
     balance: bool = field(default=True, metadata={"help": "ood: balance the teacher's predicted classes"})
     min_words: int = field(default=4, metadata={"help": "shortest input, in words (pairs: per sentence)"})
     max_words: int = field(default=40, metadata={"help": "longest input, in words (pairs: per sentence)"})
     max_vocab: int = field(default=0, metadata={"help": "student vocabulary: the most frequent transfer-set tokens (0: all of them)"})
     steps: int = field(default=10000, metadata={"help": "student optimisation steps"})
     batch_size: int = field(default=64, metadata={"help": "inputs per step"})
-    lr: float | None = field(default=None, metadata={"help": "peak learning rate (default: 2e-3 bilstm/cnn, 1e-4 transformer)"})
+    lr: float | None = field(default=None, metadata={"help": "peak learning rate (default: 4e-3 bilstm, 2e-3 cnn, 1e-4 transformer)"})
     warmup_ratio: float = field(default=0.05, metadata={"help": "fraction of steps with linear warm-up"})
     weight_decay: float = field(default=0.01, metadata={"help": "AdamW weight decay"})
     temperature: float = field(default=2.0, metadata={"help": "softmax temperature of the KL term"})
     kl_weight: float = field(default=1.0, metadata={"help": "weight of KL(teacher || student)"})
-    mse_weight: float = field(default=0.0, metadata={"help": "weight of the logit MSE"})
+    mse_weight: float = field(default=1.0, metadata={"help": "weight of the logit MSE (added to the KL term)"})
     hidden_weight: float = field(default=0.0, metadata={"help": "transformer student: weight of hidden-state MSE"})
     adversarial_mask_rate: float = field(default=0.3, metadata={"help": "adversarial: fraction of tokens the generator replaces"})
     adversarial_tau: float = field(default=1.0, metadata={"help": "adversarial: Gumbel-softmax temperature"})
