@@ -112,3 +112,19 @@ def test_pair_task_distils_from_sentence_pairs(tmp_path, tiny_model, ood_file):
     sample = (tmp_path / "pairs" / "transfer_sample.tsv").read_text().splitlines()[1:]
     assert all(" [SEP] " in line for line in sample)
     assert report["eval"]["n"] == 4
+
+
+def test_vocab_from_keeps_words_the_transfer_set_lacks(tmp_path, tiny_model, ood_file, sentiment_tsv):
+    from transformers import AutoTokenizer
+
+    extra = tmp_path / "extra.txt"
+    extra.write_text("cat dog ran sat on mat\n")  # words the ood sentences (WORDS[:34]) never use
+    _, plain = distill(config(tmp_path, tiny_model, ood_file, sentiment_tsv, "plain", max_vocab=0))
+    student, widened = distill(config(tmp_path, tiny_model, ood_file, sentiment_tsv, "widened", max_vocab=0,
+                                      vocab_from=str(extra)))
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model)
+    new_ids = tokenizer("cat dog ran sat on mat", add_special_tokens=False)["input_ids"]
+    assert widened["vocabulary"] == plain["vocabulary"] + len(set(new_ids))
+    unk = student.from_teacher_ids([[tokenizer.unk_token_id]])[0][0]
+    assert unk not in student.from_teacher_ids([new_ids])[0]
+    assert load_student(tmp_path / "plain").from_teacher_ids([new_ids])[0] == [unk] * len(new_ids)

@@ -45,6 +45,7 @@ from zskd.tasks import get_task, load_split
 from zskd.teacher import Teacher
 from zskd.transfer import SOURCES
 from zskd.transfer.adversarial import PAIR_SEGMENTS, Adversary
+from zskd.transfer.ood import read_sentences
 
 log = logging.getLogger(__name__)
 DEFAULT_LR = {"bilstm": 4e-3, "cnn": 2e-3, "transformer": 1e-4}
@@ -80,6 +81,7 @@ class DistillConfig:
     min_words: int = field(default=4, metadata={"help": "shortest input, in words (pairs: per sentence)"})
     max_words: int = field(default=40, metadata={"help": "longest input, in words (pairs: per sentence)"})
     max_vocab: int = field(default=0, metadata={"help": "student vocabulary: the most frequent transfer-set tokens (0: all of them)"})
+    vocab_from: str | None = field(default=None, metadata={"help": "text files, comma-separated, whose tokens also join the student vocabulary (initialised from the teacher): fewer [UNK] after a small transfer set"})
     steps: int = field(default=10000, metadata={"help": "student optimisation steps"})
     batch_size: int = field(default=64, metadata={"help": "inputs per step"})
     lr: float | None = field(default=None, metadata={"help": "peak learning rate (default: 4e-3 bilstm, 2e-3 cnn, 1e-4 transformer)"})
@@ -171,6 +173,11 @@ def distill(config: DistillConfig | None = None, stop_after_steps: int | None = 
     if shots is not None:
         shot_encoded = teacher.encode(shots.texts)
         token_counts.update(t for ids in shot_encoded["input_ids"] for t in ids)
+    if config.vocab_from:  # ranked after every token the transfer set uses (count 0)
+        texts = read_sentences([Path(p) for p in config.vocab_from.split(",") if p], 1, 10_000)
+        for ids in teacher.encode(texts)["input_ids"]:
+            for t in ids:
+                token_counts.setdefault(t, 0)
     kept = build_vocabulary(teacher.tokenizer, token_counts, config.max_vocab)
     student = create_student(config.student, teacher, kept, parse_student_options(config.student, config.student_options))
     student_ids = student.from_teacher_ids(teacher_ids)
