@@ -54,13 +54,13 @@ class Teacher:
         self.max_length = min(max_length, getattr(model.config, "max_position_embeddings", max_length))
         self.batch_size = batch_size
         self.max_tokens = max_tokens
-        self.bf16 = self._bf16_is_faster() if bf16 is None else bf16
+        self.bf16 = self._bf16_pays() if bf16 is None else bf16
         self.inputs_labelled = 0  # how many inputs `logits` has run on: what the label cache saves
 
-    def _bf16_is_faster(self, margin: float = 0.8) -> bool:
-        """Whether labelling under bfloat16 autocast beats float32 here by a clear margin, timed on a dummy batch.
-        Native bf16 instructions are not enough: an AMD EPYC labelled 2.4x faster with them, an Intel Xeon with
-        AVX512-BF16 and no AMX 1.65x slower (BENCHMARKS.md)."""
+    def _bf16_pays(self, margin: float = 0.8) -> bool:
+        """Whether to label under bfloat16 autocast: on CUDA where the GPU supports it; on a CPU where a timed dummy
+        batch beats float32 by a clear margin; elsewhere not. Native bf16 CPU instructions are not enough: an AMD
+        EPYC labelled 2.4x faster with them, an Intel Xeon with AVX512-BF16 and no AMX 1.65x slower (BENCHMARKS.md)."""
         if self.device.type == "cuda":
             return torch.cuda.is_bf16_supported()
         if not bf16_supported() or self.device.type != "cpu":
