@@ -116,16 +116,18 @@ class Student(nn.Module):
     def _logits_of_one(self, ids: list[int], segments: list[int]) -> np.ndarray:
         """The latency path: one input, no batching machinery, on `single_input_threads` CPU threads."""
         device = self.teacher_to_student.device
-        input_ids = torch.tensor([ids], device=device)
         threads = torch.get_num_threads()
         if self.single_input_threads and device.type == "cpu":
             torch.set_num_threads(min(threads, self.single_input_threads))
         try:
-            logits = self(input_ids=input_ids, attention_mask=torch.ones_like(input_ids),
-                          token_type_ids=torch.tensor([segments], device=device))
+            logits = self._forward_one(torch.tensor([ids], device=device), torch.tensor([segments], device=device))
         finally:
             torch.set_num_threads(threads)
         return logits.float().cpu().numpy()
+
+    def _forward_one(self, input_ids: torch.Tensor, token_type_ids: torch.Tensor) -> torch.Tensor:
+        """[1, K] logits of one unpadded [1, L] input (no attention mask: nothing is padded)."""
+        return self(input_ids=input_ids, token_type_ids=token_type_ids)
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from zskd.students.base import Student
 
@@ -42,12 +43,13 @@ class BiLSTMStudent(Student):
         )
 
     def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, inputs_embeds=None) -> torch.Tensor:
-        """[B, K] logits from [B, L] student ids, or from [B, L, E] `inputs_embeds` in the student's space."""
+        """[B, K] logits from [B, L] student ids, or from [B, L, E] `inputs_embeds` in the student's space.
+        Without `attention_mask`, nothing is padded."""
         embeds = self.word_embeddings(input_ids) if inputs_embeds is None else inputs_embeds
         if token_type_ids is not None:
             embeds = embeds + self.segments(token_type_ids)
-        if bool(attention_mask.all()):  # no padding (always so for one input): no packing, no masks
-            states, _ = self.lstm(self.dropout(embeds))
+        if attention_mask is None or bool(attention_mask.all()):  # no padding: no packing, no masks
+            states = self._lstm_unpadded(self.dropout(embeds))
             return self.classifier(self.dropout(torch.cat([states.mean(1), states.max(1).values], dim=-1)))
         lengths = attention_mask.sum(1)
         packed = nn.utils.rnn.pack_padded_sequence(self.dropout(embeds), lengths.cpu(), batch_first=True, enforce_sorted=False)
@@ -57,3 +59,20 @@ class BiLSTMStudent(Student):
         mean = (states * mask).sum(1) / lengths.unsqueeze(-1).clamp_min(1)
         maximum = states.masked_fill(mask == 0, -1e4).max(1).values
         return self.classifier(self.dropout(torch.cat([mean, maximum], dim=-1)))
+
+    def _forward_one(self, input_ids: torch.Tensor, token_type_ids: torch.Tensor) -> torch.Tensor:
+        """`forward` (in eval mode) of one unpadded [1, L] input in functional calls: module calls cost 0.06 ms of
+        a single review's 0.5 ms on a CPU (BENCHMARKS.md, latency). Tested equal to the batched path."""
+        embeds = F.embedding(input_ids, self.word_embeddings.weight) + F.embedding(token_type_ids, self.segments.weight)
+        states = self._lstm_unpadded(embeds)
+        pooled = torch.cat([states.mean(1), states.max(1).values], dim=-1)
+        hidden, output = self.classifier[0], self.classifier[3]
+        return F.linear(torch.tanh(F.linear(pooled, hidden.weight, hidden.bias)), output.weight, output.bias)
+
+    def _lstm_unpadded(self, embeds: torch.Tensor) -> torch.Tensor:
+        """[B, L, 2H] states of the LSTM from zero state: the kernel call `nn.LSTM.forward` makes, without its
+        argument checks, which cost a sixth of a single review's forward on a CPU (BENCHMARKS.md, latency)."""
+        lstm = self.lstm
+        zeros = embeds.new_zeros(2 * lstm.num_layers, embeds.shape[0], lstm.hidden_size)
+        return torch.lstm(embeds, (zeros, zeros), lstm._flat_weights, lstm.bias, lstm.num_layers, lstm.dropout,
+                          self.training, True, True)[0]

@@ -38,11 +38,12 @@ class CNNStudent(Student):
         self.classifier = nn.Linear(len(config.widths) * config.num_filters, config.num_labels)
 
     def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, inputs_embeds=None) -> torch.Tensor:
-        """[B, K] logits from [B, L] student ids, or from [B, L, E] `inputs_embeds` in the student's space."""
+        """[B, K] logits from [B, L] student ids, or from [B, L, E] `inputs_embeds` in the student's space.
+        Without `attention_mask`, nothing is padded."""
         embeds = self.word_embeddings(input_ids) if inputs_embeds is None else inputs_embeds
         if token_type_ids is not None:
             embeds = embeds + self.segments(token_type_ids)
-        padded = not bool(attention_mask.all())  # never so for one input: then no masks at all
+        padded = attention_mask is not None and not bool(attention_mask.all())  # never so for one input: no masks
         embeds = self.dropout(embeds)
         if padded:
             embeds = embeds * attention_mask.unsqueeze(-1)
