@@ -84,6 +84,13 @@ def test_generate_then_distill_through_the_cli(tmp_path, tiny_lm, tiny_model, se
     assert main([*common, "--out", str(tmp_path / "augmented")]) == 0  # default: 4 variants of each text
     info = json.loads((tmp_path / "augmented" / "run.json").read_text())["transfer_info"]
     assert info["generated_texts"] < info["pool"] <= 5 * info["generated_texts"]
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("".join(f"sentence number {i} of a corpus about films and plots .\n" for i in range(60)))
+    assert main([*common, "--augment", "0", "--ood", str(corpus), "--transfer-size", "100", "--out", str(tmp_path / "mixed")]) == 0
+    run = json.loads((tmp_path / "mixed" / "run.json").read_text())
+    generated_kept = run["transfer_info"]["classes_after"]
+    assert sum(generated_kept.values()) < run["transfer_size"] <= 100  # corpus sentences fill what generation leaves
+    assert run["transfer_info"]["ood"]["corpora"] == [str(corpus)] and "+ ood:" in run["transfer"]
 
 
 def test_generate_errors_are_clear(tmp_path, tiny_model, capsys):

@@ -58,7 +58,7 @@ class DistillConfig:
     method: str = field(default="ood", metadata={"help": f"transfer set: {', '.join(SOURCES)}"})
     student: str = field(default="bilstm", metadata={"help": f"student: {', '.join(STUDENTS)}"})
     student_options: str | None = field(default=None, metadata={"help": "student config, e.g. hidden_size=256,embedding_dim=96"})
-    ood: str | None = field(default=None, metadata={"help": "out-of-domain corpus files, comma-separated (default: the data root's)"})
+    ood: str | None = field(default=None, metadata={"help": "out-of-domain corpus files, comma-separated (method ood, adversarial: default the data root's; method generate: added to the generated texts)"})
     generated: str | None = field(default=None, metadata={"help": "method generate: the file `zskd generate` wrote"})
     few_shot: str | None = field(default=None, metadata={"help": "low-data: a labelled file of a few examples; adds cross-entropy on them"})
     few_shot_text_col: str = field(default="sentence", metadata={"help": "text column of --few-shot"})

@@ -15,6 +15,7 @@ fine-tuned to answer each example's label prompt with the example, then sampled 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import shutil
@@ -32,7 +33,7 @@ from zskd.labelling import label_with_teacher
 from zskd.resources import SMOLLM2
 from zskd.tasks import get_task
 from zskd.transfer.common import TransferSet, balanced_selection, class_histogram
-from zskd.transfer.ood import augmented
+from zskd.transfer.ood import augmented, ood_transfer_set
 
 log = logging.getLogger(__name__)
 
@@ -208,7 +209,8 @@ def read_generated(path: str | Path) -> list[str]:
 def generated_transfer_set(config, teacher) -> TransferSet:
     """Method `generate` in the distillation loop: the texts of `config.generated` with `config.augment` variants of
     each (spans and perturbed copies, as for `ood`: a few thousand generated texts alone are soon memorised), at
-    most `transfer_size`, balanced across the teacher's predicted classes when `config.balance`."""
+    most `transfer_size`, balanced across the teacher's predicted classes when `config.balance`. With `config.ood`,
+    sentences of those corpora (built as method `ood` builds them) fill the budget the generated texts leave."""
     if not config.generated:
         raise DataError("method generate reads a file from `zskd generate`: pass --generated FILE.parquet")
     texts = read_generated(config.generated)
@@ -226,4 +228,10 @@ def generated_transfer_set(config, teacher) -> TransferSet:
         texts = [texts[i] for i in chosen]
     else:
         texts = texts[: config.transfer_size]
-    return TransferSet(texts, f"generate: {len(texts)} texts from {Path(config.generated).name}", info=info)
+    description = f"generate: {len(texts)} texts from {Path(config.generated).name}"
+    if config.ood and config.transfer_size > len(texts):  # out-of-domain text fills the rest of the budget
+        extra = ood_transfer_set(dataclasses.replace(config, transfer_size=config.transfer_size - len(texts)), teacher)
+        texts += extra.inputs
+        info["ood"] = extra.info
+        description += f" + {extra.description}"
+    return TransferSet(texts, description, info=info)
