@@ -5,6 +5,7 @@
     zskd distill --teacher runs/teachers/sst2 --method ood --student bilstm --eval-task sst2 --out runs/sst2-ood
     zskd generate --teacher runs/teachers/sst2 --task sst2 --count 4000 --out runs/gen/sst2.parquet
     zskd eval --model runs/sst2-ood --task sst2 --teacher runs/teachers/sst2 --latency
+    zskd export --model runs/sst2-ood                # model.onnx, then `zskd eval --onnx ...`
 """
 
 from __future__ import annotations
@@ -100,7 +101,12 @@ def cmd_generate(args: argparse.Namespace) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     from zskd.evaluate import evaluate, measure_latency
 
-    model = load_classifier(args.model, args.trust_remote_code)
+    if args.onnx:
+        from zskd.export import OnnxStudent
+
+        model = OnnxStudent(args.model)
+    else:
+        model = load_classifier(args.model, args.trust_remote_code)
     if args.task:
         task = get_task(args.task)
         examples, metric = load_split(task, args.split, args.data_root), task.metric
@@ -136,6 +142,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
             print(f"batch-1 latency: model {result['latency_speedup_batch1']}x faster than the teacher")
     if args.json:
         write_json(args.json, result)
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from zskd.export import export_onnx
+
+    result = export_onnx(args.model)
+    print(f"wrote {result['path']}: ONNX Runtime's logits within {result['max_abs_difference']:.1e} of the student's")
     return 0
 
 
@@ -177,10 +191,14 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--metric", default="accuracy", choices=["accuracy", "macro_f1", "f1"], help="task metric for --data")
     ev.add_argument("--teacher", help="teacher directory: adds its score and the agreement with it")
     ev.add_argument("--latency", action="store_true", help="median CPU latency at batch 1 and 64")
+    ev.add_argument("--onnx", action="store_true", help="run the student's model.onnx with ONNX Runtime (see `zskd export`)")
     ev.add_argument("--json", help="also write the results to this JSON file")
     ev.add_argument("--data-root", help="benchmark data root (default: $ZSKD_DATA or ../shared/data)")
     ev.add_argument("--trust-remote-code", action="store_true", help="allow custom model code (off: safer)")
     ev.set_defaults(run=cmd_eval)
+    ex = commands.add_parser("export", help="write a student's ONNX graph (model.onnx) for ONNX Runtime")
+    ex.add_argument("--model", required=True, help="zskd student directory; model.onnx is written into it")
+    ex.set_defaults(run=cmd_export)
     return parser
 
 

@@ -37,6 +37,13 @@ def build_vocabulary(tokenizer, token_counts: dict[int, int], max_vocab: int | N
     return specials + ranked
 
 
+def student_id_map(teacher_vocab_size: int, kept_token_ids: Sequence[int]) -> np.ndarray:
+    """[V_teacher] int64: the student id of every teacher token id, 1 ([UNK]) for tokens the student dropped."""
+    mapping = np.ones(teacher_vocab_size, dtype=np.int64)
+    mapping[np.asarray(kept_token_ids, dtype=np.int64)] = np.arange(len(kept_token_ids))
+    return mapping
+
+
 def pca_embeddings(teacher_embeddings: torch.Tensor, kept_token_ids: Sequence[int], dim: int) -> torch.Tensor:
     """[V_student, dim] initial embeddings: the kept rows of the teacher's [V, D] matrix projected on their top
     `dim` principal components, rescaled so the average row norm stays the teacher's. At the teacher's width, the
@@ -68,10 +75,9 @@ class Student(nn.Module):
         self.kept_token_ids = list(kept_token_ids)
         self.label_names = list(label_names)
         self.max_length = max_length
-        mapping = torch.full((len(tokenizer),), 1, dtype=torch.long)  # student id 1 is [UNK]
-        mapping[torch.tensor(self.kept_token_ids)] = torch.arange(len(self.kept_token_ids))
-        self.register_buffer("teacher_to_student", mapping, persistent=False)
-        self._teacher_to_student_array = mapping.numpy()  # for mapping on the CPU without tensor overhead
+        mapping = student_id_map(len(tokenizer), self.kept_token_ids)
+        self.register_buffer("teacher_to_student", torch.from_numpy(mapping), persistent=False)
+        self._teacher_to_student_array = mapping  # for mapping on the CPU without tensor overhead
 
     # --- inputs ------------------------------------------------------------------------------------------------
     def encode(self, inputs: Sequence[TextInput]) -> dict[str, list[list[int]]]:
