@@ -37,6 +37,7 @@ from zskd.config import load_config, made_with, write_json
 from zskd.data import read_labelled
 from zskd.distill import DistillConfig
 from zskd.evaluate import measure_latency
+from zskd.export import ONNX_FILE, OnnxStudent, export_onnx
 from zskd.report import markdown_table
 from zskd.runinfo import machine_description, versions
 from zskd.students import load_student
@@ -44,6 +45,8 @@ from zskd.tasks import TASKS, get_task, load_split
 from zskd.teacher import Teacher
 from zskd.train_teacher import TeacherTrainConfig, train_teacher
 from zskd.transfer.generate import GenerateConfig
+
+STUDENT_ONNX = "student, ONNX Runtime"
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 PRESETS = {
@@ -153,14 +156,18 @@ def methods_for(task: BenchTask, methods: list[str], args) -> list[str]:
 
 
 def speed(task: BenchTask, student_dir: str, args) -> dict:
-    """Batch-1 and batch-64 latency of teacher and student, and teacher labelling against transformers' pipeline."""
+    """Batch-1 and batch-64 latency of teacher and student (in PyTorch, and exported to ONNX Runtime), and teacher
+    labelling against transformers' pipeline."""
     from transformers import pipeline
 
     inputs = _eval_inputs(task, args)
     teacher = Teacher.from_pretrained(task.teacher, bf16=False)
     student = load_student(student_dir)
+    if not (Path(student_dir) / ONNX_FILE).is_file():
+        export_onnx(student_dir)
+    models = (("teacher", teacher), ("student", student), (STUDENT_ONNX, OnnxStudent(student_dir)))
     latency = {name: {"batch_1": measure_latency(m, inputs, 1, repeats=200, warmup=20), "batch_64": measure_latency(m, inputs, 64)}
-               for name, m in (("teacher", teacher), ("student", student))}
+               for name, m in models}
     texts = [x if isinstance(x, str) else {"text": x[0], "text_pair": x[1]} for x in inputs]
     classify = pipeline("text-classification", model=str(task.teacher), device=-1)
     labelling = {}
@@ -173,6 +180,7 @@ def speed(task: BenchTask, student_dir: str, args) -> dict:
         labelling[name] = {"median_seconds": statistics.median(times), "inputs": len(inputs)}
     return {"latency": latency, "labelling": labelling,
             "latency_speedup_batch1": latency["teacher"]["batch_1"]["median_ms"] / latency["student"]["batch_1"]["median_ms"],
+            "latency_speedup_batch1_onnx": latency["teacher"]["batch_1"]["median_ms"] / latency[STUDENT_ONNX]["batch_1"]["median_ms"],
             "labelling_speedup": labelling["pipeline"]["median_seconds"] / labelling["zskd"]["median_seconds"]}
 
 
@@ -217,7 +225,7 @@ def plot(results: dict, out: Path) -> list[str]:
 
     fig, ax = plt.subplots(figsize=(4.5, 3.5))
     speed_info = results["speed"]
-    for name in ("teacher", "student"):
+    for name in ("teacher", "student", STUDENT_ONNX):
         ax.scatter(speed_info["parameters"][name], speed_info["latency"][name]["batch_1"]["median_ms"], label=name, s=40)
     ax.set_xscale("log")
     ax.set_yscale("log")
@@ -302,13 +310,13 @@ def main(argv: list[str] | None = None) -> None:
     headline = next(r for r in records if r["task"] == first.name)
     speed_info = speed(first, headline["run"], args)
     speed_info["parameters"] = {"teacher": Teacher.from_pretrained(first.teacher, bf16=False).num_parameters(),
-                                "student": headline["student_parameters"]}
+                                "student": headline["student_parameters"], STUDENT_ONNX: headline["student_parameters"]}
 
     headers = [*SUMMARY_HEADERS, "peak MiB"]
     table = markdown_table(headers, rows)
     lat, lab = speed_info["latency"], speed_info["labelling"]
     speed_table = markdown_table(["", "batch 1 median ms", "batch 64 median ms"], [
-        [name, lat[name]["batch_1"]["median_ms"], lat[name]["batch_64"]["median_ms"]] for name in ("teacher", "student")])
+        [name, lat[name]["batch_1"]["median_ms"], lat[name]["batch_64"]["median_ms"]] for name in lat])
     machine = machine_description()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -319,7 +327,8 @@ def main(argv: list[str] | None = None) -> None:
     figures = plot(results, out)
     report = (f"{table}\n\nmetric: accuracy (MRPC: F1 of the paraphrase class); SST-2 on dev + test; label s = building and "
               f"labelling the transfer set (0 when cached)\n\nSpeed on {first.name} ({lab['zskd']['inputs']} inputs):\n\n"
-              f"{speed_table}\n\nbatch-1: student {speed_info['latency_speedup_batch1']:.1f}x faster than the teacher; "
+              f"{speed_table}\n\nbatch-1: student {speed_info['latency_speedup_batch1']:.1f}x faster than the teacher, "
+              f"{speed_info['latency_speedup_batch1_onnx']:.1f}x in ONNX Runtime (the teacher in PyTorch); "
               f"teacher labelling {speed_info['labelling_speedup']:.2f}x transformers' pipeline\n\n{machine}; "
               f"{results['date']}; {results['seconds']:.0f} s\n")
     (out / "table.md").write_text(report)

@@ -53,6 +53,7 @@ def test_suite_runs_end_to_end_on_a_new_task_directory(tmp_path, tiny_model, tin
     assert ceiling["in_domain"] and "train.tsv" in ceiling["transfer"]  # the in-domain ceiling read train.tsv; nothing else did
     assert {p["transfer_size"] for p in results["size_curve"]} == {20, 40}
     assert results["speed"]["latency"]["student"]["batch_1"]["median_ms"] > 0
+    assert results["speed"]["latency"]["student, ONNX Runtime"]["batch_1"]["median_ms"] > 0
     assert results["machine"] and results["versions"]["zskd"] and results["date"]
     assert "dir:my_task" in (out / "table.md").read_text()
     for figure in ("percent_of_teacher.png", "metric_vs_transfer_size.png", "latency_and_size.png"):
