@@ -90,7 +90,7 @@ def zero_shot_rows(task: str, seed: int, args) -> list[list]:
         config = DistillConfig(teacher=teacher, out=str(out), method=method, eval_task=task, eval_split=EVAL_SPLIT[task],
                                generated=str(generated) if method == "generate" else None, steps=args.steps, augment=augment,
                                transfer_size=args.transfer_size, seed=seed, cache_dir=args.cache_dir, data_root=args.data_root,
-                               vocab_from=args.vocab_from)
+                               vocab_from=args.ood_corpora)
         report = reuse_or_run(out, config, run_distill)
         e = report["eval"]
         rows.append([task, "zero-shot", name, seed, report["transfer_size"], e["teacher"]["task_metric"],
@@ -116,7 +116,7 @@ def low_data_rows(task: str, k: int, seed: int, args) -> list[list]:
              teacher_score, 100.0, 100.0, "1x"]]
     common = dict(teacher=str(k_teacher), eval_task=task, eval_split=EVAL_SPLIT[task], few_shot=str(shots),
                   few_shot_text_col=spec.text_col, steps=args.steps, seed=seed, cache_dir=args.cache_dir,
-                  data_root=args.data_root, vocab_from=args.vocab_from)
+                  data_root=args.data_root, vocab_from=args.ood_corpora)
     # (a) the student on the k examples alone: cross-entropy only (the teacher only labels the held-out slice)
     alone = DistillConfig(out=str(Path(args.runs_dir) / f"{task}-k{k}-s{seed}-alone"), method="indomain",
                           indomain_data=str(shots), eval_text_col=spec.text_col, kl_weight=0.0, mse_weight=0.0,
@@ -130,7 +130,7 @@ def low_data_rows(task: str, k: int, seed: int, args) -> list[list]:
                               generated=str(generated), transfer_size=args.transfer_size, **common)
     # (c) + ood: the same, with out-of-domain sentences filling the transfer budget the generated texts leave
     with_ood = dataclasses.replace(distilled, out=str(Path(args.runs_dir) / f"{task}-k{k}-s{seed}-generate-ood"),
-                                   ood=args.vocab_from)
+                                   ood=args.ood_corpora)
     for name, config in (("(a) student on k alone", alone), ("(c) generation-distilled", distilled),
                          ("(c) + ood sentences", with_ood)):
         report = reuse_or_run(Path(config.out), config, run_distill)
@@ -158,7 +158,7 @@ def main() -> None:
     parser.add_argument("--data-root")
     parser.add_argument("--json", default="runs/bench/generate_table.json")
     args = parser.parse_args()
-    args.vocab_from = ",".join(str(path) for path in corpus_files(DistillConfig(data_root=args.data_root)))
+    args.ood_corpora = ",".join(str(path) for path in corpus_files(DistillConfig(data_root=args.data_root)))
 
     rows = []
     for task in args.tasks.split(","):

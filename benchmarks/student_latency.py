@@ -14,10 +14,8 @@ faster is kept.
 from __future__ import annotations
 
 import argparse
-import logging
 import statistics
 import tempfile
-import warnings
 from datetime import date
 from pathlib import Path
 
@@ -27,7 +25,7 @@ import torch
 from zskd.config import write_json
 from zskd.data import tokenize
 from zskd.evaluate import measure_latency
-from zskd.export import ONNX_FILE, OnnxStudent, export_onnx
+from zskd.export import ONNX_FILE, OnnxStudent, export_onnx, save_onnx
 from zskd.report import markdown_table
 from zskd.runinfo import machine_description, versions
 from zskd.students import load_student
@@ -45,14 +43,8 @@ class OnnxTeacher:
         path = directory / "teacher.onnx"
         if not path.is_file():
             encoded = teacher.tokenizer(["a sentence long enough to export with"], return_tensors="pt")
-            names = ["input_ids", "attention_mask", "token_type_ids"]
-            length = torch.export.Dim("length", min=2, max=teacher.max_length)
-            model = _LogitsOnly(teacher.model).eval()
-            logging.getLogger("torch.onnx").setLevel(logging.ERROR)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                torch.onnx.export(model, tuple(encoded[n] for n in names), input_names=names, output_names=["logits"],
-                                  dynamic_shapes=tuple({1: length} for _ in names), dynamo=True).save(str(path))
+            example = {name: encoded[name] for name in ("input_ids", "attention_mask", "token_type_ids")}
+            save_onnx(_LogitsOnly(teacher.model).eval(), example, teacher.max_length, path)
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = threads
         self.session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])

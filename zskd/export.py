@@ -48,6 +48,23 @@ def _require_onnx() -> None:
                             "pip install 'zskd[onnx]'") from None
 
 
+def save_onnx(module: torch.nn.Module, example: dict[str, torch.Tensor], max_length: int, path: Path) -> None:
+    """Export `module(*example.values())` -> logits to `path` through the dynamo exporter, every input's axis 1
+    (the sequence) of any length up to `max_length`, without the exporter's notes and deprecation warnings."""
+    length = torch.export.Dim("length", min=1, max=max_length)
+    exporter_log = logging.getLogger("torch.onnx")
+    level = exporter_log.level
+    exporter_log.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            program = torch.onnx.export(module, tuple(example.values()), input_names=list(example), output_names=["logits"],
+                                        dynamic_shapes=tuple({1: length} for _ in example), dynamo=True, verbose=False)
+    finally:
+        exporter_log.setLevel(level)
+    program.save(str(path))
+
+
 def export_onnx(directory: str | Path) -> dict:
     """Write `directory/model.onnx` for the saved student in `directory` (atomically), check that ONNX Runtime
     gives its logits, and return the largest difference seen."""
@@ -57,21 +74,9 @@ def export_onnx(directory: str | Path) -> dict:
     directory = Path(directory)
     student = load_student(directory)
     encoded = student.encode([CHECK_TEXTS[1]])
-    example = (torch.tensor(encoded["input_ids"]), torch.tensor(encoded["token_type_ids"]))
-    length = torch.export.Dim("length", min=1, max=student.max_length)
-    exporter_log = logging.getLogger("torch.onnx")
-    level = exporter_log.level
-    exporter_log.setLevel(logging.ERROR)  # the exporter's notes on torchvision and its own deprecations
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            program = torch.onnx.export(_OneInput(student).eval(), example, input_names=["input_ids", "token_type_ids"],
-                                        output_names=["logits"], dynamic_shapes=({1: length}, {1: length}),
-                                        dynamo=True, verbose=False)
-    finally:
-        exporter_log.setLevel(level)
+    example = {"input_ids": torch.tensor(encoded["input_ids"]), "token_type_ids": torch.tensor(encoded["token_type_ids"])}
     partial = directory / (ONNX_FILE + ".partial")
-    program.save(str(partial))
+    save_onnx(_OneInput(student).eval(), example, student.max_length, partial)
     check_inputs = [*CHECK_TEXTS, tuple(CHECK_TEXTS)]
     difference = float(np.abs(OnnxStudent(directory, graph=partial).logits(check_inputs) - student.logits(check_inputs)).max())
     if difference > 1e-3:
