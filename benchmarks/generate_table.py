@@ -11,7 +11,10 @@ Low-data, k labelled examples per class drawn from the training set:
   (b) the teacher (MiniLM-L6) fine-tuned on the k examples, as in the paper,
   (c) the student distilled from (b) on text the LM wrote after fine-tuning on the k examples, plus
       cross-entropy on them; and the same with out-of-domain sentences filling the rest of the transfer budget
-      (`--ood`), labelled by (b) like the generated texts.
+      (`--ood`), labelled by (b) like the generated texts; and with only the out-of-domain sentences that read
+      most like the generated texts (`--ood-nearest`, Moore-Lewis selection);
+  (d) the ceiling of any transfer set for this student: distilled from (b) on the task's real unlabelled training
+      text, plus cross-entropy on the k examples (what a perfect generator could at best give).
 Every student's vocabulary also holds the tokens of the out-of-domain corpora (`--vocab-from`), so a small
 generated or k-shot set does not leave most task words [UNK] (BENCHMARKS.md measured +4.4 points on SST-2).
 Scores: SST-2 on dev + test, TREC on test. Finished runs with the same configuration are reused.
@@ -131,8 +134,14 @@ def low_data_rows(task: str, k: int, seed: int, args) -> list[list]:
     # (c) + ood: the same, with out-of-domain sentences filling the transfer budget the generated texts leave
     with_ood = dataclasses.replace(distilled, out=str(Path(args.runs_dir) / f"{task}-k{k}-s{seed}-generate-ood"),
                                    ood=args.ood_corpora)
+    nearest = dataclasses.replace(with_ood, out=str(Path(args.runs_dir) / f"{task}-k{k}-s{seed}-generate-nearest"),
+                                  ood_nearest=args.ood_nearest)
+    # (d) the in-domain ceiling: the task's own unlabelled training text, labelled by (b)
+    ceiling = DistillConfig(out=str(Path(args.runs_dir) / f"{task}-k{k}-s{seed}-indomain"), method="indomain",
+                            transfer_size=args.transfer_size, **common)
     for name, config in (("(a) student on k alone", alone), ("(c) generation-distilled", distilled),
-                         ("(c) + ood sentences", with_ood)):
+                         ("(c) + ood sentences", with_ood), (f"(c) + nearest {args.ood_nearest:.0%} of ood", nearest),
+                         ("(d) ceiling: in-domain text", ceiling)):
         report = reuse_or_run(Path(config.out), config, run_distill)
         e = report["eval"]
         rows.append([task, f"k={k}", name, seed, report["transfer_size"], teacher_score, e["student"]["task_metric"],
@@ -150,6 +159,7 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=4000, help="prompts sampled per generated set")
     parser.add_argument("--steps", type=int, default=4000)
     parser.add_argument("--transfer-size", type=int, default=40000)
+    parser.add_argument("--ood-nearest", type=float, default=0.35, help="low-data: fraction of ood sentences nearest the generated texts")
     parser.add_argument("--teacher-epochs", type=float, default=10.0, help="epochs of the k-shot teacher")
     parser.add_argument("--teacher-base", default=TeacherTrainConfig.base, help="encoder the k-shot teacher starts from")
     parser.add_argument("--teachers-dir", default="runs/teachers")

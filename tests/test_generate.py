@@ -91,6 +91,17 @@ def test_generate_then_distill_through_the_cli(tmp_path, tiny_lm, tiny_model, se
     generated_kept = run["transfer_info"]["classes_after"]
     assert sum(generated_kept.values()) < run["transfer_size"] <= 100  # corpus sentences fill what generation leaves
     assert run["transfer_info"]["ood"]["corpora"] == [str(corpus)] and "+ ood:" in run["transfer"]
+    films = [f"the film number {i} had a fun plot and a great cast ." for i in range(30)]
+    chemistry = [f"the acid number {i} reacts with the metal oxide in water ." for i in range(30)]
+    corpus.write_text("\n".join(x for pair in zip(films, chemistry) for x in pair) + "\n")
+    assert main([*common, "--augment", "0", "--ood", str(corpus), "--ood-nearest", "0.5", "--transfer-size", "100",
+                 "--out", str(tmp_path / "nearest")]) == 0
+    info = json.loads((tmp_path / "nearest" / "run.json").read_text())["transfer_info"]["ood"]
+    assert info["sentences"] == 30  # the half nearest the generated texts
+    code = main([*common, "--ood", str(corpus), "--ood-nearest", "0", "--out", str(tmp_path / "none")])
+    assert code == 2 and "--ood-nearest 0.0 is not a fraction" in capsys.readouterr().err
+    code = main([*common, "--ood-nearest", "0.5", "--out", str(tmp_path / "no-corpus")])
+    assert code == 2 and "use it with --method generate --ood" in capsys.readouterr().err
 
 
 def test_generate_errors_are_clear(tmp_path, tiny_model, capsys):

@@ -1,7 +1,7 @@
 import numpy as np
 
 from zskd.transfer.common import balanced_selection, class_histogram
-from zskd.transfer.ood import augmented, make_pairs, perturb, span, split_sentences
+from zskd.transfer.ood import augmented, make_pairs, nearest_sentences, perturb, span, split_sentences
 
 
 def logits_for(classes, k=2):
@@ -66,3 +66,12 @@ def test_augmented_alternates_spans_and_perturbed_copies():
     assert len(variants) == 6
     assert all(v in s for v, s in zip(variants[:3], sentences))  # spans
     assert all(v != s and v not in s for v, s in zip(variants[3:], sentences))  # perturbed copies
+
+
+def test_nearest_sentences_keep_those_that_read_like_the_sample_in_corpus_order():
+    sample = ["the film was a great fun movie", "a dull film with a weak plot", "the plot of the movie was fun"] * 3
+    films = ["a film with a fun plot", "the movie was dull", "what a great film"]
+    others = ["the acid reacts with the metal oxide", "Zyxwv Qwerty met Plugh Xyzzy", "sodium chloride dissolves in water"]
+    corpus = [others[0], films[0], others[1], films[1], others[2], films[2]]
+    assert nearest_sentences(corpus, sample, 0.5) == films  # rare names (unknown to both) do not win
+    assert nearest_sentences(corpus, sample, 1.0) == corpus

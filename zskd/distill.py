@@ -75,6 +75,7 @@ class DistillConfig:
     data_root: str | None = field(default=None, metadata={"help": "benchmark data root (default: $ZSKD_DATA or ../shared/data)"})
     cache_dir: str = field(default="runs/cache/labels", metadata={"help": "teacher label cache, shared across runs"})
     transfer_size: int = field(default=250000, metadata={"help": "inputs in the transfer set"})
+    ood_nearest: float = field(default=1.0, metadata={"help": "method generate with --ood: the fraction of the out-of-domain sentences kept, those that read most like the generated texts (Moore-Lewis); 1 keeps all"})
     pool_factor: int = field(default=2, metadata={"help": "ood: candidates labelled per kept input, for class balancing"})
     augment: int = field(default=4, metadata={"help": "ood, generate: extra variants per sentence (spans, perturbed copies)"})
     balance: bool = field(default=True, metadata={"help": "ood: balance the teacher's predicted classes"})
@@ -138,6 +139,10 @@ def distill(config: DistillConfig | None = None, stop_after_steps: int | None = 
         raise DataError(f"unknown student {config.student!r}: choose one of {', '.join(STUDENTS)}")
     if config.adversarial_segments not in PAIR_SEGMENTS:
         raise DataError(f"unknown --adversarial-segments {config.adversarial_segments!r}: choose one of {', '.join(PAIR_SEGMENTS)}")
+    if not 0.0 < config.ood_nearest <= 1.0:
+        raise DataError(f"--ood-nearest {config.ood_nearest} is not a fraction: give a number in (0, 1]")
+    if config.ood_nearest < 1.0 and not (config.method == "generate" and config.ood):
+        raise DataError("--ood-nearest picks out-of-domain sentences near generated texts: use it with --method generate --ood FILE[,FILE]")
     out, work = Path(config.out), Path(config.out + ".partial")
     if out.exists():
         raise FileExistsError(f"{out} already exists: remove it or choose another --out")

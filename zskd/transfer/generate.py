@@ -210,10 +210,11 @@ def generated_transfer_set(config, teacher) -> TransferSet:
     """Method `generate` in the distillation loop: the texts of `config.generated` with `config.augment` variants of
     each (spans and perturbed copies, as for `ood`: a few thousand generated texts alone are soon memorised), at
     most `transfer_size`, balanced across the teacher's predicted classes when `config.balance`. With `config.ood`,
-    sentences of those corpora (built as method `ood` builds them) fill the budget the generated texts leave."""
+    sentences of those corpora (built as method `ood` builds them; with `config.ood_nearest` < 1, only those that
+    read most like the generated texts) fill the budget the generated texts leave."""
     if not config.generated:
         raise DataError("method generate reads a file from `zskd generate`: pass --generated FILE.parquet")
-    texts = read_generated(config.generated)
+    texts = generated = read_generated(config.generated)
     rng = np.random.default_rng([config.seed, 6])
     info: dict = {"generated": str(config.generated), "generated_texts": len(texts)}
     if config.augment:
@@ -230,7 +231,8 @@ def generated_transfer_set(config, teacher) -> TransferSet:
         texts = texts[: config.transfer_size]
     description = f"generate: {len(texts)} texts from {Path(config.generated).name}"
     if config.ood and config.transfer_size > len(texts):  # out-of-domain text fills the rest of the budget
-        extra = ood_transfer_set(dataclasses.replace(config, transfer_size=config.transfer_size - len(texts)), teacher)
+        extra = ood_transfer_set(dataclasses.replace(config, transfer_size=config.transfer_size - len(texts)), teacher,
+                                 near=generated)
         texts += extra.inputs
         info["ood"] = extra.info
         description += f" + {extra.description}"

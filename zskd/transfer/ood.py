@@ -10,7 +10,9 @@ three ways: neighbouring sentences, random sentences, and a sentence with a pert
 from __future__ import annotations
 
 import logging
+import math
 import re
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -62,6 +64,34 @@ def read_sentences(files: list[Path], min_words: int, max_words: int) -> list[st
                 if "<unk>" not in sentence and min_words <= len(sentence.split()) <= max_words:
                     sentences.setdefault(sentence)
     return list(sentences)
+
+
+def nearest_sentences(sentences: list[str], sample: list[str], fraction: float) -> list[str]:
+    """The `fraction` of `sentences` that read most like `sample`, in their original order. Moore-Lewis selection:
+    a sentence's score is its per-word log-probability under a unigram model of the sample minus that under one
+    of all the sentences; words the sample uses fewer than twice count as one unknown word, so that rare names
+    (unseen in a small sample, rare in the corpus) do not win."""
+    if fraction >= 1.0 or not sentences:
+        return list(sentences)
+    counts = Counter(w for s in sample for w in s.lower().split())
+    known = {w for w, c in counts.items() if c >= 2}
+
+    def words(sentence: str) -> list[str]:
+        return [w if w in known else "<unk>" for w in sentence.lower().split()]
+
+    near = Counter(w for s in sample for w in words(s))
+    far = Counter(w for s in sentences for w in words(s))
+    size = len(far.keys() | near.keys())  # add-one smoothing over both models' words
+    near_total, far_total = sum(near.values()) + size, sum(far.values()) + size
+
+    def score(sentence: str) -> float:
+        ws = words(sentence)
+        return sum(math.log((near[w] + 1) / near_total) - math.log((far[w] + 1) / far_total) for w in ws) / len(ws)
+
+    scores = np.array([score(s) for s in sentences])
+    keep = max(1, round(fraction * len(sentences)))
+    chosen = np.sort(np.argsort(-scores, kind="stable")[:keep])
+    return [sentences[i] for i in chosen]
 
 
 def corpus_words(sentences: list[str]) -> list[str]:
@@ -119,18 +149,23 @@ def make_pairs(sentences: list[str], rng: np.random.Generator) -> list[tuple[str
     return pairs
 
 
-def ood_transfer_set(config, teacher) -> TransferSet:
-    """Up to `config.transfer_size` out-of-domain inputs, class-balanced by the teacher when `config.balance`."""
+def ood_transfer_set(config, teacher, near: list[str] | None = None) -> TransferSet:
+    """Up to `config.transfer_size` out-of-domain inputs, class-balanced by the teacher when `config.balance`.
+    With `near` (texts of the task's kind, e.g. generated ones), only the `config.ood_nearest` fraction of the
+    corpus sentences that read most like them is used."""
     files = corpus_files(config)
     rng = np.random.default_rng([config.seed, 3])
     sentences = read_sentences(files, config.min_words, config.max_words)
+    if near and config.ood_nearest < 1.0:
+        sentences = nearest_sentences(sentences, near, config.ood_nearest)
+    info: dict = {"corpora": [str(f) for f in files], "sentences": len(sentences)}
     if config.augment:
         sentences = list(dict.fromkeys(sentences + augmented(sentences, config.augment, rng, config.min_words)))
     inputs = make_pairs(sentences, rng) if config.pairs else list(sentences)
     inputs = [inputs[i] for i in rng.permutation(len(inputs))]
     pool_size = min(len(inputs), config.transfer_size * (config.pool_factor if config.balance else 1))
     inputs = inputs[:pool_size]
-    info: dict = {"corpora": [str(f) for f in files], "pool": len(inputs)}
+    info["pool"] = len(inputs)
     if config.balance:
         logits, _ = label_with_teacher(teacher, inputs, config.cache_dir)
         info["classes_before"] = class_histogram(logits, teacher.label_names)
