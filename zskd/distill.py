@@ -18,7 +18,6 @@ import hashlib
 import json
 import logging
 import math
-import resource
 import shutil
 import time
 from collections import Counter
@@ -37,7 +36,7 @@ from zskd.data import DataError, Examples, read_labelled
 from zskd.evaluate import agreement, classification_metrics, percent_of_teacher
 from zskd.labelling import label_with_teacher
 from zskd.report import model_card
-from zskd.runinfo import machine_description, versions
+from zskd.runinfo import machine_description, peak_memory_mib, versions
 from zskd.schedule import linear_warmup_decay
 from zskd.students import STUDENTS, create_student, load_student, parse_student_options
 from zskd.students.base import build_vocabulary
@@ -297,7 +296,7 @@ def distill(config: DistillConfig | None = None, stop_after_steps: int | None = 
         "compression": round(teacher.num_parameters() / best_student.num_parameters(), 1),
         "heldout_agreement": best, "heldout_size": heldout_size, "steps": config.steps,
         "transfer_seconds": round(transfer_seconds, 1), "train_seconds_this_session": round(train_seconds, 1),
-        "peak_memory_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "peak_memory_mib": peak_memory_mib(),
         "config": config_dict(config), "versions": versions(), "machine": machine_description(),
     }
     exact_teacher = Teacher(teacher.model, teacher.tokenizer, teacher.max_length, bf16=False)  # scored as `zskd eval` does

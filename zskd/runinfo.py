@@ -1,9 +1,10 @@
-"""What every run records beside its results: package versions and the machine it ran on."""
+"""What every run records beside its results: package versions, the machine it ran on, its peak memory."""
 
 from __future__ import annotations
 
 import os
 import platform
+import sys
 from pathlib import Path
 
 import torch
@@ -29,3 +30,18 @@ def machine_description() -> str:
     except OSError:
         pass
     return f"{cpu}, {os.cpu_count()} cores, torch threads {torch.get_num_threads()}, {platform.system()}"
+
+
+def peak_memory_mib() -> float:
+    """Peak resident memory of this process, MiB. On Linux from VmHWM: `ru_maxrss` carries the parent's peak over
+    fork and exec, so a benchmark stage started after the parent trained a teacher reported the parent's peak."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
+    import resource
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
+    return round(peak / (1024 * 1024 if sys.platform == "darwin" else 1024), 1)
