@@ -79,16 +79,16 @@ def nearest_sentences(sentences: list[str], sample: list[str], fraction: float) 
     def words(sentence: str) -> list[str]:
         return [w if w in known else "<unk>" for w in sentence.lower().split()]
 
+    tokenized = [words(s) for s in sentences]
     near = Counter(w for s in sample for w in words(s))
-    far = Counter(w for s in sentences for w in words(s))
+    far = Counter(w for ws in tokenized for w in ws)
     size = len(far.keys() | near.keys())  # add-one smoothing over both models' words
     near_total, far_total = sum(near.values()) + size, sum(far.values()) + size
 
-    def score(sentence: str) -> float:
-        ws = words(sentence)
+    def score(ws: list[str]) -> float:
         return sum(math.log((near[w] + 1) / near_total) - math.log((far[w] + 1) / far_total) for w in ws) / len(ws)
 
-    scores = np.array([score(s) for s in sentences])
+    scores = np.array([score(ws) for ws in tokenized])
     keep = max(1, round(fraction * len(sentences)))
     chosen = np.sort(np.argsort(-scores, kind="stable")[:keep])
     return [sentences[i] for i in chosen]
