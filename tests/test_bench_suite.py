@@ -48,6 +48,7 @@ def test_suite_runs_end_to_end_on_a_new_task_directory(tmp_path, tiny_model, tin
     assert all(r["transfer_size"] == 40 for r in results["records"][:3])
     generate_run = json.loads((Path(results["records"][3]["run"]) / "run.json").read_text())
     assert generate_run["config"]["generated"].endswith(".parquet")
+    assert generate_run["config"]["vocab_from"] == str(ood)  # the student knows the corpus words, like ood's
     assert 0 < generate_run["transfer_info"]["generated_texts"] <= 16  # the LM's texts (and their variants), not train.tsv
     ceiling = json.loads((Path(results["records"][2]["run"]) / "run.json").read_text())
     assert ceiling["in_domain"] and "train.tsv" in ceiling["transfer"]  # the in-domain ceiling read train.tsv; nothing else did
