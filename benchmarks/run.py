@@ -104,8 +104,8 @@ def run_distill(task: BenchTask, method: str, seed: int, transfer_size: int, arg
     """One distillation in its own process (reused when a finished run has the same configuration)."""
     out = Path(args.runs_dir) / f"{task.name.replace(':', '-')}-{method}-{args.student}-n{transfer_size}-s{seed}"
     generated = str(generated_set(task, args)) if method == "generate" else None
-    # the generated texts alone leave the student many [UNK]s: their student also knows the ood corpora's words,
-    # as generate_table's does (+4.9 points of the teacher on SST-2 there)
+    # generate's student also gets the ood corpora's words (--vocab-from), as in generate_table: the generated
+    # texts alone leave many task words [UNK] (4.9 points of the teacher on SST-2 there)
     vocab_from = ",".join(map(str, corpus_files(DistillConfig(ood=args.ood, data_root=args.data_root)))) if generated else None
     config = DistillConfig(teacher=str(task.teacher), out=str(out), method=method, student=args.student, seed=seed,
                            steps=args.steps, transfer_size=transfer_size, cache_dir=args.cache_dir, ood=args.ood,
