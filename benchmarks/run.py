@@ -9,7 +9,8 @@
 A task directory holds `train.tsv` (used only to train its teacher) and `test.tsv` (evaluation only), with a
 `label` column and `text` (or `sentence1` and `sentence2` for pairs); zero-shot methods never read `train.tsv`.
 `generate` samples `--generate-count` prompts from the packaged LM once per task (single-text tasks only; a task
-directory needs `--describe`).
+directory needs `--describe`); its row is the generated texts alone, with the `--ood` corpora's words in the
+student's vocabulary but none of their sentences in its transfer set.
 Teachers, label caches and finished runs are reused, so a rerun does only what changed. Every distillation runs in
 its own process, so its `peak_memory_mib` is that stage's. Outputs in `--out`: `results.json` (every number with
 its seed, command, versions, machine and date), `table.md`, and plots (`percent_of_teacher.png`,
@@ -104,11 +105,13 @@ def run_distill(task: BenchTask, method: str, seed: int, transfer_size: int, arg
     """One distillation in its own process (reused when a finished run has the same configuration)."""
     out = Path(args.runs_dir) / f"{task.name.replace(':', '-')}-{method}-{args.student}-n{transfer_size}-s{seed}"
     generated = str(generated_set(task, args)) if method == "generate" else None
-    # generate's student also gets the ood corpora's words (--vocab-from), as in generate_table: the generated
-    # texts alone leave many task words [UNK] (4.9 points of the teacher on SST-2 there)
+    # generate's student gets the ood corpora's words (--vocab-from), as in generate_table: the generated texts
+    # alone leave many task words [UNK] (4.9 points of the teacher on SST-2 there). Not their sentences: with `ood`
+    # set, method generate would fill its budget with corpus text, and the row would no longer be generate's alone.
     vocab_from = ",".join(map(str, corpus_files(DistillConfig(ood=args.ood, data_root=args.data_root)))) if generated else None
+    ood = None if generated else args.ood
     config = DistillConfig(teacher=str(task.teacher), out=str(out), method=method, student=args.student, seed=seed,
-                           steps=args.steps, transfer_size=transfer_size, cache_dir=args.cache_dir, ood=args.ood,
+                           steps=args.steps, transfer_size=transfer_size, cache_dir=args.cache_dir, ood=ood,
                            pairs=task.is_pair, indomain_data=task.indomain_file if method == "indomain" else None,
                            generated=generated, vocab_from=vocab_from, **task.eval_options)
     if (out / "run.json").is_file():
@@ -204,54 +207,75 @@ def plot(results: dict, out: Path) -> list[str]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    rows = results["records"]  # one per seed: bars show the mean
+    from matplotlib.ticker import FuncFormatter, NullFormatter
+
+    plain = FuncFormatter(lambda value, _: f"{value:g}")
+    rows = results["records"]  # one per seed: bars show the mean, and the standard deviation where seeds > 1
     tasks = list(dict.fromkeys(r["task"] for r in rows))
     methods = list(dict.fromkeys(r["method"] for r in rows))
     fig, ax = plt.subplots(figsize=(1.5 + 1.4 * len(tasks), 3.5))
     width = 0.8 / max(1, len(methods))
     for m, method in enumerate(methods):
-        values = [statistics.mean([r["percent_of_teacher"] for r in rows if r["task"] == t and r["method"] == method] or [0])
-                  for t in tasks]
-        ax.bar([t + m * width for t in range(len(tasks))], values, width, label=method)
+        scores = [[r["percent_of_teacher"] for r in rows if r["task"] == t and r["method"] == method] or [0] for t in tasks]
+        spread = [statistics.stdev(s) if len(s) > 1 else float("nan") for s in scores]  # nan: no error bar
+        ax.bar([t + m * width for t in range(len(tasks))], [statistics.mean(s) for s in scores], width, yerr=spread,
+               capsize=2, label=method)
     ax.set_xticks([t + width * (len(methods) - 1) / 2 for t in range(len(tasks))], tasks)
     ax.axhline(100, color="grey", linewidth=0.8)
     ax.set_ylabel("% of the teacher's task metric")
-    _save(fig, ax, out / "percent_of_teacher.png")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))  # beside the bars, not over them
+    _save(fig, out / "percent_of_teacher.png")
 
     fig, ax = plt.subplots(figsize=(4.5, 3.5))
-    for (task, method), points in _by_size(results["size_curve"]).items():
+    for (task, method, seed), points in _by_size(results["size_curve"]).items():
         sizes = sorted(points)
-        ax.plot(sizes, [points[s] for s in sizes], marker="o", label=f"{task} {method}")
+        ax.plot(sizes, [points[s] for s in sizes], marker="o", label=f"{task} {method}, seed {seed}")
     ax.set_xscale("log")
+    ax.set_xticks(sorted({p["transfer_size"] for p in results["size_curve"]}))
+    ax.xaxis.set_major_formatter(plain)
+    ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel("transfer-set size (inputs)")
     ax.set_ylabel("student task metric")
-    _save(fig, ax, out / "metric_vs_transfer_size.png")
+    ax.legend(fontsize=8)
+    _save(fig, out / "metric_vs_transfer_size.png")
 
     fig, ax = plt.subplots(figsize=(4.5, 3.5))
     speed_info = results["speed"]
     for name in ("teacher", "student", STUDENT_ONNX):
-        ax.scatter(speed_info["parameters"][name], speed_info["latency"][name]["batch_1"]["median_ms"], label=name, s=40)
+        size, ms = speed_info["parameters"][name], speed_info["latency"][name]["batch_1"]["median_ms"]
+        ax.scatter(size, ms, label=name, s=40)
+        ax.annotate(f"{ms:.2f} ms", (size, ms), textcoords="offset points", xytext=(6, -3), fontsize=8)
+    ax.margins(x=0.3)  # room for the labels
     ax.set_xscale("log")
     ax.set_yscale("log")
+    for axis in (ax.xaxis, ax.yaxis):
+        axis.set_major_formatter(plain)
+        axis.set_minor_formatter(NullFormatter())
     ax.set_xlabel("parameters")
     ax.set_ylabel("batch-1 latency, ms (median)")
-    _save(fig, ax, out / "latency_and_size.png")
+    ax.legend(fontsize=8)
+    _save(fig, out / "latency_and_size.png")
     return ["percent_of_teacher.png", "metric_vs_transfer_size.png", "latency_and_size.png"]
 
 
-def _save(fig, ax, path: Path) -> None:
+def _save(fig, path: Path) -> None:
     import matplotlib.pyplot as plt
 
-    ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
 
 
+def size_point(task: BenchTask, report: dict) -> dict:
+    """One point of the metric-against-transfer-size curve: one run, so every point has the same seed."""
+    return {"task": task.name, "method": report["config"]["method"], "seed": report["config"]["seed"],
+            "transfer_size": report["transfer_size"], "task_metric": report["eval"]["student"]["task_metric"]}
+
+
 def _by_size(curve: list[dict]) -> dict:
     grouped: dict = {}
     for point in curve:
-        grouped.setdefault((point["task"], point["method"]), {})[point["transfer_size"]] = point["task_metric"]
+        grouped.setdefault((point["task"], point["method"], point["seed"]), {})[point["transfer_size"]] = point["task_metric"]
     return grouped
 
 
@@ -269,7 +293,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sizes", help="extra ood transfer-set sizes on the first task, for the size curve")
     parser.add_argument("--repeats", type=int, help="repeats of each labelling-speed measurement")
     parser.add_argument("--student", default="bilstm")
-    parser.add_argument("--ood", help="out-of-domain corpus files (default: the data root's)")
+    parser.add_argument("--ood", help="out-of-domain corpus files (default: the data root's): the transfer text of ood "
+                        "and adversarial; generate's student takes only their words")
     parser.add_argument("--generator", default=GenerateConfig.generator, help="generate: the causal LM that writes the transfer set")
     parser.add_argument("--generate-count", type=int, help="generate: prompts sampled per task")
     parser.add_argument("--describe", help="generate on a task directory: what a text is, e.g. 'support ticket'")
@@ -303,14 +328,11 @@ def main(argv: list[str] | None = None) -> None:
                                 "transfer_size": r["transfer_size"], "steps": r["steps"], "transfer_seconds": r["transfer_seconds"],
                                 "train_seconds": r["train_seconds_this_session"], "peak_memory_mib": r["peak_memory_mib"],
                                 "run": r["config"]["out"]})
-            if method == "ood":
-                size_curve.append({"task": task.name, "method": method, "transfer_size": reports[0]["transfer_size"],
-                                   "task_metric": statistics.mean(x["eval"]["student"]["task_metric"] for x in reports)})
+            if method == "ood":  # the first seed, as at the extra sizes below
+                size_curve.append(size_point(task, reports[0]))
     first = tasks[0]
     for size in [int(s) for s in args.sizes.split(",") if s]:
-        report = run_distill(first, "ood", int(args.seeds.split(",")[0]), size, args)
-        size_curve.append({"task": first.name, "method": "ood", "transfer_size": report["transfer_size"],
-                           "task_metric": report["eval"]["student"]["task_metric"]})
+        size_curve.append(size_point(first, run_distill(first, "ood", int(args.seeds.split(",")[0]), size, args)))
     headline = next(r for r in records if r["task"] == first.name)
     speed_info = speed(first, headline["run"], args)
     speed_info["parameters"] = {"teacher": Teacher.from_pretrained(first.teacher, bf16=False).num_parameters(),

@@ -50,6 +50,7 @@ def test_suite_runs_end_to_end_on_a_new_task_directory(tmp_path, tiny_model, tin
     assert generate_run["config"]["generated"].endswith(".parquet")
     assert generate_run["config"]["vocab_from"] == str(ood)  # the student knows the corpus words, like ood's
     assert 0 < generate_run["transfer_info"]["generated_texts"] <= 16  # the LM's texts (and their variants), not train.tsv
+    assert generate_run["config"]["ood"] is None  # ... alone, though --ood was passed: no corpus text fills its budget
     ceiling = json.loads((Path(results["records"][2]["run"]) / "run.json").read_text())
     assert ceiling["in_domain"] and "train.tsv" in ceiling["transfer"]  # the in-domain ceiling read train.tsv; nothing else did
     assert {p["transfer_size"] for p in results["size_curve"]} == {20, 40}
