@@ -11,10 +11,10 @@ A task directory holds `train.tsv` (used only to train its teacher) and `test.ts
 `generate` samples `--generate-count` prompts from the packaged LM once per task (single-text tasks only; a task
 directory needs `--describe`); its row is the generated texts alone, with the `--ood` corpora's words in the
 student's vocabulary but none of their sentences in its transfer set.
-Teachers, label caches and finished runs are reused, so a rerun does only what changed. Every distillation runs in
-its own process, so its `peak_memory_mib` is that stage's. Outputs in `--out`: `results.json` (every number with
-its seed, command, versions, machine and date), `table.md`, and plots (`percent_of_teacher.png`,
-`metric_vs_transfer_size.png`, `latency_and_size.png`).
+Teachers, label caches and finished runs are reused, so a rerun does only what changed. Teacher training,
+`generate` and every distillation run in their own process, so each `peak_memory_mib` is that stage's. Outputs in
+`--out`: `results.json` (every number with its seed, command, versions, machine and date), `table.md`, and plots
+(`percent_of_teacher.png`, `metric_vs_transfer_size.png`, `latency_and_size.png`).
 """
 
 from __future__ import annotations
@@ -40,11 +40,11 @@ from zskd.distill import DistillConfig
 from zskd.evaluate import measure_latency
 from zskd.export import ONNX_FILE, OnnxStudent, export_onnx
 from zskd.report import markdown_table
-from zskd.runinfo import machine_description, versions
+from zskd.runinfo import machine_description, peak_memory_mib, versions
 from zskd.students import load_student
 from zskd.tasks import TASKS, get_task, load_split
 from zskd.teacher import Teacher
-from zskd.train_teacher import TeacherTrainConfig, train_teacher
+from zskd.train_teacher import TeacherTrainConfig
 from zskd.transfer.generate import GenerateConfig
 from zskd.transfer.ood import corpus_files
 
@@ -77,8 +77,8 @@ def named_task(name: str, args) -> BenchTask:
     task = get_task(name)
     teacher = Path(args.teachers_dir) / name
     if not teacher.exists():
-        train_teacher(load_config(TeacherTrainConfig, CONFIGS / f"teacher-{name}.yaml",
-                                  {"out": str(teacher), "data_root": args.data_root}))
+        run_in_process("teacher-train", load_config(TeacherTrainConfig, CONFIGS / f"teacher-{name}.yaml",
+                                                    {"out": str(teacher), "data_root": args.data_root}), f"teacher-{name}", args)
     return BenchTask(name, teacher, {"eval_task": name, "eval_split": EVAL_SPLIT.get(name), "data_root": args.data_root},
                      task.metric, task.is_pair)
 
@@ -93,8 +93,9 @@ def directory_task(directory: Path, args) -> BenchTask:
     text_col, text_col2 = ("sentence1", "sentence2") if "sentence2" in header else ("text", None)
     teacher = Path(args.teachers_dir) / f"dir-{directory.name}"
     if not teacher.exists():
-        train_teacher(TeacherTrainConfig(out=str(teacher), train=str(train), text_col=text_col, text_col2=text_col2,
-                                         label_col="label", base=args.base, epochs=args.teacher_epochs, seed=0))
+        config = TeacherTrainConfig(out=str(teacher), train=str(train), text_col=text_col, text_col2=text_col2,
+                                    label_col="label", base=args.base, epochs=args.teacher_epochs, seed=0)
+        run_in_process("teacher-train", config, teacher.name, args)
     names = Teacher.from_pretrained(teacher, bf16=False).label_names
     read_labelled(test, text_col, "label", text_col2, names)  # fail early, with the file's own error, if unreadable
     options = {"eval_data": str(test), "eval_text_col": text_col, "eval_text_col2": text_col2, "eval_label_col": "label"}
@@ -128,7 +129,7 @@ def generated_set(task: BenchTask, args) -> Path:
     written in its own process, or the one already there when it was made with the same configuration. Sampling is
     the expensive step, so one set (sampled with the first seed) serves every student seed, like the ood corpora."""
     seed = int(args.seeds.split(",")[0])
-    out = Path(args.runs_dir) / f"{task.name.replace(':', '-')}-generated-c{args.generate_count}-s{seed}.parquet"
+    out = generated_set_path(task, args)
     prompts = {"task": task.name} if task.name in TASKS else {"describe": args.describe}
     config = GenerateConfig(teacher=str(task.teacher), out=str(out), generator=args.generator, count=args.generate_count,
                             seed=seed, cache_dir=args.cache_dir, **prompts)
@@ -139,6 +140,24 @@ def generated_set(task: BenchTask, args) -> Path:
     report.unlink(missing_ok=True)
     run_in_process("generate", config, out.stem, args)
     return out
+
+
+def generated_set_path(task: BenchTask, args) -> Path:
+    seed = int(args.seeds.split(",")[0])
+    return Path(args.runs_dir) / f"{task.name.replace(':', '-')}-generated-c{args.generate_count}-s{seed}.parquet"
+
+
+def stage_peak_memory(tasks: list[BenchTask], args) -> dict:
+    """Peak memory (MiB) of the stages outside the table's rows, from their reports: teacher training and
+    `generate`'s sampling for each task (None where the report predates the field), and this process (the speed part)."""
+    stages = {}
+    for task in tasks:
+        reports = {"teacher training": Path(task.teacher) / "run.json", "generate": generated_set_path(task, args).with_suffix(".json")}
+        for stage, path in reports.items():
+            if path.is_file() and (stage != "generate" or "generate" in args.methods.split(",")):
+                stages[f"{stage}, {task.name}"] = json.loads(path.read_text()).get("peak_memory_mib")
+    stages["speed part (this process)"] = peak_memory_mib()
+    return stages
 
 
 def run_in_process(command: str, config, name: str, args) -> None:
@@ -338,8 +357,12 @@ def main(argv: list[str] | None = None) -> None:
     speed_info["parameters"] = {"teacher": Teacher.from_pretrained(first.teacher, bf16=False).num_parameters(),
                                 "student": headline["student_parameters"], STUDENT_ONNX: headline["student_parameters"]}
 
+    stage_memory = stage_peak_memory(tasks, args)
+
     headers = [*SUMMARY_HEADERS, "peak MiB"]
     table = markdown_table(headers, rows)
+    memory_table = markdown_table(["stage", "peak MiB"], [[k, "not recorded" if v is None else f"{v:.0f}"]
+                                                         for k, v in stage_memory.items()])
     lat, lab = speed_info["latency"], speed_info["labelling"]
     speed_table = markdown_table(["", "batch 1 median ms", "batch 64 median ms"], [
         [name, lat[name]["batch_1"]["median_ms"], lat[name]["batch_64"]["median_ms"]] for name in lat])
@@ -349,13 +372,15 @@ def main(argv: list[str] | None = None) -> None:
     results = {"benchmark": "suite", "date": date.today().isoformat(), "command": " ".join([Path(sys.argv[0]).name, *(argv or sys.argv[1:])]),
                "machine": machine, "versions": versions(), "args": vars(args), "records": records,
                "rows": [dict(zip(headers, row)) for row in rows], "size_curve": size_curve, "speed": speed_info,
+               "stage_peak_memory_mib": stage_memory,
                "seconds": round(time.time() - started, 1)}
     figures = plot(results, out)
     report = (f"{table}\n\nmetric: accuracy (MRPC: F1 of the paraphrase class); SST-2 on dev + test; label s = building and "
               f"labelling the transfer set (0 when cached)\n\nSpeed on {first.name} ({lab['zskd']['inputs']} inputs):\n\n"
               f"{speed_table}\n\nbatch-1: student {speed_info['latency_speedup_batch1']:.1f}x faster than the teacher, "
               f"{speed_info['latency_speedup_batch1_onnx']:.1f}x in ONNX Runtime (the teacher in PyTorch); "
-              f"teacher labelling {speed_info['labelling_speedup']:.2f}x transformers' pipeline\n\n{machine}; "
+              f"teacher labelling {speed_info['labelling_speedup']:.2f}x transformers' pipeline\n\n"
+              f"Peak memory of the other stages:\n\n{memory_table}\n\n{machine}; "
               f"{results['date']}; {results['seconds']:.0f} s\n")
     (out / "table.md").write_text(report)
     write_json(out / "results.json", results)

@@ -57,6 +57,9 @@ def test_suite_runs_end_to_end_on_a_new_task_directory(tmp_path, tiny_model, tin
     assert results["speed"]["latency"]["student"]["batch_1"]["median_ms"] > 0
     assert results["speed"]["latency"]["student, ONNX Runtime"]["batch_1"]["median_ms"] > 0
     assert results["machine"] and results["versions"]["zskd"] and results["date"]
+    stages = results["stage_peak_memory_mib"]  # teacher training and sampling ran in their own processes
+    assert set(stages) == {"teacher training, dir:my_task", "generate, dir:my_task", "speed part (this process)"}
+    assert all(mib > 0 for mib in stages.values()) and "Peak memory of the other stages" in (out / "table.md").read_text()
     assert "dir:my_task" in (out / "table.md").read_text()
     for figure in ("percent_of_teacher.png", "metric_vs_transfer_size.png", "latency_and_size.png"):
         assert (out / figure).read_bytes()[:4] == b"\x89PNG"

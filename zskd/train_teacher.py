@@ -26,7 +26,7 @@ from zskd.config import config_dict, write_json
 from zskd.data import DataError, Examples, read_labelled
 from zskd.evaluate import evaluate
 from zskd.schedule import linear_warmup_decay
-from zskd.runinfo import machine_description, versions
+from zskd.runinfo import machine_description, peak_memory_mib, versions
 from zskd.tasks import get_task, load_split
 from zskd.teacher import Teacher, bf16_supported, resolve_model_path
 
@@ -171,6 +171,7 @@ def train_teacher(config: TeacherTrainConfig, stop_after_steps: int | None = Non
     model.save_pretrained(final, safe_serialization=True)
     tokenizer.save_pretrained(final)
     report["total_seconds"] = round(time.time() - started, 1)
+    report["peak_memory_mib"] = peak_memory_mib()
     write_json(final / "run.json", report)
     final.rename(out)
     shutil.rmtree(work)

@@ -31,6 +31,7 @@ from zskd.data import DataError, read_labelled
 from zskd.generation import LanguageModel, SamplingConfig, clean_samples
 from zskd.labelling import label_with_teacher
 from zskd.resources import SMOLLM2
+from zskd.runinfo import peak_memory_mib
 from zskd.tasks import get_task
 from zskd.transfer.common import TransferSet, balanced_selection, class_histogram
 from zskd.transfer.ood import augmented, ood_transfer_set
@@ -161,6 +162,7 @@ def generate(config: GenerateConfig, language_model: LanguageModel | None = None
         "prompts": len(plan), "kept": len(kept), "dropped": dropped, "label_phrases": phrases, "text_kind": kind,
         "teacher_classes": class_histogram(logits, teacher.label_names),
         "hint_agreement": round(100.0 * float((logits.argmax(-1) == hints).mean()), 2),
+        "peak_memory_mib": peak_memory_mib(),
         "config": config_dict(config),
     }
     if finetuning is not None:
