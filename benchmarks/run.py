@@ -143,6 +143,7 @@ def generated_set(task: BenchTask, args) -> Path:
 
 
 def generated_set_path(task: BenchTask, args) -> Path:
+    """Where `generated_set` writes the task's set (its report beside it, `.json`)."""
     seed = int(args.seeds.split(",")[0])
     return Path(args.runs_dir) / f"{task.name.replace(':', '-')}-generated-c{args.generate_count}-s{seed}.parquet"
 
@@ -152,9 +153,11 @@ def stage_peak_memory(tasks: list[BenchTask], args) -> dict:
     `generate`'s sampling for each task (None where the report predates the field), and this process (the speed part)."""
     stages = {}
     for task in tasks:
-        reports = {"teacher training": Path(task.teacher) / "run.json", "generate": generated_set_path(task, args).with_suffix(".json")}
+        reports = {"teacher training": Path(task.teacher) / "run.json"}
+        if "generate" in args.methods.split(","):
+            reports["generate"] = generated_set_path(task, args).with_suffix(".json")  # absent for pair tasks
         for stage, path in reports.items():
-            if path.is_file() and (stage != "generate" or "generate" in args.methods.split(",")):
+            if path.is_file():
                 stages[f"{stage}, {task.name}"] = json.loads(path.read_text()).get("peak_memory_mib")
     stages["speed part (this process)"] = peak_memory_mib()
     return stages
