@@ -39,8 +39,8 @@ from zskd.runinfo import machine_description, versions
 from zskd.tasks import get_task, load_split
 from zskd.teacher import Teacher
 from zskd.train_teacher import TeacherTrainConfig, train_teacher
-from zskd.transfer.generate import GenerateConfig, generate
-from zskd.transfer.ood import corpus_files
+from zskd.methods.generate import GenerateConfig, generate
+from zskd.methods.ood import corpus_files
 
 EVAL_SPLIT = {"sst2": "dev+test", "trec": "test"}
 

@@ -23,7 +23,7 @@ from zskd.config import write_json
 from zskd.generation import LanguageModel, SamplingConfig
 from zskd.report import markdown_table
 from zskd.runinfo import machine_description, versions
-from zskd.transfer.generate import prompt_plan
+from zskd.methods.generate import prompt_plan
 
 
 def new_token_count(lm: LanguageModel, ids: list[int]) -> int:

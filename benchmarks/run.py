@@ -45,8 +45,8 @@ from zskd.students import load_student
 from zskd.tasks import TASKS, get_task, load_split
 from zskd.teacher import Teacher
 from zskd.train_teacher import TeacherTrainConfig
-from zskd.transfer.generate import GenerateConfig
-from zskd.transfer.ood import corpus_files
+from zskd.methods.generate import GenerateConfig
+from zskd.methods.ood import corpus_files
 
 STUDENT_ONNX = "student, ONNX Runtime"
 

@@ -11,7 +11,7 @@ from zskd.cli import main
 from zskd.distill import DistillConfig, distill
 from zskd.students import create_student, parse_student_options
 from zskd.teacher import Teacher
-from zskd.transfer.adversarial import Adversary, choose_positions
+from zskd.methods.adversarial import Adversary, choose_positions
 from test_distill import OOD_SENTENCES, config, ood_file  # noqa: F401  (fixture)
 
 

@@ -10,7 +10,7 @@ import torch
 
 from zskd.cli import main
 from zskd.generation import LanguageModel, SamplingConfig, clean_samples, is_degenerate
-from zskd.transfer.generate import GenerateConfig, generate, prompt_plan
+from zskd.methods.generate import GenerateConfig, generate, prompt_plan
 
 def test_batched_sampling_returns_one_text_per_prompt_reproducibly(tiny_lm):
     lm = LanguageModel.load(str(tiny_lm))

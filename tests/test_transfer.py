@@ -1,7 +1,7 @@
 import numpy as np
 
-from zskd.transfer.common import balanced_selection, class_histogram
-from zskd.transfer.ood import augmented, make_pairs, nearest_sentences, perturb, span, split_sentences
+from zskd.methods.common import balanced_selection, class_histogram
+from zskd.methods.ood import augmented, make_pairs, nearest_sentences, perturb, span, split_sentences
 
 
 def logits_for(classes, k=2):

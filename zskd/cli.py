@@ -88,7 +88,7 @@ def cmd_distill(args: argparse.Namespace) -> int:
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    from zskd.transfer.generate import GenerateConfig, generate
+    from zskd.methods.generate import GenerateConfig, generate
 
     config = load_config(GenerateConfig, args.config, vars(args))
     report = generate(config)
@@ -173,7 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_config_arguments(dist, DistillConfig)
     dist.set_defaults(run=cmd_distill)
 
-    from zskd.transfer.generate import GenerateConfig
+    from zskd.methods.generate import GenerateConfig
 
     gen = commands.add_parser("generate", help="write a transfer set with a language model, labelled by the teacher")
     gen.add_argument("--config", help="YAML file of options; flags override it")

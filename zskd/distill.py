@@ -3,7 +3,7 @@
     zskd distill --teacher runs/teachers/sst2 --method ood --student bilstm --eval-task sst2 --out runs/sst2-ood
     accelerate launch -m zskd.cli distill ...        # the same on several processes or GPUs, unchanged
 
-Steps: build the transfer set (`zskd.transfer.SOURCES[method]`), label it with the teacher (cached), keep a
+Steps: build the transfer set (`zskd.methods.SOURCES[method]`), label it with the teacher (cached), keep a
 held-out slice, prune the vocabulary to the tokens the set uses, initialise the student from the teacher, then
 train on the teacher's soft labels with AdamW, warm-up and linear decay. Every `eval_every` steps the student's
 agreement with the teacher on the held-out slice picks the best checkpoint (never the task's labels: this is
@@ -42,9 +42,9 @@ from zskd.students import STUDENTS, create_student, load_student, parse_student_
 from zskd.students.base import build_vocabulary
 from zskd.tasks import get_task, load_split
 from zskd.teacher import Teacher
-from zskd.transfer import SOURCES
-from zskd.transfer.adversarial import PAIR_SEGMENTS, Adversary
-from zskd.transfer.ood import read_sentences
+from zskd.methods import SOURCES
+from zskd.methods.adversarial import PAIR_SEGMENTS, Adversary
+from zskd.methods.ood import read_sentences
 
 log = logging.getLogger(__name__)
 DEFAULT_LR = {"bilstm": 4e-3, "cnn": 2e-3, "transformer": 1e-4}

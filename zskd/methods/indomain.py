@@ -6,7 +6,7 @@ import numpy as np
 
 from zskd.data import DataError, read_labelled, read_unlabelled
 from zskd.tasks import load_split
-from zskd.transfer.common import TransferSet
+from zskd.methods.common import TransferSet
 
 
 def indomain_transfer_set(config, teacher) -> TransferSet:

@@ -2,19 +2,19 @@
 
 A static source is a function `(config, teacher) -> TransferSet` that returns text once; the teacher labels it
 once (cached) and the distillation loop trains on it. `SOURCES` maps each method name to its function.
-`adversarial` trains on the `ood` set and, online, on perturbations of it (`zskd.transfer.adversarial`);
-`generate` reads the texts `zskd generate` wrote (`zskd.transfer.generate`).
+`adversarial` trains on the `ood` set and, online, on perturbations of it (`zskd.methods.adversarial`);
+`generate` reads the texts `zskd generate` wrote (`zskd.methods.generate`).
 """
 
 from __future__ import annotations
 
 from typing import Callable
 
-from zskd.transfer.common import TransferSet
-from zskd.transfer.generate import generated_transfer_set
-from zskd.transfer.indomain import indomain_transfer_set
-from zskd.transfer.ood import ood_transfer_set
-from zskd.transfer.random_tokens import random_transfer_set
+from zskd.methods.common import TransferSet
+from zskd.methods.generate import generated_transfer_set
+from zskd.methods.indomain import indomain_transfer_set
+from zskd.methods.ood import ood_transfer_set
+from zskd.methods.random_tokens import random_transfer_set
 
 SOURCES: dict[str, Callable[..., TransferSet]] = {
     "ood": ood_transfer_set,

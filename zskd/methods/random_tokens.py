@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from zskd.transfer.common import TransferSet
+from zskd.methods.common import TransferSet
 
 
 def random_transfer_set(config, teacher) -> TransferSet:

@@ -33,8 +33,8 @@ from zskd.labelling import label_with_teacher
 from zskd.resources import SMOLLM2
 from zskd.runinfo import peak_memory_mib
 from zskd.tasks import get_task
-from zskd.transfer.common import TransferSet, balanced_selection, class_histogram
-from zskd.transfer.ood import augmented, ood_transfer_set
+from zskd.methods.common import TransferSet, balanced_selection, class_histogram
+from zskd.methods.ood import augmented, ood_transfer_set
 
 log = logging.getLogger(__name__)
 

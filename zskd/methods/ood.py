@@ -20,7 +20,7 @@ import numpy as np
 from zskd.data import DataError, read_unlabelled
 from zskd.labelling import label_with_teacher
 from zskd.resources import ResourceError, find_data_root
-from zskd.transfer.common import TransferSet, balanced_selection, class_histogram, word_count
+from zskd.methods.common import TransferSet, balanced_selection, class_histogram, word_count
 
 log = logging.getLogger(__name__)
 
