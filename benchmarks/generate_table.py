@@ -24,44 +24,39 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
-import shutil
 from datetime import date
 from pathlib import Path
 
 import numpy as np
 
-from zskd.config import made_with, write_json
+from common import eval_examples, eval_splits, reuse_or_run
+from zskd.config import write_json
 from zskd.distill import DistillConfig, distill
 from zskd.evaluate import evaluate
+from zskd.methods.generate import GenerateConfig, generate
+from zskd.methods.ood import corpus_files
 from zskd.report import markdown_table
 from zskd.runinfo import machine_description, versions
 from zskd.tasks import get_task, load_split
 from zskd.teacher import Teacher
 from zskd.train_teacher import TeacherTrainConfig, train_teacher
-from zskd.methods.generate import GenerateConfig, generate
-from zskd.methods.ood import corpus_files
-
-EVAL_SPLIT = {"sst2": "dev+test", "trec": "test"}
 
 
-def reuse_or_run(out: Path, config, run) -> dict:
-    """The report of a finished run at `out` made with the same configuration, else a fresh run's."""
-    report_path = out / "run.json" if out.suffix != ".parquet" else out.with_suffix(".json")
-    if report_path.is_file():
-        report = json.loads(report_path.read_text())
-        if made_with(config, report["config"]):
-            return report
-        if out.is_dir():
-            shutil.rmtree(out)
-        else:
-            out.unlink()
-            report_path.unlink()
-    return run(config)
+def eval_split(task: str) -> str:
+    """`DistillConfig.eval_split`: the splits of `common.eval_splits`, always spelled out (trec: "test"), as the
+    finished runs here were made with."""
+    return "+".join(eval_splits(task))
 
 
 def run_distill(config: DistillConfig) -> dict:
-    return distill(config)[1]
+    """The report of the distillation `config` describes: its finished run, or a new one."""
+    return reuse_or_run(Path(config.out), config, lambda: distill(config))
+
+
+def run_generate(config: GenerateConfig) -> dict:
+    """The report of the generated set `config` describes: the one already written, or a new one."""
+    out = Path(config.out)
+    return reuse_or_run(out, config, lambda: generate(config), out.with_suffix(".json"))
 
 
 def k_shot_file(task_name: str, k: int, seed: int, directory: Path, data_root: str | None) -> Path:
@@ -85,16 +80,17 @@ def zero_shot_rows(task: str, seed: int, args) -> list[list]:
     generated = Path(args.runs_dir) / f"{task}-zeroshot-s{seed}.parquet"
     gen_config = GenerateConfig(teacher=teacher, out=str(generated), task=task, generator=args.generator,
                                 count=args.count, seed=seed, cache_dir=args.cache_dir)
-    gen_report = reuse_or_run(generated, gen_config, generate)
+    gen_report = run_generate(gen_config)
     rows = []
     # generate (with the default 2 augmented variants per text), generate on the LM's texts alone, and ood
-    for name, method, augment in (("generate", "generate", 2), ("generate, no augmentation", "generate", 0), ("ood", "ood", 2)):
+    variants = (("generate", "generate", 2), ("generate, no augmentation", "generate", 0), ("ood", "ood", 2))
+    for name, method, augment in variants:
         out = Path(args.runs_dir) / f"{task}-{method}{'' if augment else '-augment0'}-s{seed}"
-        config = DistillConfig(teacher=teacher, out=str(out), method=method, eval_task=task, eval_split=EVAL_SPLIT[task],
-                               generated=str(generated) if method == "generate" else None, steps=args.steps, augment=augment,
-                               transfer_size=args.transfer_size, seed=seed, cache_dir=args.cache_dir, data_root=args.data_root,
-                               vocab_from=args.ood_corpora)
-        report = reuse_or_run(out, config, run_distill)
+        config = DistillConfig(teacher=teacher, out=str(out), method=method, eval_task=task,
+                               eval_split=eval_split(task), generated=str(generated) if method == "generate" else None,
+                               steps=args.steps, augment=augment, transfer_size=args.transfer_size, seed=seed,
+                               cache_dir=args.cache_dir, data_root=args.data_root, vocab_from=args.ood_corpora)
+        report = run_distill(config)
         e = report["eval"]
         rows.append([task, "zero-shot", name, seed, report["transfer_size"], e["teacher"]["task_metric"],
                      e["student"]["task_metric"], e["percent_of_teacher"], e["agreement"], f"{report['compression']}x"])
@@ -105,32 +101,32 @@ def zero_shot_rows(task: str, seed: int, args) -> list[list]:
 def low_data_rows(task: str, k: int, seed: int, args) -> list[list]:
     spec = get_task(task)
     shots = k_shot_file(task, k, seed, Path(args.runs_dir) / "shots", args.data_root)
-    eval_examples = [load_split(spec, s, args.data_root) for s in EVAL_SPLIT[task].split("+")]
+    eval_data = list(eval_examples(task, args.data_root).values())
     # (b) the teacher fine-tuned on the k examples
     k_teacher = Path(args.runs_dir) / f"{task}-k{k}-s{seed}-teacher"
     teacher_config = TeacherTrainConfig(out=str(k_teacher), train=str(shots), text_col=spec.text_col, label_col="label",
                                         labels=",".join(spec.label_names), epochs=args.teacher_epochs, batch_size=8,
                                         lr=5e-5, seed=seed, base=args.teacher_base)
-    reuse_or_run(k_teacher, teacher_config, train_teacher)
+    reuse_or_run(k_teacher, teacher_config, lambda: train_teacher(teacher_config))
     teacher = Teacher.from_pretrained(k_teacher, bf16=False)
-    scored = [evaluate(teacher, ex, spec.metric) for ex in eval_examples]
+    scored = [evaluate(teacher, ex, spec.metric) for ex in eval_data]
     teacher_score = float(np.average([s["task_metric"] for s in scored], weights=[s["n"] for s in scored]))
-    rows = [[task, f"k={k}", "(b) teacher fine-tuned on k", seed, len(shots.read_text().splitlines()) - 1, teacher_score,
-             teacher_score, 100.0, 100.0, "1x"]]
-    common = dict(teacher=str(k_teacher), eval_task=task, eval_split=EVAL_SPLIT[task], few_shot=str(shots),
+    rows = [[task, f"k={k}", "(b) teacher fine-tuned on k", seed, len(shots.read_text().splitlines()) - 1,
+             teacher_score, teacher_score, 100.0, 100.0, "1x"]]
+    shared = dict(teacher=str(k_teacher), eval_task=task, eval_split=eval_split(task), few_shot=str(shots),
                   few_shot_text_col=spec.text_col, steps=args.steps, seed=seed, cache_dir=args.cache_dir,
                   data_root=args.data_root, vocab_from=args.ood_corpora)
     # (a) the student on the k examples alone: cross-entropy only (the teacher only labels the held-out slice)
     alone = DistillConfig(out=str(Path(args.runs_dir) / f"{task}-k{k}-s{seed}-alone"), method="indomain",
                           indomain_data=str(shots), eval_text_col=spec.text_col, kl_weight=0.0, mse_weight=0.0,
-                          heldout=max(2, k // 4), **common)
+                          heldout=max(2, k // 4), **shared)
     # (c) generation-distillation from the k-shot teacher
     generated = Path(args.runs_dir) / f"{task}-k{k}-s{seed}.parquet"
-    reuse_or_run(generated, GenerateConfig(teacher=str(k_teacher), out=str(generated), task=task, generator=args.generator,
-                                           count=args.count, seed=seed, few_shot=str(shots), few_shot_text_col=spec.text_col,
-                                           cache_dir=args.cache_dir), generate)
+    run_generate(GenerateConfig(teacher=str(k_teacher), out=str(generated), task=task, generator=args.generator,
+                                count=args.count, seed=seed, few_shot=str(shots), few_shot_text_col=spec.text_col,
+                                cache_dir=args.cache_dir))
     distilled = DistillConfig(out=str(Path(args.runs_dir) / f"{task}-k{k}-s{seed}-generate"), method="generate",
-                              generated=str(generated), transfer_size=args.transfer_size, **common)
+                              generated=str(generated), transfer_size=args.transfer_size, **shared)
     # (c) + ood: the same, with out-of-domain sentences filling the transfer budget the generated texts leave
     with_ood = dataclasses.replace(distilled, out=str(Path(args.runs_dir) / f"{task}-k{k}-s{seed}-generate-ood"),
                                    ood=args.ood_corpora)
@@ -138,14 +134,15 @@ def low_data_rows(task: str, k: int, seed: int, args) -> list[list]:
                                   ood_nearest=args.ood_nearest)
     # (d) the in-domain ceiling: the task's own unlabelled training text, labelled by (b)
     ceiling = DistillConfig(out=str(Path(args.runs_dir) / f"{task}-k{k}-s{seed}-indomain"), method="indomain",
-                            transfer_size=args.transfer_size, **common)
+                            transfer_size=args.transfer_size, **shared)
     for name, config in (("(a) student on k alone", alone), ("(c) generation-distilled", distilled),
                          ("(c) + ood sentences", with_ood), (f"(c) + nearest {args.ood_nearest:.0%} of ood", nearest),
                          ("(d) ceiling: in-domain text", ceiling)):
-        report = reuse_or_run(Path(config.out), config, run_distill)
+        report = run_distill(config)
         e = report["eval"]
         rows.append([task, f"k={k}", name, seed, report["transfer_size"], teacher_score, e["student"]["task_metric"],
-                     round(100 * e["student"]["task_metric"] / teacher_score, 2), e["agreement"], f"{report['compression']}x"])
+                     round(100 * e["student"]["task_metric"] / teacher_score, 2), e["agreement"],
+                     f"{report['compression']}x"])
     return rows
 
 
@@ -159,9 +156,11 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=4000, help="prompts sampled per generated set")
     parser.add_argument("--steps", type=int, default=4000)
     parser.add_argument("--transfer-size", type=int, default=40000)
-    parser.add_argument("--ood-nearest", type=float, default=0.35, help="low-data: fraction of ood sentences nearest the generated texts")
+    parser.add_argument("--ood-nearest", type=float, default=0.35,
+                        help="low-data: fraction of ood sentences nearest the generated texts")
     parser.add_argument("--teacher-epochs", type=float, default=10.0, help="epochs of the k-shot teacher")
-    parser.add_argument("--teacher-base", default=TeacherTrainConfig.base, help="encoder the k-shot teacher starts from")
+    parser.add_argument("--teacher-base", default=TeacherTrainConfig.base,
+                        help="encoder the k-shot teacher starts from")
     parser.add_argument("--teachers-dir", default="runs/teachers")
     parser.add_argument("--runs-dir", default="runs/bench/generate")
     parser.add_argument("--cache-dir", default=DistillConfig.cache_dir)

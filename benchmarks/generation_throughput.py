@@ -21,9 +21,9 @@ import torch
 
 from zskd.config import write_json
 from zskd.generation import LanguageModel, SamplingConfig
+from zskd.methods.generate import prompt_plan
 from zskd.report import markdown_table
 from zskd.runinfo import machine_description, versions
-from zskd.methods.generate import prompt_plan
 
 
 def new_token_count(lm: LanguageModel, ids: list[int]) -> int:
@@ -79,7 +79,8 @@ def main() -> None:
             start = time.perf_counter()
             tokens = run(lm, prompts, config, seed=repeat)
             runs.append({"seconds": time.perf_counter() - start, "new_tokens": tokens})
-        results[name] = {"runs": runs, "median_tokens_per_second": statistics.median(r["new_tokens"] / r["seconds"] for r in runs)}
+        results[name] = {"runs": runs,
+                         "median_tokens_per_second": statistics.median(r["new_tokens"] / r["seconds"] for r in runs)}
     base = results["naive: model.generate, one prompt at a time"]["median_tokens_per_second"]
     rows = [[name, args.prompts, statistics.median(r["new_tokens"] for r in res["runs"]),
              round(statistics.median(r["seconds"] for r in res["runs"]), 1), round(res["median_tokens_per_second"], 1),
@@ -87,8 +88,8 @@ def main() -> None:
     table = markdown_table(["sampler", "prompts", "new tokens (median)", "median s", "new tokens/s", "speed-up"], rows)
     machine = machine_description()
     print(table)
-    print(f"\n{args.generator} ({'bfloat16' if lm.bf16 else 'float32'} in zskd's sampler), batch {args.batch_size}, at most {args.max_new_tokens} new tokens, median of "
-          f"{args.repeats} runs; {machine}")
+    print(f"\n{args.generator} ({'bfloat16' if lm.bf16 else 'float32'} in zskd's sampler), batch {args.batch_size}, "
+          f"at most {args.max_new_tokens} new tokens, median of {args.repeats} runs; {machine}")
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     write_json(args.json, {"benchmark": "generation_throughput", "date": date.today().isoformat(), "machine": machine,
                            "versions": versions(), "args": vars(args), "results": results, "table": table})

@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import shutil
 import statistics
 import subprocess
 import sys
@@ -33,20 +32,20 @@ from pathlib import Path
 
 import yaml
 
-from distill_table import SUMMARY_HEADERS, summary_row  # benchmarks/, beside this script
-from zskd.config import load_config, made_with, write_json
+from common import SUMMARY_HEADERS, eval_inputs, eval_split_option, reuse_or_run, summary_row  # beside this script
+from zskd.config import load_config, write_json
 from zskd.data import read_labelled
 from zskd.distill import DistillConfig
 from zskd.evaluate import measure_latency
 from zskd.export import ONNX_FILE, OnnxStudent, export_onnx
+from zskd.methods.generate import GenerateConfig
+from zskd.methods.ood import corpus_files
 from zskd.report import markdown_table
 from zskd.runinfo import machine_description, peak_memory_mib, versions
 from zskd.students import load_student
-from zskd.tasks import TASKS, get_task, load_split
+from zskd.tasks import TASKS, get_task
 from zskd.teacher import Teacher
 from zskd.train_teacher import TeacherTrainConfig
-from zskd.methods.generate import GenerateConfig
-from zskd.methods.ood import corpus_files
 
 STUDENT_ONNX = "student, ONNX Runtime"
 
@@ -54,11 +53,10 @@ CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 PRESETS = {
     "quick": dict(tasks="sst2", methods="ood,random", seeds="0", steps=1500, transfer_size=12000, sizes="", repeats=1,
                   generate_count=500),
-    "full": dict(tasks="sst2,trec,mrpc,rte", methods="indomain,ood,adversarial,generate,random", seeds="0,1,2", steps=4000,
-                 transfer_size=40000, sizes="10000,20000", repeats=3, generate_count=4000),
+    "full": dict(tasks="sst2,trec,mrpc,rte", methods="indomain,ood,adversarial,generate,random", seeds="0,1,2",
+                 steps=4000, transfer_size=40000, sizes="10000,20000", repeats=3, generate_count=4000),
 }
 SEEDED_TASKS = {"sst2"}  # headline rows: every seed; the other tasks run the first seed only
-EVAL_SPLIT = {"sst2": "dev+test"}
 
 
 @dataclass
@@ -77,10 +75,11 @@ def named_task(name: str, args) -> BenchTask:
     task = get_task(name)
     teacher = Path(args.teachers_dir) / name
     if not teacher.exists():
-        run_in_process("teacher-train", load_config(TeacherTrainConfig, CONFIGS / f"teacher-{name}.yaml",
-                                                    {"out": str(teacher), "data_root": args.data_root}), f"teacher-{name}", args)
-    return BenchTask(name, teacher, {"eval_task": name, "eval_split": EVAL_SPLIT.get(name), "data_root": args.data_root},
-                     task.metric, task.is_pair)
+        config = load_config(TeacherTrainConfig, CONFIGS / f"teacher-{name}.yaml",
+                             {"out": str(teacher), "data_root": args.data_root})
+        run_in_process("teacher-train", config, f"teacher-{name}", args)
+    eval_options = {"eval_task": name, "eval_split": eval_split_option(name), "data_root": args.data_root}
+    return BenchTask(name, teacher, eval_options, task.metric, task.is_pair)
 
 
 def directory_task(directory: Path, args) -> BenchTask:
@@ -98,8 +97,10 @@ def directory_task(directory: Path, args) -> BenchTask:
         run_in_process("teacher-train", config, teacher.name, args)
     names = Teacher.from_pretrained(teacher, bf16=False).label_names
     read_labelled(test, text_col, "label", text_col2, names)  # fail early, with the file's own error, if unreadable
-    options = {"eval_data": str(test), "eval_text_col": text_col, "eval_text_col2": text_col2, "eval_label_col": "label"}
-    return BenchTask(f"dir:{directory.name}", teacher, options, "accuracy", text_col2 is not None, indomain_file=str(train))
+    options = {"eval_data": str(test), "eval_text_col": text_col, "eval_text_col2": text_col2,
+               "eval_label_col": "label"}
+    return BenchTask(f"dir:{directory.name}", teacher, options, "accuracy", text_col2 is not None,
+                     indomain_file=str(train))
 
 
 def run_distill(task: BenchTask, method: str, seed: int, transfer_size: int, args) -> dict:
@@ -109,19 +110,15 @@ def run_distill(task: BenchTask, method: str, seed: int, transfer_size: int, arg
     # generate's student gets the ood corpora's words (--vocab-from), as in generate_table: the generated texts
     # alone leave many task words [UNK] (4.9 points of the teacher on SST-2 there). Not their sentences: with `ood`
     # set, method generate would fill its budget with corpus text, and the row would no longer be generate's alone.
-    vocab_from = ",".join(map(str, corpus_files(DistillConfig(ood=args.ood, data_root=args.data_root)))) if generated else None
+    vocab_from = None
+    if generated:
+        vocab_from = ",".join(map(str, corpus_files(DistillConfig(ood=args.ood, data_root=args.data_root))))
     ood = None if generated else args.ood
     config = DistillConfig(teacher=str(task.teacher), out=str(out), method=method, student=args.student, seed=seed,
                            steps=args.steps, transfer_size=transfer_size, cache_dir=args.cache_dir, ood=ood,
                            pairs=task.is_pair, indomain_data=task.indomain_file if method == "indomain" else None,
                            generated=generated, vocab_from=vocab_from, **task.eval_options)
-    if (out / "run.json").is_file():
-        report = json.loads((out / "run.json").read_text())
-        if made_with(config, report["config"]):
-            return report
-        shutil.rmtree(out)
-    run_in_process("distill", config, out.name, args)
-    return json.loads((out / "run.json").read_text())
+    return reuse_or_run(out, config, lambda: run_in_process("distill", config, out.name, args))
 
 
 def generated_set(task: BenchTask, args) -> Path:
@@ -131,14 +128,9 @@ def generated_set(task: BenchTask, args) -> Path:
     seed = int(args.seeds.split(",")[0])
     out = generated_set_path(task, args)
     prompts = {"task": task.name} if task.name in TASKS else {"describe": args.describe}
-    config = GenerateConfig(teacher=str(task.teacher), out=str(out), generator=args.generator, count=args.generate_count,
-                            seed=seed, cache_dir=args.cache_dir, **prompts)
-    report = out.with_suffix(".json")
-    if report.is_file() and out.is_file() and made_with(config, json.loads(report.read_text())["config"]):
-        return out
-    out.unlink(missing_ok=True)
-    report.unlink(missing_ok=True)
-    run_in_process("generate", config, out.stem, args)
+    config = GenerateConfig(teacher=str(task.teacher), out=str(out), generator=args.generator,
+                            count=args.generate_count, seed=seed, cache_dir=args.cache_dir, **prompts)
+    reuse_or_run(out, config, lambda: run_in_process("generate", config, out.stem, args), out.with_suffix(".json"))
     return out
 
 
@@ -150,7 +142,8 @@ def generated_set_path(task: BenchTask, args) -> Path:
 
 def stage_peak_memory(tasks: list[BenchTask], args) -> dict:
     """Peak memory (MiB) of the stages outside the table's rows, from their reports: teacher training and
-    `generate`'s sampling for each task (None where the report predates the field), and this process (the speed part)."""
+    `generate`'s sampling for each task (None where the report predates the field), and this process (the speed
+    part)."""
     stages = {}
     for task in tasks:
         reports = {"teacher training": Path(task.teacher) / "run.json"}
@@ -195,29 +188,31 @@ def speed(task: BenchTask, student_dir: str, args) -> dict:
     if not (Path(student_dir) / ONNX_FILE).is_file():
         export_onnx(student_dir)
     models = (("teacher", teacher), ("student", student), (STUDENT_ONNX, OnnxStudent(student_dir)))
-    latency = {name: {"batch_1": measure_latency(m, inputs, 1, repeats=200, warmup=20), "batch_64": measure_latency(m, inputs, 64)}
+    latency = {name: {"batch_1": measure_latency(m, inputs, 1, repeats=200, warmup=20),
+                      "batch_64": measure_latency(m, inputs, 64)}
                for name, m in models}
     texts = [x if isinstance(x, str) else {"text": x[0], "text_pair": x[1]} for x in inputs]
     classify = pipeline("text-classification", model=str(task.teacher), device=-1)
     labelling = {}
-    for name, fn in (("pipeline", lambda: classify(texts)), ("zskd", lambda: Teacher(teacher.model, teacher.tokenizer).logits(inputs))):
+    labellers = (("pipeline", lambda: classify(texts)),
+                 ("zskd", lambda: Teacher(teacher.model, teacher.tokenizer).logits(inputs)))
+    for name, fn in labellers:
         times = []
         for _ in range(args.repeats):
             start = time.perf_counter()
             fn()
             times.append(time.perf_counter() - start)
         labelling[name] = {"median_seconds": statistics.median(times), "inputs": len(inputs)}
+    batch_1 = {name: lat["batch_1"]["median_ms"] for name, lat in latency.items()}
     return {"latency": latency, "labelling": labelling,
-            "latency_speedup_batch1": latency["teacher"]["batch_1"]["median_ms"] / latency["student"]["batch_1"]["median_ms"],
-            "latency_speedup_batch1_onnx": latency["teacher"]["batch_1"]["median_ms"] / latency[STUDENT_ONNX]["batch_1"]["median_ms"],
+            "latency_speedup_batch1": batch_1["teacher"] / batch_1["student"],
+            "latency_speedup_batch1_onnx": batch_1["teacher"] / batch_1[STUDENT_ONNX],
             "labelling_speedup": labelling["pipeline"]["median_seconds"] / labelling["zskd"]["median_seconds"]}
 
 
 def _eval_inputs(task: BenchTask, args) -> list:
     if "eval_task" in task.eval_options:
-        spec = TASKS[task.name]
-        splits = (task.eval_options["eval_split"] or spec.eval_split).split("+")
-        return [x for s in splits for x in load_split(spec, s, args.data_root).inputs()]
+        return eval_inputs(task.name, args.data_root)
     o = task.eval_options
     return read_labelled(o["eval_data"], o["eval_text_col"], "label", o["eval_text_col2"]).inputs()
 
@@ -228,7 +223,6 @@ def plot(results: dict, out: Path) -> list[str]:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
     from matplotlib.ticker import FuncFormatter, NullFormatter
 
     plain = FuncFormatter(lambda value, _: f"{value:g}")
@@ -238,7 +232,8 @@ def plot(results: dict, out: Path) -> list[str]:
     fig, ax = plt.subplots(figsize=(1.5 + 1.4 * len(tasks), 3.5))
     width = 0.8 / max(1, len(methods))
     for m, method in enumerate(methods):
-        scores = [[r["percent_of_teacher"] for r in rows if r["task"] == t and r["method"] == method] or [0] for t in tasks]
+        scores = [[r["percent_of_teacher"] for r in rows if r["task"] == t and r["method"] == method] or [0]
+                  for t in tasks]
         spread = [statistics.stdev(s) if len(s) > 1 else float("nan") for s in scores]  # nan: no error bar
         ax.bar([t + m * width for t in range(len(tasks))], [statistics.mean(s) for s in scores], width, yerr=spread,
                capsize=2, label=method)
@@ -297,7 +292,8 @@ def size_point(task: BenchTask, report: dict) -> dict:
 def _by_size(curve: list[dict]) -> dict:
     grouped: dict = {}
     for point in curve:
-        grouped.setdefault((point["task"], point["method"], point["seed"]), {})[point["transfer_size"]] = point["task_metric"]
+        key = (point["task"], point["method"], point["seed"])
+        grouped.setdefault(key, {})[point["transfer_size"]] = point["task_metric"]
     return grouped
 
 
@@ -305,9 +301,12 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     preset = parser.add_mutually_exclusive_group()
     preset.add_argument("--quick", action="store_true", help="SST-2, ood against random, one seed, small budget")
-    preset.add_argument("--full", action="store_true", help="four tasks, every method (generate on SST-2 and TREC), SST-2 over 3 seeds")
-    parser.add_argument("--tasks", help="named tasks, comma-separated (preset: see --quick/--full); 'none' for only --task-dir")
-    parser.add_argument("--task-dir", action="append", default=[], help="a task directory (train.tsv, test.tsv); repeatable")
+    preset.add_argument("--full", action="store_true",
+                        help="four tasks, every method (generate on SST-2 and TREC), SST-2 over 3 seeds")
+    parser.add_argument("--tasks",
+                        help="named tasks, comma-separated (preset: see --quick/--full); 'none' for only --task-dir")
+    parser.add_argument("--task-dir", action="append", default=[],
+                        help="a task directory (train.tsv, test.tsv); repeatable")
     parser.add_argument("--methods", help="comma-separated: indomain, ood, adversarial, generate, random")
     parser.add_argument("--seeds", help="comma-separated seeds for the headline task (SST-2 and task directories)")
     parser.add_argument("--steps", type=int, help="student steps, the same for every method")
@@ -317,7 +316,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--student", default="bilstm")
     parser.add_argument("--ood", help="out-of-domain corpus files (default: the data root's): the transfer text of ood "
                         "and adversarial; generate's student takes only their words")
-    parser.add_argument("--generator", default=GenerateConfig.generator, help="generate: the causal LM that writes the transfer set")
+    parser.add_argument("--generator", default=GenerateConfig.generator,
+                        help="generate: the causal LM that writes the transfer set")
     parser.add_argument("--generate-count", type=int, help="generate: prompts sampled per task")
     parser.add_argument("--describe", help="generate on a task directory: what a text is, e.g. 'support ticket'")
     parser.add_argument("--base", default="minilm-l6", help="encoder a task directory's teacher starts from")
@@ -337,7 +337,9 @@ def main(argv: list[str] | None = None) -> None:
     tasks += [directory_task(Path(d), args) for d in args.task_dir]
     rows, records, size_curve = [], [], []
     for task in tasks:
-        seeds = [int(s) for s in args.seeds.split(",")] if task.name in SEEDED_TASKS or task.name.startswith("dir:") else [int(args.seeds.split(",")[0])]
+        seeds = [int(s) for s in args.seeds.split(",")]
+        if task.name not in SEEDED_TASKS and not task.name.startswith("dir:"):
+            seeds = seeds[:1]
         for method in methods_for(task, args.methods.split(","), args):
             reports = [run_distill(task, method, seed, args.transfer_size, args) for seed in seeds]
             rows.append([*summary_row(task.name, method, reports), f"{max(r['peak_memory_mib'] for r in reports):.0f}"])
@@ -347,9 +349,10 @@ def main(argv: list[str] | None = None) -> None:
                                 "teacher": e["teacher"]["task_metric"], "student": e["student"]["task_metric"],
                                 "percent_of_teacher": e["percent_of_teacher"], "agreement": e["agreement"],
                                 "student_parameters": r["student_parameters"], "compression": r["compression"],
-                                "transfer_size": r["transfer_size"], "steps": r["steps"], "transfer_seconds": r["transfer_seconds"],
-                                "train_seconds": r["train_seconds_this_session"], "peak_memory_mib": r["peak_memory_mib"],
-                                "run": r["config"]["out"]})
+                                "transfer_size": r["transfer_size"], "steps": r["steps"],
+                                "transfer_seconds": r["transfer_seconds"],
+                                "train_seconds": r["train_seconds_this_session"],
+                                "peak_memory_mib": r["peak_memory_mib"], "run": r["config"]["out"]})
             if method == "ood":  # the first seed, as at the extra sizes below
                 size_curve.append(size_point(task, reports[0]))
     first = tasks[0]
@@ -372,14 +375,16 @@ def main(argv: list[str] | None = None) -> None:
     machine = machine_description()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    results = {"benchmark": "suite", "date": date.today().isoformat(), "command": " ".join([Path(sys.argv[0]).name, *(argv or sys.argv[1:])]),
-               "machine": machine, "versions": versions(), "args": vars(args), "records": records,
+    command = " ".join([Path(sys.argv[0]).name, *(argv or sys.argv[1:])])
+    results = {"benchmark": "suite", "date": date.today().isoformat(), "command": command, "machine": machine,
+               "versions": versions(), "args": vars(args), "records": records,
                "rows": [dict(zip(headers, row)) for row in rows], "size_curve": size_curve, "speed": speed_info,
                "stage_peak_memory_mib": stage_memory,
                "seconds": round(time.time() - started, 1)}
     figures = plot(results, out)
-    report = (f"{table}\n\nmetric: accuracy (MRPC: F1 of the paraphrase class); SST-2 on dev + test; label s = building and "
-              f"labelling the transfer set (0 when cached)\n\nSpeed on {first.name} ({lab['zskd']['inputs']} inputs):\n\n"
+    report = (f"{table}\n\nmetric: accuracy (MRPC: F1 of the paraphrase class); SST-2 on dev + test; "
+              f"label s = building and labelling the transfer set (0 when cached)\n\n"
+              f"Speed on {first.name} ({lab['zskd']['inputs']} inputs):\n\n"
               f"{speed_table}\n\nbatch-1: student {speed_info['latency_speedup_batch1']:.1f}x faster than the teacher, "
               f"{speed_info['latency_speedup_batch1_onnx']:.1f}x in ONNX Runtime (the teacher in PyTorch); "
               f"teacher labelling {speed_info['labelling_speedup']:.2f}x transformers' pipeline\n\n"

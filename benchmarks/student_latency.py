@@ -88,8 +88,8 @@ def main() -> None:
         candidates = {threads: batch1_ms(OnnxTeacher(teacher, Path(scratch), threads), inputs, args.repeats)
                       for threads in sorted({1, torch.get_num_threads()})}
     onnx_threads = min(candidates, key=lambda t: candidates[t]["median_ms"])
-    measured = {"teacher, PyTorch": batch1_ms(teacher, inputs, args.repeats),
-                f"teacher, ONNX Runtime ({onnx_threads} thread{'s' if onnx_threads > 1 else ''})": candidates[onnx_threads]}
+    onnx_name = f"teacher, ONNX Runtime ({onnx_threads} thread{'s' if onnx_threads > 1 else ''})"
+    measured = {"teacher, PyTorch": batch1_ms(teacher, inputs, args.repeats), onnx_name: candidates[onnx_threads]}
     teacher_torch, teacher_onnx = (m["median_ms"] for m in measured.values())
     rows = [[name, m["median_ms"], "", "", ""] for name, m in measured.items()]
     for directory in args.students.split(","):
@@ -100,7 +100,8 @@ def main() -> None:
         torch_ms = batch1_ms(student, inputs, args.repeats)
         onnx_ms = batch1_ms(OnnxStudent(directory), inputs, args.repeats)
         measured[f"{name}, PyTorch"], measured[f"{name}, ONNX Runtime"] = torch_ms, onnx_ms
-        rows.append([f"{name}, PyTorch", torch_ms["median_ms"], round(teacher_torch / torch_ms["median_ms"], 1), "", ""])
+        rows.append([f"{name}, PyTorch", torch_ms["median_ms"], round(teacher_torch / torch_ms["median_ms"], 1),
+                     "", ""])
         rows.append([f"{name}, ONNX Runtime", onnx_ms["median_ms"], "",
                      round(teacher_torch / onnx_ms["median_ms"], 1), round(teacher_onnx / onnx_ms["median_ms"], 1)])
     headers = ["model", "batch 1 ms", "teacher (PyTorch) / student (PyTorch)",

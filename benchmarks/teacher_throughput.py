@@ -14,10 +14,10 @@ from pathlib import Path
 
 import numpy as np
 
+from common import eval_inputs
 from zskd.config import write_json
 from zskd.report import markdown_table
 from zskd.runinfo import machine_description, versions
-from zskd.tasks import load_split
 from zskd.teacher import Teacher
 
 
@@ -42,7 +42,7 @@ def main() -> None:
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()
-    texts = load_split("sst2", "dev", args.data_root).texts + load_split("sst2", "test", args.data_root).texts
+    texts = eval_inputs("sst2", args.data_root)  # SST-2 dev + test, as the distillation benchmarks score it
     classify = pipeline("text-classification", model=args.model, device=-1)
     exact = Teacher.from_pretrained(args.model, bf16=False)
     fast = Teacher(exact.model, exact.tokenizer, bf16=True)
@@ -60,10 +60,12 @@ def main() -> None:
         rows.append([f"zskd Teacher.logits ({name})", len(texts), round(seconds, 2), round(len(texts) / seconds, 1),
                      round(pipeline_seconds / seconds, 2), f"{same:.2f}"])
         measured[name] = {"seconds": seconds, "speedup": pipeline_seconds / seconds, "same_label_percent": same}
-    table = markdown_table(["labeller", "sentences", "median seconds", "sentences/s", "speed-up", "same label as pipeline %"], rows)
+    headers = ["labeller", "sentences", "median seconds", "sentences/s", "speed-up", "same label as pipeline %"]
+    table = markdown_table(headers, rows)
     machine = machine_description()
     print(table)
-    print(f"\nmedian of {args.repeats} runs; bfloat16 is the default where it measures clearly faster (here: {default_bf16}); {machine}")
+    print(f"\nmedian of {args.repeats} runs; bfloat16 is the default where it measures clearly faster "
+          f"(here: {default_bf16}); {machine}")
     results = {"benchmark": "teacher_throughput", "date": date.today().isoformat(), "machine": machine,
                "versions": versions(), "model": args.model, "repeats": args.repeats, "sentences": len(texts),
                "default_bf16": default_bf16, **measured, "table": table}

@@ -12,6 +12,7 @@ import json
 from datetime import date
 from pathlib import Path
 
+from common import eval_splits
 from zskd.config import load_config, write_json
 from zskd.evaluate import evaluate
 from zskd.report import markdown_table
@@ -21,13 +22,13 @@ from zskd.teacher import Teacher
 from zskd.train_teacher import TeacherTrainConfig, train_teacher
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
-EVAL_SPLITS = {"sst2": ["dev", "test"], "trec": ["test"], "mrpc": ["dev"], "rte": ["dev"]}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--tasks", default="sst2,trec,mrpc,rte", help="comma-separated named tasks")
-    parser.add_argument("--teachers-dir", default="runs/teachers", help="where teachers are kept (reused when present)")
+    parser.add_argument("--teachers-dir", default="runs/teachers",
+                        help="where teachers are kept (reused when present)")
     parser.add_argument("--data-root", help="benchmark data root")
     parser.add_argument("--json", default="runs/bench/teachers.json", help="where to write the results")
     args = parser.parse_args()
@@ -43,7 +44,7 @@ def main() -> None:
             train_teacher(config)
         run = json.loads((out / "run.json").read_text())
         teacher = Teacher.from_pretrained(out, bf16=False)  # exact float32 scores
-        for split in EVAL_SPLITS[name]:
+        for split in eval_splits(name):
             scores = evaluate(teacher, load_split(task, split, args.data_root), task.metric)
             results.append({"task": name, "split": split, "scores": scores, "train_seconds": run["total_seconds"],
                             "train_examples": run["train_examples"], "steps": run["steps"], "config": run["config"]})

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 
 import pytest
@@ -83,3 +84,30 @@ def tiny_lm(tmp_path_factory) -> Path:
     LlamaForCausalLM(config).save_pretrained(directory, safe_serialization=True)
     tokenizer.save_pretrained(directory)
     return directory
+
+
+_rng = random.Random(0)
+OOD_SENTENCES = [" ".join(_rng.choices(WORDS[:34], k=4 + i % 6)) + " ." for i in range(120)]
+
+
+@pytest.fixture
+def ood_file(tmp_path) -> Path:
+    """120 random sentences of the tiny vocabulary's first 34 words, one a line: an out-of-domain corpus."""
+    path = tmp_path / "ood.txt"
+    path.write_text("\n".join(OOD_SENTENCES) + "\n")
+    return path
+
+
+@pytest.fixture
+def tiny_distill_config(tmp_path, tiny_model, ood_file, sentiment_tsv):
+    """`make(name, **overrides)`: a DistillConfig for a 12-step run of a tiny student, output in tmp_path/name."""
+    from zskd.distill import DistillConfig
+
+    def make(name: str, **overrides) -> DistillConfig:
+        options = dict(teacher=str(tiny_model), out=str(tmp_path / name), ood=str(ood_file), eval_data=str(sentiment_tsv),
+                       cache_dir=str(tmp_path / "cache"), transfer_size=60, min_words=2, max_words=20, steps=12,
+                       batch_size=8, eval_every=4, checkpoint_every=4, heldout=10, max_vocab=40,
+                       student_options="embedding_dim=16,hidden_size=16", teacher_bf16=False)
+        return DistillConfig(**{**options, **overrides})
+
+    return make

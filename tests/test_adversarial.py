@@ -8,20 +8,19 @@ import torch
 from safetensors.torch import load_file
 
 from zskd.cli import main
-from zskd.distill import DistillConfig, distill
+from zskd.distill import distill
+from zskd.methods.adversarial import Adversary, AdversarialOptions, choose_positions
 from zskd.students import create_student, parse_student_options
 from zskd.teacher import Teacher
-from zskd.methods.adversarial import Adversary, choose_positions
-from test_distill import OOD_SENTENCES, config, ood_file  # noqa: F401  (fixture)
+from conftest import OOD_SENTENCES
 
 
 def make_adversary(tiny_model, **overrides):
     teacher = Teacher.from_pretrained(str(tiny_model), bf16=False)
     kept = list(range(len(teacher.tokenizer)))
     student = create_student("bilstm", teacher, kept, parse_student_options("bilstm", "embedding_dim=16,hidden_size=16"))
-    settings = DistillConfig(teacher=str(tiny_model), **overrides)
     counts = {t: 1 for t in kept}
-    return Adversary(settings, teacher, student, kept, counts), teacher, student
+    return Adversary(AdversarialOptions(**overrides), 2.0, teacher, student, kept, counts), teacher, student
 
 
 def batch(student, inputs):
@@ -43,7 +42,7 @@ def test_gradient_reaches_the_generator_through_the_straight_through_path(tiny_m
 
 
 def test_generator_steps_increase_the_divergence_they_maximise(tiny_model):
-    adversary, _, student = make_adversary(tiny_model, adversarial_lr=0.05, adversarial_diversity=0.0)
+    adversary, _, student = make_adversary(tiny_model, lr=0.05, diversity=0.0)
     student.eval()
     inputs = batch(student, OOD_SENTENCES[:16])
     student_before = {k: v.clone() for k, v in student.state_dict().items()}
@@ -67,7 +66,7 @@ def test_the_diversity_term_keeps_the_generator_from_collapsing_onto_one_token(t
     distinct = {}
     for diversity in (0.0, 1.0):
         torch.manual_seed(0)
-        adversary, _, student = make_adversary(tiny_model, adversarial_lr=0.05, adversarial_diversity=diversity)
+        adversary, _, student = make_adversary(tiny_model, lr=0.05, diversity=diversity)
         inputs = batch(student, OOD_SENTENCES[:16])
         for _ in range(20):
             adversary.generator_step(inputs)
@@ -79,7 +78,7 @@ def test_the_diversity_term_keeps_the_generator_from_collapsing_onto_one_token(t
 def test_pairs_keep_special_tokens_and_segment_ids(tiny_model):
     pairs = [("the movie was good", "a fine film"), ("what city", "the dog ran on the mat"), ("i hated it", "fun")] * 4
     for segments in ("any", "both", "first", "second"):
-        adversary, teacher, student = make_adversary(tiny_model, adversarial_segments=segments, adversarial_mask_rate=0.5)
+        adversary, teacher, student = make_adversary(tiny_model, segments=segments, mask_rate=0.5)
         inputs = batch(student, pairs)
         torch.manual_seed(0)
         perturbed = adversary.perturb(inputs)
@@ -111,25 +110,28 @@ def test_choose_positions_respects_the_rate():
     assert abs(chosen.float().mean().item() - 0.3 * 48 / 50) < 0.01 and not (chosen & special).any()
 
 
-def test_adversarial_distillation_end_to_end(tmp_path, tiny_model, ood_file, sentiment_tsv, capsys):  # noqa: F811
+def test_adversarial_distillation_end_to_end(tmp_path, tiny_model, ood_file, sentiment_tsv):
     out = tmp_path / "adv"
     code = main(["distill", "--teacher", str(tiny_model), "--method", "adversarial", "--ood", str(ood_file), "--out", str(out),
                  "--eval-data", str(sentiment_tsv), "--cache-dir", str(tmp_path / "cache"), "--transfer-size", "60",
                  "--min-words", "2", "--steps", "8", "--batch-size", "8", "--eval-every", "4", "--heldout", "10",
-                 "--student-options", "embedding_dim=16,hidden_size=16", "--no-teacher-bf16"])
+                 "--student-options", "embedding_dim=16,hidden_size=16", "--no-teacher-bf16",
+                 "--adversarial-mask-rate", "0.4", "--adversarial-generator-steps", "2"])
     assert code == 0
     run = json.loads((out / "run.json").read_text())
-    assert run["method"] == "adversarial" and run["config"]["adversarial_mask_rate"] == 0.3
+    assert run["method"] == "adversarial" and run["config"]["adversarial"]["mask_rate"] == 0.4
+    assert run["config"]["adversarial"]["generator_steps"] == 2 and run["config"]["adversarial"]["every"] == 2
+    assert "`adversarial_samples.jsonl`" in (out / "README.md").read_text()
     samples = [json.loads(line) for line in (out / "adversarial_samples.jsonl").read_text().splitlines()]
     assert len({s["step"] for s in samples}) == 2 and all("[[" in s["text"] for s in samples)
     assert {s["teacher_label"] for s in samples} <= {"label0", "label1"} and all(s["divergence"] >= 0 for s in samples)
 
 
-def test_adversarial_resume_gives_the_same_student(tmp_path, tiny_model, ood_file, sentiment_tsv):  # noqa: F811
-    options = dict(method="adversarial", adversarial_every=1, generator_steps=2)
-    distill(config(tmp_path, tiny_model, ood_file, sentiment_tsv, "straight", **options))
-    assert distill(config(tmp_path, tiny_model, ood_file, sentiment_tsv, "resumed", **options), stop_after_steps=8) == (None, {})
-    distill(config(tmp_path, tiny_model, ood_file, sentiment_tsv, "resumed", **options))
+def test_adversarial_resume_gives_the_same_student(tmp_path, tiny_distill_config):
+    options = dict(method="adversarial", adversarial=AdversarialOptions(every=1, generator_steps=2))
+    distill(tiny_distill_config("straight", **options))
+    assert distill(tiny_distill_config("resumed", **options), stop_after_steps=8) == (None, {})
+    distill(tiny_distill_config("resumed", **options))
     straight = load_file(tmp_path / "straight" / "last" / "model.safetensors")
     resumed = load_file(tmp_path / "resumed" / "last" / "model.safetensors")
     for name in straight:

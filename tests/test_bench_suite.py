@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from conftest import write_tsv
-from test_distill import OOD_SENTENCES
+from conftest import OOD_SENTENCES
 
 REPO = Path(__file__).resolve().parents[1]
 GOOD, BAD = ["good", "great", "fine", "fun", "loved"], ["bad", "awful", "boring", "hated"]

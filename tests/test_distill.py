@@ -2,7 +2,6 @@
 
 import dataclasses
 import json
-import random
 
 import numpy as np
 import pytest
@@ -10,28 +9,10 @@ from safetensors.torch import load_file
 
 from zskd.cli import main
 from zskd.distill import DistillConfig, distill
+from zskd.evaluate import agreement
 from zskd.students import load_student
-from conftest import SENTIMENT, WORDS, write_tsv
-
-_rng = random.Random(0)
-OOD_SENTENCES = [" ".join(_rng.choices(WORDS[:34], k=4 + i % 6)) + " ." for i in range(120)]
-
-
-@pytest.fixture
-def ood_file(tmp_path):
-    path = tmp_path / "ood.txt"
-    path.write_text("\n".join(OOD_SENTENCES) + "\n")
-    return path
-
-
-def config(tmp_path, tiny_model, ood_file, sentiment_tsv, name, **overrides):
-    options = dict(teacher=str(tiny_model), out=str(tmp_path / name), ood=str(ood_file), eval_data=str(sentiment_tsv),
-                   cache_dir=str(tmp_path / "cache"), transfer_size=60, min_words=2, max_words=20, steps=12,
-                   batch_size=8, eval_every=4, checkpoint_every=4, heldout=10, max_vocab=40,
-                   student_options="embedding_dim=16,hidden_size=16", teacher_bf16=False)
-    options.update(overrides)
-    return DistillConfig(**options)
-
+from zskd.teacher import Teacher
+from conftest import SENTIMENT, write_tsv
 
 def test_distill_through_the_cli_writes_a_complete_student(tmp_path, tiny_model, ood_file, sentiment_tsv, capsys):
     out = tmp_path / "student"
@@ -47,45 +28,48 @@ def test_distill_through_the_cli_writes_a_complete_student(tmp_path, tiny_model,
     assert run["transfer_size"] == 60 and run["transfer_info"]["pool"] == 120
     assert sum(run["transfer_info"]["classes_after"].values()) == 60
     assert run["compression"] == round(run["teacher_parameters"] / run["student_parameters"], 1)
-    assert run["eval"]["n"] == len(SENTIMENT) and 0 <= run["eval"]["agreement"] <= 100
-    assert [json.loads(line)["step"] for line in (out / "metrics.jsonl").read_text().splitlines()] == [5, 10]
+    assert run["eval"]["n"] == len(SENTIMENT)
+    assert [json.loads(line)["step"] for line in (out / "metrics.jsonl").read_text().splitlines()] == [0, 5, 10]
     assert "compression" in (out / "README.md").read_text()
     assert (out / "transfer_sample.tsv").read_text().startswith("teacher_label\tconfidence\ttext")
     assert (out / "last" / "model.safetensors").is_file() and not (tmp_path / "student.partial").exists()
 
     student = load_student(out)
     assert student.logits(["the movie was good", "awful"]).shape == (2, 2)
+    texts = [text for text, _ in SENTIMENT]
+    teacher = Teacher.from_pretrained(str(tiny_model), bf16=False)
+    assert run["eval"]["agreement"] == agreement(student.logits(texts).argmax(-1), teacher.logits(texts).argmax(-1))
     assert main(["eval", "--model", str(out), "--data", str(sentiment_tsv), "--teacher", str(tiny_model)]) == 0
     assert "agreement with teacher" in capsys.readouterr().out
 
 
-def test_resumed_run_ends_with_the_same_weights(tmp_path, tiny_model, ood_file, sentiment_tsv):
-    distill(config(tmp_path, tiny_model, ood_file, sentiment_tsv, "straight"))
-    assert distill(config(tmp_path, tiny_model, ood_file, sentiment_tsv, "resumed"), stop_after_steps=8) == (None, {})
+def test_resumed_run_ends_with_the_same_weights(tmp_path, tiny_distill_config):
+    distill(tiny_distill_config("straight"))
+    assert distill(tiny_distill_config("resumed"), stop_after_steps=8) == (None, {})
     assert (tmp_path / "resumed.partial" / "latest.json").is_file()
-    _, report = distill(config(tmp_path, tiny_model, ood_file, sentiment_tsv, "resumed"))
+    _, report = distill(tiny_distill_config("resumed"))
     for part in ("", "last/"):
         straight = load_file(tmp_path / "straight" / part / "model.safetensors")
         resumed = load_file(tmp_path / "resumed" / part / "model.safetensors")
         for name in straight:
             np.testing.assert_array_equal(straight[name].numpy(), resumed[name].numpy(), err_msg=part + name)
     steps = [json.loads(line)["step"] for line in (tmp_path / "resumed" / "metrics.jsonl").read_text().splitlines()]
-    assert steps == [4, 8, 12]
+    assert steps == [0, 4, 8, 12]
 
 
-def test_second_run_labels_nothing(tmp_path, tiny_model, ood_file, sentiment_tsv):
-    _, first = distill(config(tmp_path, tiny_model, ood_file, sentiment_tsv, "a"))
+def test_second_run_labels_nothing(tiny_distill_config):
+    _, first = distill(tiny_distill_config("a"))
     import zskd
 
-    second_config = config(tmp_path, tiny_model, ood_file, sentiment_tsv, "b", student="cnn", student_options=None)
+    second_config = tiny_distill_config("b", student="cnn", student_options=None)
     _, second = zskd.distill(**dataclasses.asdict(second_config))  # the keyword form of the Python API
     assert first["teacher_inputs_labelled"] == 120 + len(SENTIMENT)  # the balancing pool, then the eval set
     assert second["teacher_inputs_labelled"] == 0
 
 
 @pytest.mark.parametrize("method", ["random", "indomain"])
-def test_baseline_methods(tmp_path, tiny_model, ood_file, sentiment_tsv, method):
-    _, report = distill(config(tmp_path, tiny_model, ood_file, sentiment_tsv, method, method=method,
+def test_baseline_methods(tmp_path, tiny_distill_config, sentiment_tsv, method):
+    _, report = distill(tiny_distill_config(method, method=method,
                                indomain_data=str(sentiment_tsv), transfer_size=40))
     assert report["in_domain"] == (method == "indomain")
     if method == "indomain":
@@ -114,13 +98,13 @@ def test_pair_task_distils_from_sentence_pairs(tmp_path, tiny_model, ood_file):
     assert report["eval"]["n"] == 4
 
 
-def test_vocab_from_keeps_words_the_transfer_set_lacks(tmp_path, tiny_model, ood_file, sentiment_tsv):
+def test_vocab_from_keeps_words_the_transfer_set_lacks(tmp_path, tiny_model, tiny_distill_config):
     from transformers import AutoTokenizer
 
     extra = tmp_path / "extra.txt"
     extra.write_text("cat dog ran sat on mat\n")  # words the ood sentences (WORDS[:34]) never use
-    _, plain = distill(config(tmp_path, tiny_model, ood_file, sentiment_tsv, "plain", max_vocab=0))
-    student, widened = distill(config(tmp_path, tiny_model, ood_file, sentiment_tsv, "widened", max_vocab=0,
+    _, plain = distill(tiny_distill_config("plain", max_vocab=0))
+    student, widened = distill(tiny_distill_config("widened", max_vocab=0,
                                       vocab_from=str(extra)))
     tokenizer = AutoTokenizer.from_pretrained(tiny_model)
     new_ids = tokenizer("cat dog ran sat on mat", add_special_tokens=False)["input_ids"]

@@ -30,26 +30,42 @@ def _base_type(annotation: Any) -> Any:
     return annotation
 
 
-def add_config_arguments(parser: argparse.ArgumentParser, cls: type) -> None:
-    """Add one flag per field of `cls`; defaults stay None so that only flags the user gave override the YAML."""
+def _option_groups(cls: type) -> dict[str, type]:
+    """The fields of `cls` that are themselves option dataclasses (a method's options), by name."""
     hints = typing.get_type_hints(cls)
+    return {f.name: hints[f.name] for f in dataclasses.fields(cls) if dataclasses.is_dataclass(hints[f.name])}
+
+
+def add_config_arguments(parser: argparse.ArgumentParser, cls: type, prefix: str = "") -> None:
+    """Add one flag per field of `cls`; defaults stay None so that only flags the user gave override the YAML.
+    A field that is itself an options dataclass (`adversarial: AdversarialOptions`) becomes a titled group of
+    flags named after it (`--adversarial-mask-rate`, stored as "adversarial.mask_rate")."""
+    hints = typing.get_type_hints(cls)
+    groups = _option_groups(cls)
     for field in dataclasses.fields(cls):
-        flag = "--" + field.name.replace("_", "-")
+        if field.name in groups:
+            group = parser.add_argument_group(f"{field.name} options", field.metadata.get("help"))
+            add_config_arguments(group, groups[field.name], prefix=f"{field.name}.")
+            continue
+        flag = "--" + (prefix + field.name).replace(".", "-").replace("_", "-")
+        dest = prefix + field.name
         kind = _base_type(hints[field.name])
         default = field.default if field.default is not dataclasses.MISSING else None
         help_text = field.metadata.get("help", "")
         if default is not None:
             help_text += f" (default: {default})"
         if kind is bool:
-            parser.add_argument(flag, dest=field.name, action=argparse.BooleanOptionalAction, default=None, help=help_text)
+            parser.add_argument(flag, dest=dest, action=argparse.BooleanOptionalAction, default=None, help=help_text)
         else:
-            parser.add_argument(flag, dest=field.name, type=kind, default=None, help=help_text, metavar=field.name.upper())
+            parser.add_argument(flag, dest=dest, type=kind, default=None, help=help_text,
+                                metavar=field.name.upper())
 
 
 def load_config(cls: type[C], yaml_path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> C:
-    """Build `cls` from its defaults, then the YAML file, then the non-None `overrides` (parsed flags)."""
+    """Build `cls` from its defaults, then the YAML file, then the non-None `overrides` (parsed flags, or keyword
+    arguments). An options group is a mapping in YAML (`adversarial: {mask_rate: 0.3}`), "group.name" keys in
+    `overrides`, or the group's dataclass or a dict of its fields as a keyword argument."""
     values: dict[str, Any] = {}
-    names = {f.name for f in dataclasses.fields(cls)}
     if yaml_path:
         path = Path(yaml_path)
         if not path.is_file():
@@ -57,28 +73,36 @@ def load_config(cls: type[C], yaml_path: str | Path | None = None, overrides: di
         loaded = yaml.safe_load(path.read_text()) or {}
         if not isinstance(loaded, dict):
             raise ConfigError(f"{path}: expected a mapping of option: value")
-        unknown = sorted(set(loaded) - names)
-        if unknown:
-            raise ConfigError(f"{path}: unknown option {unknown[0]!r}; options are {', '.join(sorted(names))}")
-        values.update(loaded)
-    values.update({k: v for k, v in (overrides or {}).items() if k in names and v is not None})
+        values.update(_checked(cls, loaded, str(path)))
+    given = {k: v for k, v in (overrides or {}).items() if v is not None}
+    names = {f.name for f in dataclasses.fields(cls)}
+    for name, group in _option_groups(cls).items():
+        if not isinstance(values.get(name) or {}, dict):
+            raise ConfigError(f"{yaml_path}: {name} is a mapping of option: value")
+        merged = dict(values.get(name) or {})
+        if name in given:
+            given_group = given.pop(name)
+            merged.update(dataclasses.asdict(given_group) if dataclasses.is_dataclass(given_group) else given_group)
+        merged.update({k.split(".", 1)[1]: given.pop(k) for k in list(given) if k.startswith(name + ".")})
+        values[name] = group(**_checked(group, merged, f"{name} options"))
+    values.update({k: v for k, v in given.items() if k in names})
     try:
         return cls(**values)
     except TypeError as error:
         raise ConfigError(f"incomplete config: {error}") from error
 
 
+def _checked(cls: type, values: dict[str, Any], where: str) -> dict[str, Any]:
+    """`values`, refused when a key is not a field of `cls`."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - names)
+    if unknown:
+        raise ConfigError(f"{where}: unknown option {unknown[0]!r}; options are {', '.join(sorted(names))}")
+    return values
+
+
 def config_dict(config: Any) -> dict[str, Any]:
     return dataclasses.asdict(config)
-
-
-def made_with(config: Any, stored: dict[str, Any]) -> bool:
-    """Whether `stored` (the config a finished run wrote) describes `config`: options added since the run was made
-    count as their defaults, and an option left as None to be resolved during the run (`pairs`) takes the stored
-    value. Benchmarks use it to reuse finished runs."""
-    expected = dataclasses.asdict(config)
-    then = {**dataclasses.asdict(type(config)()), **stored}
-    return then == {k: then.get(k) if v is None and k == "pairs" else v for k, v in expected.items()}
 
 
 def write_json(path: str | Path, payload: Any) -> None:

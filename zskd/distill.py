@@ -3,12 +3,13 @@
     zskd distill --teacher runs/teachers/sst2 --method ood --student bilstm --eval-task sst2 --out runs/sst2-ood
     accelerate launch -m zskd.cli distill ...        # the same on several processes or GPUs, unchanged
 
-Steps: build the transfer set (`zskd.methods.SOURCES[method]`), label it with the teacher (cached), keep a
-held-out slice, prune the vocabulary to the tokens the set uses, initialise the student from the teacher, then
-train on the teacher's soft labels with AdamW, warm-up and linear decay. Every `eval_every` steps the student's
-agreement with the teacher on the held-out slice picks the best checkpoint (never the task's labels: this is
-zero-shot), and the task metric on labelled data is logged for reporting. Checkpoints every `checkpoint_every`
-steps in `<out>.partial/`; the same command resumes there. The finished student appears at `<out>` in one rename.
+`distill` is the recipe, in four steps: the method's transfer set, labelled by the teacher (cached), with a held-out
+slice (`label_transfer_set`); a student whose vocabulary is pruned to the tokens the set uses, initialised from the
+teacher (`build_student`); training on the teacher's soft labels with AdamW, warm-up and linear decay, plus the
+objectives the method and options add (`train`); the report, model card and one rename (`finish`).
+Every `eval_every` steps the student's agreement with the teacher on the held-out slice picks the best checkpoint
+(never the task's labels: this is zero-shot), and the task metric on labelled data is logged for reporting.
+Checkpoints every `checkpoint_every` steps in `<out>.partial/`; the same command resumes there.
 """
 
 from __future__ import annotations
@@ -29,32 +30,35 @@ import torch
 from tqdm.auto import tqdm
 
 from zskd import losses
-from zskd.batching import length_grouped_batches, pad
+from zskd.batching import length_grouped_batches
 from zskd.checkpoint import load_checkpoint, save_checkpoint
 from zskd.config import config_dict, load_config, write_json
 from zskd.data import DataError, Examples, read_labelled
 from zskd.evaluate import agreement, classification_metrics, percent_of_teacher
 from zskd.labelling import label_with_teacher
+from zskd.methods import METHODS, Batch, Method, Objective, Setup, TransferSet
+from zskd.methods.adversarial import AdversarialOptions
+from zskd.methods.ood import read_sentences
+from zskd.objectives import shared_objectives
 from zskd.report import model_card
+from zskd.rundir import RunDirectory
 from zskd.runinfo import machine_description, peak_memory_mib, versions
 from zskd.schedule import linear_warmup_decay
-from zskd.students import STUDENTS, create_student, load_student, parse_student_options
+from zskd.students import STUDENTS, Student, create_student, load_student, parse_student_options
 from zskd.students.base import build_vocabulary
 from zskd.tasks import get_task, load_split
 from zskd.teacher import Teacher
-from zskd.methods import SOURCES
-from zskd.methods.adversarial import PAIR_SEGMENTS, Adversary
-from zskd.methods.ood import read_sentences
 
 log = logging.getLogger(__name__)
-DEFAULT_LR = {"bilstm": 4e-3, "cnn": 2e-3, "transformer": 1e-4}
 
 
 @dataclass
 class DistillConfig:
+    """Every option of a distillation run; each is a flag of `zskd distill` and a key of its YAML recipes."""
+
     teacher: str = field(default="", metadata={"help": "teacher model directory or hub id"})
     out: str = field(default="", metadata={"help": "output student directory"})
-    method: str = field(default="ood", metadata={"help": f"transfer set: {', '.join(SOURCES)}"})
+    method: str = field(default="ood", metadata={"help": f"distillation method: {', '.join(METHODS)}"})
     student: str = field(default="bilstm", metadata={"help": f"student: {', '.join(STUDENTS)}"})
     student_options: str | None = field(default=None, metadata={"help": "student config, e.g. hidden_size=256,embedding_dim=96"})
     ood: str | None = field(default=None, metadata={"help": "out-of-domain corpus files, comma-separated (method ood, adversarial: default the data root's; method generate: added to the generated texts)"})
@@ -90,16 +94,9 @@ class DistillConfig:
     temperature: float = field(default=2.0, metadata={"help": "softmax temperature of the KL term"})
     kl_weight: float = field(default=1.0, metadata={"help": "weight of KL(teacher || student)"})
     mse_weight: float = field(default=1.0, metadata={"help": "weight of the logit MSE (added to the KL term)"})
-    hidden_weight: float = field(default=0.0, metadata={"help": "transformer student: weight of hidden-state MSE"})
-    adversarial_mask_rate: float = field(default=0.3, metadata={"help": "adversarial: fraction of tokens the generator replaces"})
-    adversarial_tau: float = field(default=1.0, metadata={"help": "adversarial: Gumbel-softmax temperature"})
-    adversarial_lr: float = field(default=1e-3, metadata={"help": "adversarial: generator learning rate"})
-    generator_steps: int = field(default=1, metadata={"help": "adversarial: generator steps (k) each time it trains"})
-    adversarial_every: int = field(default=2, metadata={"help": "adversarial: student steps (n) between generator updates and perturbed batches"})
-    adversarial_batch_size: int = field(default=16, metadata={"help": "adversarial: inputs of each batch the generator perturbs (the teacher's backward pass dominates the cost)"})
-    adversarial_diversity: float = field(default=0.2, metadata={"help": "adversarial: weight of the entropy of the generator's mean proposal (keeps it from collapsing onto one token)"})
-    adversarial_weight: float = field(default=1.0, metadata={"help": "adversarial: weight of the perturbed batch's KL against the clean one's"})
-    adversarial_segments: str = field(default="any", metadata={"help": "adversarial, pairs: segment(s) to perturb: any, both, first, second"})
+    hidden_weight: float = field(default=0.0, metadata={"help": "weight of hidden-state MSE, for students that take hidden-state targets (transformer)"})
+    adversarial: AdversarialOptions = field(default_factory=AdversarialOptions, metadata={
+        "help": "method adversarial (Rashid et al.): the generator that perturbs the ood inputs online"})
     heldout: int = field(default=4000, metadata={"help": "transfer-set inputs held out to measure agreement"})
     eval_every: int = field(default=500, metadata={"help": "steps between evaluations"})
     checkpoint_every: int = field(default=500, metadata={"help": "steps between resumable checkpoints"})
@@ -107,6 +104,8 @@ class DistillConfig:
     teacher_bf16: bool | None = field(default=None, metadata={"help": "label under bfloat16 autocast (default: where it measures clearly faster than float32 on this CPU)"})
     seed: int = field(default=0, metadata={"help": "seed for everything: transfer set, initialisation, batches"})
     trust_remote_code: bool = field(default=False, metadata={"help": "allow custom teacher code (off: safer)"})
+
+
 
 
 def load_eval_data(config: DistillConfig) -> tuple[Examples | None, str]:
@@ -130,21 +129,8 @@ def distill(config: DistillConfig | None = None, stop_after_steps: int | None = 
     from accelerate import Accelerator
 
     config = config or load_config(DistillConfig, overrides=options)
-    if not config.teacher or not config.out:
-        raise DataError("give --teacher DIR and --out DIR")
-    if config.method not in SOURCES:
-        raise DataError(f"unknown method {config.method!r}: choose one of {', '.join(SOURCES)}")
-    if config.student not in STUDENTS:
-        raise DataError(f"unknown student {config.student!r}: choose one of {', '.join(STUDENTS)}")
-    if config.adversarial_segments not in PAIR_SEGMENTS:
-        raise DataError(f"unknown --adversarial-segments {config.adversarial_segments!r}: choose one of {', '.join(PAIR_SEGMENTS)}")
-    if not 0.0 < config.ood_nearest <= 1.0:
-        raise DataError(f"--ood-nearest {config.ood_nearest} is not a fraction: give a number in (0, 1]")
-    if config.ood_nearest < 1.0 and not (config.method == "generate" and config.ood):
-        raise DataError("--ood-nearest picks out-of-domain sentences near generated texts: use it with --method generate --ood FILE[,FILE]")
-    out, work = Path(config.out), Path(config.out + ".partial")
-    if out.exists():
-        raise FileExistsError(f"{out} already exists: remove it or choose another --out")
+    method = check_config(config)
+    run = RunDirectory(config.out)
     started = time.time()
     accelerator = Accelerator()
     torch.manual_seed(config.seed)
@@ -153,105 +139,182 @@ def distill(config: DistillConfig | None = None, stop_after_steps: int | None = 
     eval_examples, metric = load_eval_data(config)
     if config.pairs is None:
         config = dataclasses.replace(config, pairs=bool(eval_examples is not None and eval_examples.is_pair))
+    work = run.begin({k: v for k, v in config_dict(config).items() if k != "cache_dir"})
 
-    # 1. The transfer set, labelled by the teacher (cached), and a held-out slice of it.
-    transfer = SOURCES[config.method](config, teacher)
+    transfer = label_transfer_set(config, method, teacher)
+    setup = build_student(config, teacher, transfer, work, accelerator.is_main_process)
+    objectives = [*shared_objectives(setup), *method.objectives(setup)]
+    evaluation = Evaluation(transfer.heldout_inputs, transfer.heldout_labels, eval_examples, metric)
+    trained = train(config, setup, objectives, torch.from_numpy(transfer.logits[transfer.train]), evaluation,
+                    accelerator, stop_after_steps)
+    if trained is None:  # stopped early, or not the main process
+        return None, {}
+    report = finish(config, run, setup, transfer, objectives, trained, eval_examples, metric, started)
+    return load_student(run.out), report
+
+
+def check_config(config: DistillConfig) -> Method:
+    """The method `config` names, once it and the options every run shares pass their checks."""
+    if not config.teacher or not config.out:
+        raise DataError("give --teacher DIR and --out DIR")
+    if config.method not in METHODS:
+        raise DataError(f"unknown method {config.method!r}: choose one of {', '.join(METHODS)}")
+    if config.student not in STUDENTS:
+        raise DataError(f"unknown student {config.student!r}: choose one of {', '.join(STUDENTS)}")
+    if config.hidden_weight > 0 and not STUDENTS[config.student].takes_hidden_states:
+        takers = [name for name, cls in STUDENTS.items() if cls.takes_hidden_states]
+        raise DataError(f"--hidden-weight needs a student that takes hidden-state targets: {', '.join(takers)}")
+    if not 0.0 < config.ood_nearest <= 1.0:
+        raise DataError(f"--ood-nearest {config.ood_nearest} is not a fraction: give a number in (0, 1]")
+    if config.ood_nearest < 1.0 and not (config.method == "generate" and config.ood):
+        raise DataError("--ood-nearest picks out-of-domain sentences near generated texts: use it with --method "
+                        "generate --ood FILE[,FILE]")
+    method = METHODS[config.method]
+    method.validate(config)
+    return method
+
+
+@dataclass
+class LabelledTransferSet(TransferSet):
+    """The transfer set with the teacher's [N, K] logits, split into training rows and a held-out slice."""
+
+    logits: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.float32))
+    train: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
+    heldout: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
+    seconds: float = 0.0  # building and labelling it
+
+    @property
+    def heldout_inputs(self) -> list:
+        return [self.inputs[i] for i in self.heldout]
+
+    @property
+    def heldout_labels(self) -> np.ndarray:
+        return self.logits[self.heldout].argmax(-1)
+
+
+def label_transfer_set(config: DistillConfig, method: Method, teacher: Teacher) -> LabelledTransferSet:
+    """Step 1: the method's transfer set, labelled by the teacher (cached), and a held-out slice of it."""
+    started = time.time()
+    transfer = method.transfer_set(config, teacher)
     if len(transfer.inputs) < 2:
-        raise DataError(f"method {config.method} produced {len(transfer.inputs)} inputs; widen --min-words/--max-words or add corpora")
-    teacher_logits, _ = label_with_teacher(teacher, transfer.inputs, config.cache_dir)
-    transfer_seconds = time.time() - started
+        raise DataError(f"method {config.method} produced {len(transfer.inputs)} inputs; widen --min-words/--max-words "
+                        "or add corpora")
+    logits, _ = label_with_teacher(teacher, transfer.inputs, config.cache_dir)
     order = np.random.default_rng([config.seed, 4]).permutation(len(transfer.inputs))
     heldout_size = min(config.heldout, len(order) // 5)
-    heldout, train = order[:heldout_size], order[heldout_size:]
-    heldout_inputs = [transfer.inputs[i] for i in heldout]
-    heldout_teacher = teacher_logits[heldout].argmax(-1)
+    return LabelledTransferSet(**vars(transfer), logits=logits, train=order[heldout_size:],
+                               heldout=order[:heldout_size], seconds=time.time() - started)
 
-    # 2. The student: vocabulary pruned to the tokens the transfer set uses, initialised from the teacher.
-    encoded = teacher.encode([transfer.inputs[i] for i in train])
-    teacher_ids = encoded["input_ids"]
-    segments = encoded.get("token_type_ids") or [[0] * len(x) for x in teacher_ids]
-    token_counts = Counter(t for ids in teacher_ids for t in ids)
-    # Low-data: the few labelled examples, trained on with cross-entropy beside the teacher's soft labels.
+
+def build_student(config: DistillConfig, teacher: Teacher, transfer: LabelledTransferSet, work: Path,
+                  is_main_process: bool) -> Setup:
+    """Step 2: the student, its vocabulary pruned to the tokens the training rows use (and the few-shot examples'
+    and `--vocab-from`'s), initialised from the teacher; returned in the `Setup` the objectives read."""
+    encoded = teacher.encode([transfer.inputs[i] for i in transfer.train])
+    token_counts = Counter(t for ids in encoded["input_ids"] for t in ids)
     shots = read_labelled(config.few_shot, config.few_shot_text_col, config.few_shot_label_col, None,
                           teacher.label_names) if config.few_shot else None
     if shots is not None:
-        shot_encoded = teacher.encode(shots.texts)
-        token_counts.update(t for ids in shot_encoded["input_ids"] for t in ids)
+        token_counts.update(t for ids in teacher.encode(shots.texts)["input_ids"] for t in ids)
     if config.vocab_from:  # ranked after every token the transfer set uses (count 0)
         texts = read_sentences([Path(p) for p in config.vocab_from.split(",") if p], 1, 10_000)
         for ids in teacher.encode(texts)["input_ids"]:
             for t in ids:
                 token_counts.setdefault(t, 0)
-    kept = build_vocabulary(teacher.tokenizer, token_counts, config.max_vocab)
-    student = create_student(config.student, teacher, kept, parse_student_options(config.student, config.student_options))
-    student_ids = student.from_teacher_ids(teacher_ids)
-    if shots is not None:
-        shot_ids = student.from_teacher_ids(shot_encoded["input_ids"])
-        shot_segments = shot_encoded.get("token_type_ids") or [[0] * len(x) for x in shot_ids]
-        shot_labels = torch.tensor(shots.labels)
-    targets = torch.from_numpy(teacher_logits[train])
+    vocabulary = build_vocabulary(teacher.tokenizer, token_counts, config.max_vocab)
+    student = create_student(config.student, teacher, vocabulary,
+                             parse_student_options(config.student, config.student_options))
+    segments = encoded.get("token_type_ids") or [[0] * len(x) for x in encoded["input_ids"]]
+    return Setup(config=config, teacher=teacher, student=student, vocabulary=vocabulary, token_counts=token_counts,
+                 teacher_ids=encoded["input_ids"], segments=segments, shots=shots, work=work,
+                 is_main_process=is_main_process)
+
+
+@dataclass
+class Evaluation:
+    """What the loop measures at each evaluation: agreement with the teacher on held-out transfer inputs (which
+    picks the best checkpoint) and, when labelled data is given, the task metric (reported only)."""
+
+    heldout_inputs: list
+    heldout_labels: np.ndarray
+    examples: Examples | None
+    metric: str
+
+    def __call__(self, student: Student) -> dict:
+        record = {"heldout_agreement": agreement(student.logits(self.heldout_inputs).argmax(-1), self.heldout_labels)}
+        if self.examples is not None:
+            predicted = student.logits(self.examples.inputs()).argmax(-1)
+            record["eval_" + self.metric] = classification_metrics(
+                self.examples.labels, predicted, len(student.label_names), self.metric)["task_metric"]
+        return record
+
+
+def train(config: DistillConfig, setup: Setup, objectives: list[Objective], targets: torch.Tensor,
+          evaluate: Evaluation, accelerator, stop_after_steps: int | None = None) -> tuple[float, float] | None:
+    """Step 3: the loop. Each step: the student on a batch of training rows, KL at `temperature` plus logit MSE
+    against the teacher's logits (`targets`, [N_train, K]), plus each objective's term; one AdamW step. Evaluates
+    at step 0, every `eval_every` steps and at the end, keeping the best student in `work/best`; checkpoints every
+    `checkpoint_every` steps, resuming from the latest. Returns (best held-out agreement, seconds this session), or
+    None when stopped after `stop_after_steps` or on a process other than the main one."""
+    work, model = setup.work, setup.student
+    student_ids, segments = model.from_teacher_ids(setup.teacher_ids), setup.segments
     lengths = [len(x) for x in student_ids]
-    use_hidden = config.hidden_weight > 0 and config.student == "transformer"
-
-    lr = config.lr or DEFAULT_LR[config.student]
-    optimizer = torch.optim.AdamW(student.parameters(), lr=lr, weight_decay=config.weight_decay)
-    work.mkdir(parents=True, exist_ok=True)
-    write_json(work / "config.json", config_dict(config))
-    # The adversarial method's generator: it perturbs the student's batches online, with the teacher in the loop.
-    adversary = Adversary(config, teacher, student, kept, token_counts) if config.method == "adversarial" else None
-    state = load_checkpoint(work, student, optimizer)
-    if adversary is not None and "adversary" in state["extra_state"]:
-        adversary.load_state_dict(state["extra_state"]["adversary"])
+    lr = config.lr or type(model).default_lr
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=config.weight_decay)
+    state = load_checkpoint(work, model, optimizer)
+    for objective in objectives:
+        if objective.name in state["extra_state"]:
+            objective.load_state_dict(state["extra_state"][objective.name])
     step, best = state["step"], state.get("best_agreement", -1.0)
-    if step and state.get("kept_token_ids_hash") != _digest(kept):
+    if step and state.get("kept_token_ids_hash") != _digest(setup.vocabulary):
         raise DataError(f"{work} was made from a different transfer set: delete it to start again")
-    metrics_path, samples_path = work / "metrics.jsonl", work / "adversarial_samples.jsonl"
-    _truncate_metrics(metrics_path, step)
-    _truncate_metrics(samples_path, step)
-    student, optimizer = accelerator.prepare(student, optimizer)
-    model = accelerator.unwrap_model(student)
+    metrics_path = work / "metrics.jsonl"
+    for name in ("metrics.jsonl", *(a for o in objectives for a in o.artefacts)):
+        _truncate_jsonl(work / name, step)
+    student, optimizer = accelerator.prepare(model, optimizer)
     device = accelerator.device
-    if adversary is not None:
-        adversary.to(device)
+    objectives = [objective.to(device) for objective in objectives]
+    hidden_states = any(objective.needs_hidden_states for objective in objectives)
 
-    # 3. Training.
-    steps_per_epoch = max(1, math.ceil(len(train) / config.batch_size))
+    steps_per_epoch = max(1, math.ceil(len(lengths) / config.batch_size))
     epoch, epoch_batches = -1, []
     progress = tqdm(total=config.steps, initial=step, desc=f"distill {config.method} -> {config.student}", unit="step",
                     disable=not accelerator.is_main_process)
     train_started = time.time()
+
+    def evaluate_and_keep_best(loss: float | None) -> None:
+        nonlocal best
+        record = {"step": step, "loss": loss, "lr": linear_warmup_decay(lr, step, config.steps, config.warmup_ratio),
+                  **evaluate(model), "seconds": round(time.time() - train_started, 1)}
+        _append_jsonl(metrics_path, record)
+        if record["heldout_agreement"] > best:
+            best = record["heldout_agreement"]
+            model.save_pretrained(work / "best")
+        student.train()
+
+    if step == 0 and accelerator.is_main_process:
+        evaluate_and_keep_best(None)
     student.train()
     while step < config.steps:
         if step // steps_per_epoch != epoch:
             epoch = step // steps_per_epoch
             batches = length_grouped_batches(lengths, config.batch_size, config.seed, epoch)
             epoch_batches = batches[accelerator.process_index :: accelerator.num_processes] or batches
-        batch = epoch_batches[(step % steps_per_epoch) % len(epoch_batches)]
-        inputs = {k: v.to(device) for k, v in model.collate([student_ids[i] for i in batch], [segments[i] for i in batch]).items()}
+        rows = epoch_batches[(step % steps_per_epoch) % len(epoch_batches)]
+        inputs = {k: v.to(device) for k, v in model.collate([student_ids[i] for i in rows],
+                                                             [segments[i] for i in rows]).items()}
         for group in optimizer.param_groups:
             group["lr"] = linear_warmup_decay(lr, step, config.steps, config.warmup_ratio)
-        outputs = student(**inputs, output_hidden_states=True) if use_hidden else student(**inputs)
-        student_logits = outputs[0] if use_hidden else outputs
-        target = targets[batch].to(device)
-        loss = config.kl_weight * losses.kl_divergence(student_logits, target, config.temperature)
+        outputs = student(**inputs, output_hidden_states=True) if hidden_states else student(**inputs)
+        batch = Batch(rows, inputs, targets[rows].to(device), outputs[0] if hidden_states else outputs,
+                      outputs[1] if hidden_states else None, student)
+        loss = config.kl_weight * losses.kl_divergence(batch.student_logits, batch.teacher_logits, config.temperature)
         if config.mse_weight:
-            loss = loss + config.mse_weight * losses.logit_mse(student_logits, target)
-        if use_hidden:
-            loss = loss + config.hidden_weight * _hidden_loss(model, teacher, outputs[1], inputs, [teacher_ids[i] for i in batch])
-        if shots is not None:
-            pick = torch.randint(len(shot_ids), (min(config.batch_size, len(shot_ids)),)).tolist()
-            shot_inputs = model.collate([shot_ids[i] for i in pick], [shot_segments[i] for i in pick])
-            shot_logits = student(**{k: v.to(device) for k, v in shot_inputs.items()})
-            loss = loss + config.few_shot_weight * losses.cross_entropy(shot_logits, shot_labels[pick].to(device))
-        if adversary is not None and step % config.adversarial_every == 0:
-            # k generator steps up the divergence, then the student learns the teacher's labels for a fresh sample
-            seeds = {k: v[: config.adversarial_batch_size] for k, v in inputs.items()}
-            divergence = [adversary.generator_step(seeds) for _ in range(config.generator_steps)][-1]
-            perturbed = adversary.perturb(seeds)
-            perturbed_logits = student(**{k: perturbed[k] for k in seeds})
-            loss = loss + config.adversarial_weight * losses.kl_divergence(perturbed_logits, perturbed["teacher_logits"], config.temperature)
-            if accelerator.is_main_process and (step + config.adversarial_every) // config.eval_every > step // config.eval_every:
-                _append_samples(samples_path, step + 1, divergence, adversary.decode(perturbed, perturbed_logits))
+            loss = loss + config.mse_weight * losses.logit_mse(batch.student_logits, batch.teacher_logits)
+        for objective in objectives:
+            term = objective.loss(step, batch)
+            if term is not None:
+                loss = loss + term
         accelerator.backward(loss)
         accelerator.clip_grad_norm_(student.parameters(), 1.0)
         optimizer.step()
@@ -260,70 +323,56 @@ def distill(config: DistillConfig | None = None, stop_after_steps: int | None = 
         progress.update(1)
         progress.set_postfix(loss=f"{loss.item():.4f}")
         if accelerator.is_main_process and (step % config.eval_every == 0 or step == config.steps):
-            record = {"step": step, "loss": round(loss.item(), 5), "lr": linear_warmup_decay(lr, step, config.steps, config.warmup_ratio),
-                      "heldout_agreement": agreement(model.logits(heldout_inputs).argmax(-1), heldout_teacher),
-                      "seconds": round(time.time() - train_started, 1)}
-            if eval_examples is not None:
-                record["eval_" + metric] = classification_metrics(
-                    eval_examples.labels, model.logits(eval_examples.inputs()).argmax(-1), teacher.num_labels, metric)["task_metric"]
-            _append_metrics(metrics_path, record)
-            if record["heldout_agreement"] > best:
-                best = record["heldout_agreement"]
-                model.save_pretrained(work / "best")
-            student.train()
+            evaluate_and_keep_best(round(loss.item(), 5))
         if accelerator.is_main_process and (step % config.checkpoint_every == 0 or step == config.steps):
-            save_checkpoint(work, step, model, optimizer, {"best_agreement": best, "kept_token_ids_hash": _digest(kept)},
-                            {"adversary": adversary.state_dict()} if adversary is not None else None)
+            save_checkpoint(work, step, model, optimizer, {"best_agreement": best,
+                                                           "kept_token_ids_hash": _digest(setup.vocabulary)},
+                            {o.name: state for o in objectives if (state := o.state_dict())})
             if stop_after_steps is not None and step >= stop_after_steps:
                 progress.close()
-                return None, {}
+                return None
     progress.close()
-    train_seconds = time.time() - train_started
-    if not accelerator.is_main_process:
-        return None, {}
+    return (best, time.time() - train_started) if accelerator.is_main_process else None
 
-    # 4. The report, the best and last students, the model card; then one rename.
+
+def finish(config: DistillConfig, run: RunDirectory, setup: Setup, transfer: LabelledTransferSet,
+           objectives: list[Objective], trained: tuple[float, float], eval_examples: Examples | None, metric: str,
+           started: float) -> dict:
+    """Step 4: the best and last students, the report (`run.json`), the model card and the artefacts, moved to
+    `config.out` in one rename. Returns the report."""
+    work, teacher = run.work, setup.teacher
+    best, train_seconds = trained
     final = work / "final"
     shutil.rmtree(final, ignore_errors=True)
     shutil.copytree(work / "best", final)
-    model.save_pretrained(final / "last")
+    setup.student.save_pretrained(final / "last")
     best_student = load_student(final)
+    artefacts = [name for o in objectives for name in o.artefacts if (work / name).is_file()]
     report = {
         "method": config.method, "student": config.student, "transfer": transfer.description,
         "in_domain": transfer.in_domain, "transfer_info": transfer.info, "transfer_size": len(transfer.inputs),
-        "vocabulary": len(kept), "few_shot_examples": len(shots) if shots is not None else 0,
-        "teacher_bf16": teacher.bf16, "teacher_parameters": teacher.num_parameters(), "student_parameters": best_student.num_parameters(),
+        "vocabulary": len(setup.vocabulary), "few_shot_examples": len(setup.shots) if setup.shots is not None else 0,
+        "teacher_bf16": teacher.bf16, "teacher_parameters": teacher.num_parameters(),
+        "student_parameters": best_student.num_parameters(),
         "compression": round(teacher.num_parameters() / best_student.num_parameters(), 1),
-        "heldout_agreement": best, "heldout_size": heldout_size, "steps": config.steps,
-        "transfer_seconds": round(transfer_seconds, 1), "train_seconds_this_session": round(train_seconds, 1),
-        "peak_memory_mib": peak_memory_mib(),
+        "heldout_agreement": best, "heldout_size": len(transfer.heldout), "steps": config.steps,
+        "transfer_seconds": round(transfer.seconds, 1), "train_seconds_this_session": round(train_seconds, 1),
+        "peak_memory_mib": peak_memory_mib(), "artefacts": artefacts,
         "config": config_dict(config), "versions": versions(), "machine": machine_description(),
     }
-    exact_teacher = Teacher(teacher.model, teacher.tokenizer, teacher.max_length, bf16=False)  # scored as `zskd eval` does
+    exact_teacher = Teacher(teacher.model, teacher.tokenizer, teacher.max_length, bf16=False)  # as `zskd eval` scores
     if eval_examples is not None:
         report["eval"] = _final_eval(best_student, exact_teacher, eval_examples, metric, config.cache_dir)
     # 0 when everything came from the cache
     report["teacher_inputs_labelled"] = teacher.inputs_labelled + exact_teacher.inputs_labelled
     report["total_seconds"] = round(time.time() - started, 1)
     write_json(final / "run.json", report)
-    shutil.copy(metrics_path, final / "metrics.jsonl")
-    if samples_path.is_file():
-        shutil.copy(samples_path, final / samples_path.name)
-    _write_transfer_sample(final / "transfer_sample.tsv", transfer.inputs, teacher_logits, teacher.label_names)
+    for name in ("metrics.jsonl", *artefacts):
+        shutil.copy(work / name, final / name)
+    _write_transfer_sample(final / "transfer_sample.tsv", transfer.inputs, transfer.logits, teacher.label_names)
     (final / "README.md").write_text(model_card(report))
-    final.rename(out)
-    shutil.rmtree(work)
-    return best_student, report
-
-
-def _hidden_loss(model, teacher: Teacher, student_hidden, inputs: dict, teacher_ids: list[list[int]]) -> torch.Tensor:
-    """MSE between each student layer and the teacher layer it was initialised from (same width only)."""
-    with torch.no_grad():
-        teacher_out = teacher.model(input_ids=pad(teacher_ids, teacher.tokenizer.pad_token_id or 0).to(inputs["input_ids"].device),
-                                    attention_mask=inputs["attention_mask"], token_type_ids=inputs["token_type_ids"],
-                                    output_hidden_states=True)
-    pairs = [(student_hidden[i + 1], teacher_out.hidden_states[t + 1]) for i, t in enumerate(model.config.teacher_layers)]
-    return sum(losses.hidden_mse(s, t, inputs["attention_mask"]) for s, t in pairs) / max(1, len(pairs))
+    run.finish(final)
+    return report
 
 
 def _final_eval(student, teacher: Teacher, examples: Examples, metric: str, cache_dir: str) -> dict:
@@ -333,29 +382,23 @@ def _final_eval(student, teacher: Teacher, examples: Examples, metric: str, cach
     teacher_pred = label_with_teacher(teacher, inputs, cache_dir, progress=False)[0].argmax(-1)
     student_scores = classification_metrics(examples.labels, student_pred, teacher.num_labels, metric)
     teacher_scores = classification_metrics(examples.labels, teacher_pred, teacher.num_labels, metric)
-    return {"data": examples.source, "n": len(inputs), "metric": metric, "student": student_scores, "teacher": teacher_scores,
-            "percent_of_teacher": percent_of_teacher(student_scores["task_metric"], teacher_scores["task_metric"]),
-            "agreement": agreement(student_pred, teacher_pred)}
+    return {"data": examples.source, "n": len(inputs), "metric": metric, "student": student_scores,
+            "teacher": teacher_scores, "agreement": agreement(student_pred, teacher_pred),
+            "percent_of_teacher": percent_of_teacher(student_scores["task_metric"], teacher_scores["task_metric"])}
 
 
 def _digest(token_ids: list[int]) -> str:
     return hashlib.sha1(",".join(map(str, token_ids)).encode()).hexdigest()
 
 
-def _append_metrics(path: Path, record: dict) -> None:
+def _append_jsonl(path: Path, record: dict) -> None:
     with open(path, "a") as handle:
         handle.write(json.dumps(record) + "\n")
     log.info("step %d: %s", record["step"], record)
 
 
-def _append_samples(path: Path, step: int, divergence: float, samples: list[dict]) -> None:
-    """Decoded perturbed inputs, so a user can see what the generator found."""
-    with open(path, "a") as handle:
-        handle.writelines(json.dumps({"step": step, "divergence": round(divergence, 5), **sample}) + "\n" for sample in samples)
-
-
-def _truncate_metrics(path: Path, step: int) -> None:
-    """Drop JSONL lines past the checkpoint being resumed from (they will be logged again)."""
+def _truncate_jsonl(path: Path, step: int) -> None:
+    """Drop JSONL lines past the checkpoint being resumed from (they will be written again)."""
     if path.is_file():
         kept = [line for line in path.read_text().splitlines() if line and json.loads(line)["step"] <= step]
         path.write_text("".join(line + "\n" for line in kept))

@@ -65,7 +65,7 @@ def model_card(report: dict) -> str:
         f"training {report['train_seconds_this_session']:.0f} s, peak memory {report['peak_memory_mib']:.0f} MiB). "
         "Full configuration, versions and timings: `run.json`; learning curve: `metrics.jsonl`; "
         "a sample of the transfer set with the teacher's labels: `transfer_sample.tsv`"
-        + ("; what the adversarial generator wrote: `adversarial_samples.jsonl`." if report["method"] == "adversarial" else "."),
+        + "".join(f"; written by the method during training: `{name}`" for name in report.get("artefacts", [])) + ".",
         "",
         "Load it with `zskd.students.load_student(dir)`; `student.logits(texts)` gives the logits.",
     ]

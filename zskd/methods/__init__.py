@@ -1,27 +1,21 @@
-"""Transfer sets: the inputs the teacher labels and the student learns from, when the task's data is not there.
-
-A static source is a function `(config, teacher) -> TransferSet` that returns text once; the teacher labels it
-once (cached) and the distillation loop trains on it. `SOURCES` maps each method name to its function.
-`adversarial` trains on the `ood` set and, online, on perturbations of it (`zskd.methods.adversarial`);
-`generate` reads the texts `zskd generate` wrote (`zskd.methods.generate`).
+"""Distillation methods: how the inputs the teacher labels and the student learns from are made, when the task's
+data is not there. One file per method, each ending in its `METHOD` (`zskd.methods.base.Method`): a transfer-set
+function `(config, teacher) -> TransferSet`, its option checks, and any objectives it adds to the training loop.
+`METHODS` maps each `--method` name to one; adding a method is a new file and a line here.
 """
 
 from __future__ import annotations
 
-from typing import Callable
-
+from zskd.methods import adversarial, generate, indomain, ood, random_tokens
+from zskd.methods.base import Batch, Method, Objective, Setup
 from zskd.methods.common import TransferSet
-from zskd.methods.generate import generated_transfer_set
-from zskd.methods.indomain import indomain_transfer_set
-from zskd.methods.ood import ood_transfer_set
-from zskd.methods.random_tokens import random_transfer_set
 
-SOURCES: dict[str, Callable[..., TransferSet]] = {
-    "ood": ood_transfer_set,
-    "adversarial": ood_transfer_set,
-    "random": random_transfer_set,
-    "indomain": indomain_transfer_set,
-    "generate": generated_transfer_set,
+METHODS: dict[str, Method] = {
+    "ood": ood.METHOD,  # out-of-domain sentences, class-balanced by the teacher (Rashid et al., first half)
+    "adversarial": adversarial.METHOD,  # the ood set plus online adversarial perturbations (Rashid et al.)
+    "generate": generate.METHOD,  # texts a language model wrote (`zskd generate`; Melas-Kyriazi et al.)
+    "random": random_tokens.METHOD,  # random vocabulary words: the floor
+    "indomain": indomain.METHOD,  # the task's own unlabelled text: the ceiling (benchmark only)
 }
 
-__all__ = ["SOURCES", "TransferSet"]
+__all__ = ["METHODS", "Batch", "Method", "Objective", "Setup", "TransferSet"]

@@ -5,25 +5,48 @@ reads an out-of-domain input with about 30% of its tokens masked and proposes a 
 position. Hard Gumbel-softmax with the straight-through estimator turns its logits into one-hot rows; one-hot x
 embedding matrix gives `inputs_embeds` for the teacher and for the student, so the teacher-student divergence is
 differentiable with respect to the generator. The generator takes `generator_steps` steps to maximise that
-divergence every `adversarial_every` student steps, and on those steps the student also minimises it on a fresh
-perturbation of its batch (weight `adversarial_weight`), besides the cached clean `ood` targets every step.
+divergence every `every` student steps, and on those steps the student also minimises it on a fresh perturbation of
+the first `batch_size` inputs of its batch (weight `weight`), besides the cached clean `ood` targets every step.
+The method is the `ood` transfer set plus `AdversarialObjective`; its options are `DistillConfig.adversarial`
+(flags `--adversarial-*`).
 
 Teacher and student share the teacher's WordPiece vocabulary: the generator proposes student-vocabulary tokens
 (the transfer set's), and `kept_token_ids` maps them to teacher rows. Special tokens and segment ids are never
-changed, so sentence pairs keep their [CLS]/[SEP] layout; `adversarial_segments` picks which segment(s) change.
+changed, so sentence pairs keep their [CLS]/[SEP] layout; `segments` picks which segment(s) change.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from zskd import losses
+from zskd.data import DataError
+from zskd.methods.base import Batch, Method, Objective, Setup
+from zskd.methods.ood import ood_transfer_set
 from zskd.students.base import pca_embeddings
 
 PAIR_SEGMENTS = ("any", "both", "first", "second")
+
+
+@dataclass
+class AdversarialOptions:
+    mask_rate: float = field(default=0.3, metadata={"help": "fraction of tokens the generator replaces"})
+    tau: float = field(default=1.0, metadata={"help": "Gumbel-softmax temperature"})
+    lr: float = field(default=1e-3, metadata={"help": "generator learning rate"})
+    generator_steps: int = field(default=1, metadata={"help": "generator steps (k) each time it trains"})
+    every: int = field(default=2, metadata={"help": "student steps (n) between generator updates and perturbed batches"})
+    batch_size: int = field(default=16, metadata={
+        "help": "inputs of each batch the generator perturbs (the teacher's backward pass dominates the cost)"})
+    diversity: float = field(default=0.2, metadata={
+        "help": "weight of the entropy of the generator's mean proposal (keeps it from collapsing onto one token)"})
+    weight: float = field(default=1.0, metadata={"help": "weight of the perturbed batch's KL against the clean one's"})
+    segments: str = field(default="any", metadata={"help": "pairs: segment(s) to perturb: any, both, first, second"})
 
 
 @dataclass
@@ -73,11 +96,13 @@ def choose_positions(special: torch.Tensor, token_type_ids: torch.Tensor, rate: 
 
 
 class Adversary:
-    """The generator, its optimiser, and the two things the loop asks of it: a generator step and a student loss
-    on freshly perturbed inputs. `student_ids` batches are in the student's vocabulary."""
+    """The generator, its optimiser, and what `AdversarialObjective` asks of it: a generator step and a freshly
+    perturbed batch with the teacher's logits. Batches are in the student's vocabulary."""
 
-    def __init__(self, config, teacher, student, kept_token_ids: list[int], token_counts: dict[int, int]):
-        self.config = config
+    def __init__(self, options: AdversarialOptions, temperature: float, teacher, student, kept_token_ids: list[int],
+                 token_counts: dict[int, int]):
+        self.options = options
+        self.temperature = temperature
         self.teacher = teacher
         self.student = student
         self.kept = torch.tensor(kept_token_ids)
@@ -99,12 +124,12 @@ class Adversary:
             counts = torch.tensor([float(token_counts.get(t, 0)) for t in kept_token_ids])
             self.generator.output.bias.copy_(torch.log(counts + 1.0) - torch.log(counts.sum() + len(counts)))
             self.generator.output.weight.mul_(0.1)
-        self.optimizer = torch.optim.AdamW(self.generator.parameters(), lr=config.adversarial_lr)
+        self.optimizer = torch.optim.AdamW(self.generator.parameters(), lr=options.lr)
 
     # --- perturbation ------------------------------------------------------------------------------------------
     def _positions(self, input_ids: torch.Tensor, token_type_ids: torch.Tensor) -> torch.Tensor:
         special = torch.isin(input_ids, self.special_student_ids)
-        return choose_positions(special, token_type_ids, self.config.adversarial_mask_rate, self.config.adversarial_segments)
+        return choose_positions(special, token_type_ids, self.options.mask_rate, self.options.segments)
 
     def _proposal_logits(self, inputs: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         """(positions [B, L] bool, proposal logits [M, V_student]; banned tokens at -1e4)."""
@@ -116,7 +141,7 @@ class Adversary:
     def propose(self, inputs: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         """(positions [B, L] bool, one-hot proposals [M, V_student] with straight-through gradients)."""
         positions, logits = self._proposal_logits(inputs)
-        return positions, F.gumbel_softmax(logits, tau=self.config.adversarial_tau, hard=True)
+        return positions, F.gumbel_softmax(logits, tau=self.options.tau, hard=True)
 
     def _divergence(self, inputs: dict[str, torch.Tensor], positions: torch.Tensor, one_hot: torch.Tensor) -> torch.Tensor:
         """KL(teacher || student) on the perturbed inputs, differentiable with respect to `one_hot`."""
@@ -127,18 +152,18 @@ class Adversary:
             teacher_logits = self.teacher.logits_from_embeddings(teacher_embeds, inputs["attention_mask"], inputs["token_type_ids"])
         student_logits = self.student(inputs_embeds=student_embeds, attention_mask=inputs["attention_mask"],
                                       token_type_ids=inputs["token_type_ids"])
-        return losses.kl_divergence(student_logits, teacher_logits.float(), self.config.temperature)
+        return losses.kl_divergence(student_logits, teacher_logits.float(), self.temperature)
 
     def generator_step(self, inputs: dict[str, torch.Tensor]) -> float:
-        """One step of the generator up the teacher-student divergence plus `adversarial_diversity` x the entropy
+        """One step of the generator up the teacher-student divergence plus `diversity` x the entropy
         of the batch's mean proposal distribution (without it the generator collapses onto one token that the
         student gets wrong, and writes it everywhere); returns the divergence before the step. Only the
         generator's parameters change (the student's gradients are not touched)."""
         self.generator.train()
         positions, logits = self._proposal_logits(inputs)
-        one_hot = F.gumbel_softmax(logits, tau=self.config.adversarial_tau, hard=True)
+        one_hot = F.gumbel_softmax(logits, tau=self.options.tau, hard=True)
         divergence = self._divergence(inputs, positions, one_hot)
-        objective = divergence + self.config.adversarial_diversity * losses.marginal_entropy(logits)
+        objective = divergence + self.options.diversity * losses.marginal_entropy(logits)
         params = list(self.generator.parameters())
         grads = torch.autograd.grad(-objective, params)
         for p, g in zip(params, grads):
@@ -190,3 +215,64 @@ class Adversary:
             lines.append({"text": text, "teacher_label": names[int(perturbed["teacher_logits"][row].argmax())],
                           "student_label": names[int(student_logits[row].argmax())]})
         return lines
+
+
+class AdversarialObjective(Objective):
+    """Every `every` steps: `generator_steps` generator steps up the divergence on the first `batch_size` inputs of
+    the batch, then the student's KL against the teacher on a fresh perturbation of them. At each evaluation
+    interval the decoded perturbations go to `adversarial_samples.jsonl`."""
+
+    name = "adversarial"
+    artefacts = ("adversarial_samples.jsonl",)
+
+    def __init__(self, setup: Setup):
+        self.options, self.temperature = setup.config.adversarial, setup.config.temperature
+        self.eval_every = setup.config.eval_every
+        self.adversary = Adversary(self.options, self.temperature, setup.teacher, setup.student, setup.vocabulary,
+                                   setup.token_counts)
+        self.samples_path = setup.work / self.artefacts[0] if setup.is_main_process else None
+
+    def loss(self, step: int, batch: Batch) -> torch.Tensor | None:
+        options = self.options
+        if step % options.every:
+            return None
+        seeds = {k: v[: options.batch_size] for k, v in batch.inputs.items()}
+        divergence = [self.adversary.generator_step(seeds) for _ in range(options.generator_steps)][-1]
+        perturbed = self.adversary.perturb(seeds)
+        perturbed_logits = batch.student(**{k: perturbed[k] for k in seeds})
+        loss = options.weight * losses.kl_divergence(perturbed_logits, perturbed["teacher_logits"], self.temperature)
+        if self.samples_path is not None and (step + options.every) // self.eval_every > step // self.eval_every:
+            write_samples(self.samples_path, step + 1, divergence, self.adversary.decode(perturbed, perturbed_logits))
+        return loss
+
+    def state_dict(self) -> dict:
+        return self.adversary.state_dict()
+
+    def load_state_dict(self, state: dict) -> None:
+        self.adversary.load_state_dict(state)
+
+    def to(self, device: torch.device) -> "AdversarialObjective":
+        self.adversary.to(device)
+        return self
+
+
+def write_samples(path: Path, step: int, divergence: float, samples: list[dict]) -> None:
+    """Append decoded perturbed inputs, so a user can see what the generator found."""
+    with open(path, "a") as handle:
+        handle.writelines(json.dumps({"step": step, "divergence": round(divergence, 5), **sample}) + "\n"
+                          for sample in samples)
+
+
+def validate(config) -> None:
+    options = config.adversarial
+    if options.segments not in PAIR_SEGMENTS:
+        raise DataError(f"unknown --adversarial-segments {options.segments!r}: choose one of {', '.join(PAIR_SEGMENTS)}")
+    if not 0.0 < options.mask_rate <= 1.0:
+        raise DataError(f"--adversarial-mask-rate {options.mask_rate} is not a fraction: give a number in (0, 1]")
+    for flag, value in (("every", options.every), ("generator-steps", options.generator_steps),
+                        ("batch-size", options.batch_size)):
+        if value < 1:
+            raise DataError(f"--adversarial-{flag} {value} must be at least 1")
+
+
+METHOD = Method(transfer_set=ood_transfer_set, validate=validate, objectives=lambda setup: [AdversarialObjective(setup)])

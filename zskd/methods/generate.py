@@ -30,6 +30,7 @@ from zskd.config import config_dict, write_json
 from zskd.data import DataError, read_labelled
 from zskd.generation import LanguageModel, SamplingConfig, clean_samples
 from zskd.labelling import label_with_teacher
+from zskd.methods.base import Method
 from zskd.resources import SMOLLM2
 from zskd.runinfo import peak_memory_mib
 from zskd.tasks import get_task
@@ -214,8 +215,6 @@ def generated_transfer_set(config, teacher) -> TransferSet:
     most `transfer_size`, balanced across the teacher's predicted classes when `config.balance`. With `config.ood`,
     sentences of those corpora (built as method `ood` builds them; with `config.ood_nearest` < 1, only those that
     read most like the generated texts) fill the budget the generated texts leave."""
-    if not config.generated:
-        raise DataError("method generate reads a file from `zskd generate`: pass --generated FILE.parquet")
     texts = generated = read_generated(config.generated)
     rng = np.random.default_rng([config.seed, 6])
     info: dict = {"generated": str(config.generated), "generated_texts": len(texts)}
@@ -239,3 +238,11 @@ def generated_transfer_set(config, teacher) -> TransferSet:
         info["ood"] = extra.info
         description += f" + {extra.description}"
     return TransferSet(texts, description, info=info)
+
+
+def validate(config) -> None:
+    if not config.generated:
+        raise DataError("method generate reads a file from `zskd generate`: pass --generated FILE.parquet")
+
+
+METHOD = Method(transfer_set=generated_transfer_set, validate=validate)

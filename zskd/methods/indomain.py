@@ -6,6 +6,7 @@ import numpy as np
 
 from zskd.data import DataError, read_labelled, read_unlabelled
 from zskd.tasks import load_split
+from zskd.methods.base import Method
 from zskd.methods.common import TransferSet
 
 
@@ -21,7 +22,7 @@ def indomain_transfer_set(config, teacher) -> TransferSet:
     elif config.eval_task:
         inputs = load_split(config.eval_task, "train", config.data_root).inputs()
         source = f"{config.eval_task} train split"
-    else:
+    else:  # `validate` has refused this
         raise DataError("method indomain needs --indomain-data FILE or --eval-task NAME (whose train split it reads)")
     inputs = list(dict.fromkeys(inputs))
     if len(inputs) > config.transfer_size:
@@ -29,3 +30,11 @@ def indomain_transfer_set(config, teacher) -> TransferSet:
         inputs = [inputs[i] for i in sorted(keep)]
     return TransferSet(inputs, f"indomain (benchmark ceiling, the task's own text): {len(inputs)} unlabelled inputs from {source}",
                        in_domain=True)
+
+
+def validate(config) -> None:
+    if not (config.indomain_data or config.eval_task):
+        raise DataError("method indomain needs --indomain-data FILE or --eval-task NAME (whose train split it reads)")
+
+
+METHOD = Method(transfer_set=indomain_transfer_set, validate=validate)

@@ -19,6 +19,7 @@ import numpy as np
 
 from zskd.data import DataError, read_unlabelled
 from zskd.labelling import label_with_teacher
+from zskd.methods.base import Method
 from zskd.resources import ResourceError, find_data_root
 from zskd.methods.common import TransferSet, balanced_selection, class_histogram, word_count
 
@@ -177,3 +178,6 @@ def ood_transfer_set(config, teacher, near: list[str] | None = None) -> Transfer
     kind = "sentence pairs" if config.pairs else "sentences"
     return TransferSet(inputs, f"ood: {len(inputs)} {kind} from {', '.join(f.name for f in files)} "
                                f"({config.min_words}-{config.max_words} words, mean {mean_words:.1f})", info=info)
+
+
+METHOD = Method(transfer_set=ood_transfer_set)

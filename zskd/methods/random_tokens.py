@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from zskd.methods.base import Method
 from zskd.methods.common import TransferSet
 
 
@@ -19,3 +20,6 @@ def random_transfer_set(config, teacher) -> TransferSet:
 
     inputs = [(sentence(), sentence()) if config.pairs else sentence() for _ in range(config.transfer_size)]
     return TransferSet(inputs, f"random: {len(inputs)} sequences of random vocabulary words")
+
+
+METHOD = Method(transfer_set=random_transfer_set)

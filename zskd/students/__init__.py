@@ -11,9 +11,8 @@ import typing
 from pathlib import Path
 from typing import Any, Sequence
 
-import torch
 
-from zskd.students.base import STUDENT_CONFIG_FILE, Student, is_student_directory, pca_embeddings
+from zskd.students.base import STUDENT_CONFIG_FILE, Student, is_student_directory
 from zskd.students.bilstm import BiLSTMStudent
 from zskd.students.cnn import CNNStudent
 from zskd.students.transformer import TransformerStudent
@@ -45,31 +44,11 @@ def parse_student_options(student_type: str, options: str | dict | None) -> dict
 
 
 def create_student(student_type: str, teacher, kept_token_ids: Sequence[int], options: dict[str, Any] | None = None) -> Student:
-    """A new student of `student_type` for `teacher`'s labels and tokenizer, its embeddings (and, for the
-    transformer at the teacher's width, its layers) initialised from the teacher."""
+    """A new student of `student_type` for `teacher`'s labels and tokenizer, initialised from the teacher
+    (`Student.from_teacher`: embeddings, and for the transformer at the teacher's width, its layers)."""
     if student_type not in STUDENTS:
         raise ValueError(f"unknown student {student_type!r}: choose one of {', '.join(STUDENTS)}")
-    cls = STUDENTS[student_type]
-    options = dict(options or {})
-    teacher_config = teacher.model.config
-    if cls is TransformerStudent:
-        options.setdefault("hidden_size", teacher_config.hidden_size)
-        options.setdefault("max_position_embeddings", teacher_config.max_position_embeddings)
-        same_width = options["hidden_size"] == teacher_config.hidden_size
-        if same_width:
-            options.setdefault("num_heads", teacher_config.num_attention_heads)
-            options.setdefault("intermediate_size", teacher_config.intermediate_size)
-            layers = options.setdefault("num_layers", 2)
-            total = teacher_config.num_hidden_layers
-            options.setdefault("teacher_layers", [round(i * (total - 1) / max(1, layers - 1)) for i in range(layers)])
-    config = cls.config_class(vocab_size=len(kept_token_ids), num_labels=teacher.num_labels, **options)
-    student = cls(config, teacher.tokenizer, kept_token_ids, teacher.label_names, teacher.max_length)
-    embedding = student.word_embeddings
-    with torch.no_grad():
-        embedding.weight.copy_(pca_embeddings(teacher.embedding_matrix, kept_token_ids, embedding.weight.shape[1]))
-    if cls is TransformerStudent and config.teacher_layers:
-        student.initialise_from_teacher(teacher.model)
-    return student
+    return STUDENTS[student_type].from_teacher(teacher, kept_token_ids, dict(options or {}))
 
 
 def load_student(directory: str | Path) -> Student:

@@ -60,10 +60,13 @@ def pca_embeddings(teacher_embeddings: torch.Tensor, kept_token_ids: Sequence[in
 
 
 class Student(nn.Module):
-    """Base of every student. Subclasses set `student_type`, `config_class` and define `forward`."""
+    """Base of every student. Subclasses set `student_type`, `config_class`, `default_lr` and define `forward`;
+    `from_teacher` builds one initialised from a teacher."""
 
     student_type: ClassVar[str]
     config_class: ClassVar[type]
+    default_lr: ClassVar[float]  # peak learning rate of distillation when the user gives none
+    takes_hidden_states: ClassVar[bool] = False  # forward(output_hidden_states=True) for `--hidden-weight`
     # CPU threads for a single input: a small recurrent student's steps are too small to split,
     # and extra threads cost more than they give (BENCHMARKS.md); None keeps the process's setting
     single_input_threads: ClassVar[int | None] = None
@@ -78,6 +81,16 @@ class Student(nn.Module):
         mapping = student_id_map(len(tokenizer), self.kept_token_ids)
         self.register_buffer("teacher_to_student", torch.from_numpy(mapping), persistent=False)
         self._teacher_to_student_array = mapping  # for mapping on the CPU without tensor overhead
+
+    @classmethod
+    def from_teacher(cls, teacher, kept_token_ids: Sequence[int], options: dict[str, Any]) -> "Student":
+        """A new student for `teacher`'s labels and tokenizer, its embeddings the PCA of the teacher's kept rows."""
+        config = cls.config_class(vocab_size=len(kept_token_ids), num_labels=teacher.num_labels, **options)
+        student = cls(config, teacher.tokenizer, kept_token_ids, teacher.label_names, teacher.max_length)
+        embedding = student.word_embeddings
+        with torch.no_grad():
+            embedding.weight.copy_(pca_embeddings(teacher.embedding_matrix, kept_token_ids, embedding.weight.shape[1]))
+        return student
 
     # --- inputs ------------------------------------------------------------------------------------------------
     def encode(self, inputs: Sequence[TextInput]) -> dict[str, list[list[int]]]:

@@ -27,6 +27,7 @@ class BiLSTMConfig:
 class BiLSTMStudent(Student):
     student_type = "bilstm"
     config_class = BiLSTMConfig
+    default_lr = 4e-3
     single_input_threads = 1
 
     def __init__(self, config: BiLSTMConfig, *args, **kwargs):

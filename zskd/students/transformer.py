@@ -27,6 +27,27 @@ class TransformerConfig:
 class TransformerStudent(Student):
     student_type = "transformer"
     config_class = TransformerConfig
+    default_lr = 1e-4
+    takes_hidden_states = True
+
+    @classmethod
+    def from_teacher(cls, teacher, kept_token_ids, options) -> "TransformerStudent":
+        """At the teacher's width (the default), the teacher's attention shape and evenly spaced teacher layers
+        (first and last included); narrower, random layers. Embeddings as every student's."""
+        options = dict(options)
+        teacher_config = teacher.model.config
+        options.setdefault("hidden_size", teacher_config.hidden_size)
+        options.setdefault("max_position_embeddings", teacher_config.max_position_embeddings)
+        if options["hidden_size"] == teacher_config.hidden_size:
+            options.setdefault("num_heads", teacher_config.num_attention_heads)
+            options.setdefault("intermediate_size", teacher_config.intermediate_size)
+            layers = options.setdefault("num_layers", 2)
+            total = teacher_config.num_hidden_layers
+            options.setdefault("teacher_layers", [round(i * (total - 1) / max(1, layers - 1)) for i in range(layers)])
+        student = super().from_teacher(teacher, kept_token_ids, options)
+        if student.config.teacher_layers:
+            student.initialise_from_teacher(teacher.model)
+        return student
 
     def __init__(self, config: TransformerConfig, *args, **kwargs):
         super().__init__(config, *args, **kwargs)

@@ -1,0 +1,110 @@
+"""What the benchmark scripts share: where each task is scored, reuse of finished runs, and the summary row.
+
+The scripts run as `python benchmarks/<script>.py`, so this directory is on their path and they `import common`.
+
+- Evaluation data: `EVAL_SPLITS` names the splits the benchmarks score a task on, where that is not the task's own
+  evaluation split (`zskd.tasks`); `eval_splits`, `eval_split_option`, `eval_examples` and `eval_inputs` read it.
+- `made_with` and `reuse_or_run`: a finished run (distillation, teacher, generated set) is reused when it was made
+  with the same configuration, and made again otherwise, so a rerun does only what changed.
+- `SUMMARY_HEADERS` and `summary_row`: one table row for the seeds of a task and method.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+import statistics
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from zskd.data import Examples
+from zskd.tasks import get_task, load_split
+
+# Splits each task is scored on, each scored separately by teachers.py and together (joined by "+") by the
+# distillation scripts. A task not named here is scored on its own `eval_split` (trec: test; mrpc, rte: dev).
+EVAL_SPLITS: dict[str, tuple[str, ...]] = {"sst2": ("dev", "test")}
+
+
+def eval_splits(task: str) -> list[str]:
+    """The splits the benchmarks score the named `task` on."""
+    return list(EVAL_SPLITS.get(task, (get_task(task).eval_split,)))
+
+
+def eval_split_option(task: str) -> str | None:
+    """`DistillConfig.eval_split` for the named `task`: its splits joined by "+" where `EVAL_SPLITS` names them,
+    else None (the task's own split, resolved by the run; finished runs were made with None and are reused)."""
+    return "+".join(EVAL_SPLITS[task]) if task in EVAL_SPLITS else None
+
+
+def eval_examples(task: str, data_root: str | None) -> dict[str, Examples]:
+    """The labelled evaluation data of the named `task`, one entry per split of `eval_splits`."""
+    spec = get_task(task)
+    return {split: load_split(spec, split, data_root) for split in eval_splits(task)}
+
+
+def eval_inputs(task: str, data_root: str | None) -> list:
+    """What a classifier reads of `eval_examples`, all splits in order: strings, or (first, second) pairs."""
+    return [x for examples in eval_examples(task, data_root).values() for x in examples.inputs()]
+
+
+def made_with(config: Any, stored: dict[str, Any]) -> bool:
+    """Whether `stored` (the config a finished run wrote) describes `config`: options added since the run was made
+    count as their defaults (within an options group, such as `adversarial`, too), and an option left as None to be
+    resolved during the run (`pairs`) takes the stored value."""
+    expected = dataclasses.asdict(config)
+    then = _with_defaults(dataclasses.asdict(type(config)()), stored)
+    return then == {k: then.get(k) if v is None and k == "pairs" else v for k, v in expected.items()}
+
+
+def _with_defaults(defaults: dict[str, Any], stored: dict[str, Any]) -> dict[str, Any]:
+    """`stored` over `defaults`, an options group (a mapping) merged field by field."""
+    merged = dict(defaults)
+    for key, value in stored.items():
+        group = defaults.get(key)
+        merged[key] = _with_defaults(group, value) if isinstance(group, dict) and isinstance(value, dict) else value
+    return merged
+
+
+def reuse_or_run(out: Path, config: Any, run: Callable[[], object], report_path: Path | None = None) -> dict:
+    """The report of the finished run at `out` when it was made with `config`; else `out` and its report are
+    removed (a run refuses an existing `out`), `run()` makes them again, and the new report is returned.
+
+    `report_path` is where the run writes its report: `out/run.json` (the default) for a run directory
+    (distillation, teacher); `out.with_suffix(".json")` for a generated set, a file."""
+    report_path = report_path or out / "run.json"
+    if out.exists() and report_path.is_file():
+        report = json.loads(report_path.read_text())
+        if made_with(config, report["config"]):
+            return report
+    if out.is_dir():
+        shutil.rmtree(out)
+    else:
+        out.unlink(missing_ok=True)
+    report_path.unlink(missing_ok=True)
+    run()
+    return json.loads(report_path.read_text())
+
+
+SUMMARY_HEADERS = ["task", "method", "seeds", "teacher", "student", "% of teacher", "agreement", "params",
+                   "compression", "transfer set", "steps", "label s", "train s", "ms/step"]
+
+
+def summary_row(task: str, method: str, reports: list[dict]) -> list:
+    """One table row for the runs of a task and method: means and spreads over seeds, medians of times."""
+    evals = [r["eval"] for r in reports]
+
+    def spread(xs: list[float]) -> str:
+        return f"{statistics.mean(xs):.2f}" + (f" ± {statistics.stdev(xs):.2f}" if len(xs) > 1 else "")
+
+    return [
+        task, method + (" (in-domain ceiling)" if reports[0]["in_domain"] else ""), len(reports),
+        f"{evals[0]['teacher']['task_metric']:.2f}", spread([e["student"]["task_metric"] for e in evals]),
+        spread([e["percent_of_teacher"] for e in evals]), spread([e["agreement"] for e in evals]),
+        f"{reports[0]['student_parameters'] / 1e6:.2f}M", f"{reports[0]['compression']}x",
+        reports[0]["transfer_size"], reports[0]["steps"],
+        f"{statistics.median(r['transfer_seconds'] for r in reports):.0f}",
+        f"{statistics.median(r['train_seconds_this_session'] for r in reports):.0f}",
+        f"{1000 * statistics.median(r['train_seconds_this_session'] / r['steps'] for r in reports):.0f}",
+    ]

@@ -1,0 +1,94 @@
+"""benchmarks/common.py: the evaluation splits, reuse of finished runs, and the summary row the scripts share."""
+
+import dataclasses
+import importlib.util
+import json
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def load_common():
+    """benchmarks/common.py as a module (the scripts import it as `common`, from their own directory)."""
+    spec = importlib.util.spec_from_file_location("bench_common", REPO / "benchmarks" / "common.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+common = load_common()
+
+
+@dataclasses.dataclass
+class Options:
+    rate: float = 0.3
+    newer: float = 0.2  # an option added to the group after a run was made
+
+
+@dataclasses.dataclass
+class Recipe:
+    out: str = ""
+    size: int = 1
+    pairs: bool | None = None  # left to the run
+    options: Options = dataclasses.field(default_factory=Options)
+    newer: str = "x"  # an option added after a run was made
+
+
+def test_made_with_reuses_runs_that_predate_new_options():
+    config = Recipe("o", 10)
+    stored = dataclasses.asdict(config)
+    del stored["newer"], stored["options"]["newer"]  # an older run
+    assert common.made_with(config, {**stored, "pairs": True})  # pairs left to the run: the stored value stands
+    assert not common.made_with(dataclasses.replace(config, pairs=False), {**stored, "pairs": True})
+    assert not common.made_with(config, {**stored, "size": 11})
+    assert not common.made_with(config, {**stored, "newer": "y"})
+    assert not common.made_with(config, {**stored, "options": {"rate": 0.3, "newer": 0.0}})
+    assert not common.made_with(config, {**stored, "options": {"rate": 0.5}})
+
+
+def test_made_with_a_distill_config():
+    from zskd.distill import DistillConfig
+
+    config = DistillConfig(teacher="t", out="o", steps=10)
+    assert common.made_with(config, json.loads(json.dumps(dataclasses.asdict(config))))  # as run.json holds it
+    assert not common.made_with(config, {**dataclasses.asdict(config), "steps": 11})
+
+
+def test_eval_splits_per_task():
+    # teachers.py scores each split; the distillation scripts pass the "+"-joined option (None: the task's own)
+    assert {t: common.eval_splits(t) for t in ("sst2", "trec", "mrpc", "rte")} == {
+        "sst2": ["dev", "test"], "trec": ["test"], "mrpc": ["dev"], "rte": ["dev"]}
+    assert [common.eval_split_option(t) for t in ("sst2", "trec", "mrpc", "rte")] == ["dev+test", None, None, None]
+
+
+def test_reuse_or_run_reuses_a_matching_run_and_redoes_any_other(tmp_path):
+    runs = []
+
+    def run(config: Recipe, report_path: Path):
+        runs.append(config.size)
+        Path(config.out).mkdir(parents=True, exist_ok=True)
+        report_path.write_text(json.dumps({"config": dataclasses.asdict(config), "size": config.size}))
+
+    out = tmp_path / "run"
+    first = Recipe(str(out), 1)
+    assert common.reuse_or_run(out, first, lambda: run(first, out / "run.json"))["size"] == 1
+    assert common.reuse_or_run(out, first, lambda: run(first, out / "run.json"))["size"] == 1
+    (out / "left-over").write_text("")
+    second = Recipe(str(out), 2)
+    assert common.reuse_or_run(out, second, lambda: run(second, out / "run.json"))["size"] == 2
+    assert runs == [1, 2] and not (out / "left-over").exists()  # the stale run was removed before the new one
+
+    generated = tmp_path / "set.parquet"  # a file, its report beside it
+    config = Recipe(str(generated), 3)
+
+    def write_set():
+        generated.write_text("texts")
+        generated.with_suffix(".json").write_text(json.dumps({"config": dataclasses.asdict(config)}))
+        runs.append(3)
+
+    for _ in range(2):
+        common.reuse_or_run(generated, config, write_set, generated.with_suffix(".json"))
+    assert runs == [1, 2, 3]
+    generated.unlink()  # a report without its set: made again
+    common.reuse_or_run(generated, config, write_set, generated.with_suffix(".json"))
+    assert runs == [1, 2, 3, 3] and generated.is_file()

@@ -1,0 +1,44 @@
+"""Where every long command (`distill`, `teacher-train`, `generate`) makes its output: in `<out>.partial/`, which
+an interrupted run resumes from, and then at `<out>` in one rename, so that nobody mistakes half an output for a
+whole one and no finished output is overwritten."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+from zskd.config import write_json
+from zskd.data import DataError
+
+
+class RunDirectory:
+    """The output `out` of one run and its work directory `<out>.partial`. Refuses an `out` that exists."""
+
+    def __init__(self, out: str | Path):
+        self.out = Path(out)
+        self.work = Path(f"{out}.partial")
+        if self.out.exists():
+            raise FileExistsError(f"{self.out} already exists: remove it or choose another --out")
+
+    def begin(self, settings: dict[str, Any]) -> Path:
+        """Create the work directory, or check that the one there was started with the same `settings` (resuming
+        with other options would splice two runs into one), and keep them in `config.json`. Returns the work
+        directory."""
+        settings = json.loads(json.dumps(settings, default=str))  # as they read back from the file
+        saved = self.work / "config.json"
+        if saved.is_file():
+            before = json.loads(saved.read_text())
+            changed = sorted(k for k in before.keys() | settings.keys() if before.get(k) != settings.get(k))
+            if changed:
+                raise DataError(f"{self.work} was started with other options ({', '.join(changed)}): run the same "
+                                "command to resume it, or delete it to start again")
+        self.work.mkdir(parents=True, exist_ok=True)
+        write_json(saved, settings)
+        return self.work
+
+    def finish(self, made: Path) -> None:
+        """Move the complete output `made` (inside the work directory) to `out`; then drop the work directory."""
+        made.rename(self.out)
+        shutil.rmtree(self.work)
