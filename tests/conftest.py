@@ -104,9 +104,9 @@ def tiny_distill_config(tmp_path, tiny_model, ood_file, sentiment_tsv):
     from zskd.distill import DistillConfig
 
     def make(name: str, **overrides) -> DistillConfig:
-        options = dict(teacher=str(tiny_model), out=str(tmp_path / name), ood=str(ood_file), eval_data=str(sentiment_tsv),
-                       cache_dir=str(tmp_path / "cache"), transfer_size=60, min_words=2, max_words=20, steps=12,
-                       batch_size=8, eval_every=4, checkpoint_every=4, heldout=10, max_vocab=40,
+        options = dict(teacher=str(tiny_model), out=str(tmp_path / name), ood=str(ood_file),
+                       eval_data=str(sentiment_tsv), cache_dir=str(tmp_path / "cache"), transfer_size=60, min_words=2,
+                       max_words=20, steps=12, batch_size=8, eval_every=4, checkpoint_every=4, heldout=10, max_vocab=40,
                        student_options="embedding_dim=16,hidden_size=16", teacher_bf16=False)
         return DistillConfig(**{**options, **overrides})
 

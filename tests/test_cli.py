@@ -37,7 +37,8 @@ def test_teacher_train_then_eval(tmp_path, tiny_model, sentiment_tsv, capsys):
 
 def test_teacher_train_refuses_existing_output(tmp_path, tiny_model, sentiment_tsv, capsys):
     (tmp_path / "teacher").mkdir()
-    code = main(["teacher-train", "--train", str(sentiment_tsv), "--base", str(tiny_model), "--out", str(tmp_path / "teacher")])
+    code = main(["teacher-train", "--train", str(sentiment_tsv), "--base", str(tiny_model),
+                 "--out", str(tmp_path / "teacher")])
     assert code == 2
     assert "already exists" in capsys.readouterr().err
 

@@ -5,8 +5,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from zskd.data import DataError, read_labelled, read_unlabelled, tokenize
 from conftest import SENTIMENT, write_tsv
+from zskd.data import DataError, read_labelled, read_unlabelled, tokenize
 
 ROWS = [{"text": t, "label": y} for t, y in SENTIMENT]
 
@@ -110,6 +110,7 @@ def test_tokenize_matches_the_tokenizers_own_call(tiny_model):
     for max_length in (128, 8):
         expected = tokenizer(texts, truncation=True, max_length=max_length)
         assert tokenize(tokenizer, texts, max_length) == {k: expected[k] for k in ("input_ids", "token_type_ids")}
-        expected = tokenizer([a for a, _ in pairs], [b for _, b in pairs], truncation="longest_first", max_length=max_length)
+        expected = tokenizer([a for a, _ in pairs], [b for _, b in pairs], truncation="longest_first",
+                             max_length=max_length)
         assert tokenize(tokenizer, pairs, max_length) == {k: expected[k] for k in ("input_ids", "token_type_ids")}
     assert tokenizer(texts, truncation=True, max_length=8)["input_ids"] == tokenize(tokenizer, texts, 8)["input_ids"]

@@ -7,12 +7,13 @@ import numpy as np
 import pytest
 from safetensors.torch import load_file
 
+from conftest import SENTIMENT, write_tsv
 from zskd.cli import main
 from zskd.distill import DistillConfig, distill
 from zskd.evaluate import agreement
 from zskd.students import load_student
 from zskd.teacher import Teacher
-from conftest import SENTIMENT, write_tsv
+
 
 def test_distill_through_the_cli_writes_a_complete_student(tmp_path, tiny_model, ood_file, sentiment_tsv, capsys):
     out = tmp_path / "student"

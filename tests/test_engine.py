@@ -7,13 +7,13 @@ import random
 import pytest
 import torch
 
+from conftest import WORDS, make_tiny_classifier, write_tsv
 from zskd.cli import main
 from zskd.distill import distill
 from zskd.methods import METHODS, Method, Objective
 from zskd.methods.adversarial import AdversarialOptions
 from zskd.methods.random_tokens import random_transfer_set
 from zskd.train_teacher import TeacherTrainConfig, train_teacher
-from conftest import WORDS, make_tiny_classifier, write_tsv
 
 
 def losses_logged(out) -> list:
@@ -51,7 +51,8 @@ def rule_teacher(tmp_path_factory):
 def test_heldout_agreement_rises_well_above_its_starting_point(tmp_path, tiny_distill_config, rule_teacher):
     _, report = distill(tiny_distill_config("run", teacher=str(rule_teacher), eval_data=None, transfer_size=200,
                                             heldout=40, max_vocab=0, batch_size=16, steps=120, eval_every=40))
-    curve = [json.loads(line)["heldout_agreement"] for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    curve = [json.loads(line)["heldout_agreement"]
+             for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert len(curve) == 4 and curve[0] <= 55.0  # step 0: the initialised student, about chance on 2 classes
     assert report["heldout_agreement"] == max(curve) >= curve[0] + 30.0
 

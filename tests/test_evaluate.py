@@ -1,3 +1,5 @@
+import time
+
 import numpy as np
 
 from zskd.evaluate import agreement, classification_metrics, measure_latency
@@ -25,14 +27,20 @@ def test_agreement():
 
 def test_latency_reports_median_over_repeats():
     class Fake:
+        """Each call sleeps longer than the one before: 2 warm-up calls, then 1, 2, 3, 4 and 50 ms."""
+
         label_names = ["a", "b"]
         calls = []
+        sleeps_ms = [0, 0, 1, 2, 3, 4, 50]
 
         def logits(self, inputs):
+            time.sleep(self.sleeps_ms[len(self.calls)] / 1000)
             self.calls.append(len(inputs))
             return np.zeros((len(inputs), 2))
 
     fake = Fake()
     result = measure_latency(fake, ["x", "y", "z"], batch_size=4, repeats=5, warmup=2)
     assert fake.calls == [4] * 7
-    assert result["batch_size"] == 4 and result["repeats"] == 5 and result["median_ms"] >= 0
+    assert result["batch_size"] == 4 and result["repeats"] == 5
+    assert 3.0 <= result["median_ms"] < 40.0  # the third of five sorted times, not the outlier or the mean (12 ms)
+    assert result["p90_ms"] > 4.0

@@ -2,7 +2,6 @@
 generated transfer set through `zskd generate` and `zskd distill`."""
 
 import json
-from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
@@ -11,6 +10,7 @@ import torch
 from zskd.cli import main
 from zskd.generation import LanguageModel, SamplingConfig, clean_samples, is_degenerate
 from zskd.methods.generate import GenerateConfig, generate, prompt_plan
+
 
 def test_batched_sampling_returns_one_text_per_prompt_reproducibly(tiny_lm):
     lm = LanguageModel.load(str(tiny_lm))
@@ -24,8 +24,9 @@ def test_batched_sampling_returns_one_text_per_prompt_reproducibly(tiny_lm):
 
 
 def test_cleaning_drops_duplicates_and_degenerate_samples():
-    texts = ["The movie was good.", "the movie  was good", "\"The movie was good.\"", "", "ok", "bad bad bad bad bad bad bad",
-             "1 2 3 4 5 6 7 8", "a fine film with great acting", "a b c a b c a b c a b c"]
+    texts = ["The movie was good.", "the movie  was good", "\"The movie was good.\"", "", "ok",
+             "bad bad bad bad bad bad bad", "1 2 3 4 5 6 7 8", "a fine film with great acting",
+             "a b c a b c a b c a b c"]
     kept, dropped = clean_samples(texts)
     assert kept == [0, 7]
     assert dropped == {"degenerate": 5, "duplicate": 2}
@@ -59,7 +60,8 @@ def test_generate_resumes_and_writes_text_prompt_and_logits(tmp_path, tiny_lm, t
     lm = LanguageModel.load(str(tiny_lm))
     with pytest.raises(KeyboardInterrupt):
         generate(GenerateConfig(out=str(tmp_path / "b.parquet"), **options), language_model=InterruptingLM(lm))
-    assert len(list((tmp_path / "b.parquet.partial").glob("chunk-*.json"))) == 1 and not (tmp_path / "b.parquet").exists()
+    assert (len(list((tmp_path / "b.parquet.partial").glob("chunk-*.json"))) == 1
+            and not (tmp_path / "b.parquet").exists())
     resumed = generate(GenerateConfig(out=str(tmp_path / "b.parquet"), **options), language_model=lm)
     a, b = pq.read_table(tmp_path / "a.parquet").to_pydict(), pq.read_table(tmp_path / "b.parquet").to_pydict()
     assert a == b and straight["kept"] == resumed["kept"] == len(a["text"]) > 0
@@ -70,13 +72,15 @@ def test_generate_resumes_and_writes_text_prompt_and_logits(tmp_path, tiny_lm, t
 
 def test_generate_then_distill_through_the_cli(tmp_path, tiny_lm, tiny_model, sentiment_tsv, capsys):
     generated = tmp_path / "gen.parquet"
-    code = main(["generate", "--teacher", str(tiny_model), "--describe", "movie review", "--labels", "negative,positive",
-                 "--generator", str(tiny_lm), "--count", "40", "--max-new-tokens", "10", "--min-words", "1",
-                 "--cache-dir", str(tmp_path / "cache"), "--out", str(generated), "--no-teacher-bf16"])
+    code = main(["generate", "--teacher", str(tiny_model), "--describe", "movie review",
+                 "--labels", "negative,positive", "--generator", str(tiny_lm), "--count", "40",
+                 "--max-new-tokens", "10", "--min-words", "1", "--cache-dir", str(tmp_path / "cache"),
+                 "--out", str(generated), "--no-teacher-bf16"])
     assert code == 0 and "wrote" in capsys.readouterr().out
     common = ["distill", "--teacher", str(tiny_model), "--method", "generate", "--generated", str(generated),
-              "--eval-data", str(sentiment_tsv), "--cache-dir", str(tmp_path / "cache"), "--steps", "4", "--batch-size", "4",
-              "--heldout", "2", "--student-options", "embedding_dim=8,hidden_size=8", "--no-teacher-bf16"]
+              "--eval-data", str(sentiment_tsv), "--cache-dir", str(tmp_path / "cache"), "--steps", "4",
+              "--batch-size", "4", "--heldout", "2", "--student-options", "embedding_dim=8,hidden_size=8",
+              "--no-teacher-bf16"]
     assert main([*common, "--augment", "0", "--out", str(tmp_path / "plain")]) == 0
     run = json.loads((tmp_path / "plain" / "run.json").read_text())
     assert run["method"] == "generate" and run["transfer_info"]["generated"] == str(generated)
@@ -86,7 +90,8 @@ def test_generate_then_distill_through_the_cli(tmp_path, tiny_lm, tiny_model, se
     assert info["generated_texts"] < info["pool"] <= 5 * info["generated_texts"]
     corpus = tmp_path / "corpus.txt"
     corpus.write_text("".join(f"sentence number {i} of a corpus about films and plots .\n" for i in range(60)))
-    assert main([*common, "--augment", "0", "--ood", str(corpus), "--transfer-size", "100", "--out", str(tmp_path / "mixed")]) == 0
+    assert main([*common, "--augment", "0", "--ood", str(corpus), "--transfer-size", "100",
+                 "--out", str(tmp_path / "mixed")]) == 0
     run = json.loads((tmp_path / "mixed" / "run.json").read_text())
     generated_kept = run["transfer_info"]["classes_after"]
     assert sum(generated_kept.values()) < run["transfer_size"] <= 100  # corpus sentences fill what generation leaves
@@ -139,15 +144,16 @@ def test_low_data_generate_and_distill(tmp_path, tiny_lm, tiny_model, sentiment_
         teacher=str(tiny_model), describe="movie review", labels="negative,positive", generator=str(tiny_lm), count=16,
         max_new_tokens=8, batch_size=8, min_words=1, few_shot=str(sentiment_tsv), lm_epochs=2, lm_lr=1e-3,
         cache_dir=str(tmp_path / "cache"), teacher_bf16=False, out=str(tmp_path / "gen.parquet")))
-    assert report["finetuning"]["examples"] == 8 and report["finetuning"]["loss_after"] < report["finetuning"]["loss_before"]
+    assert (report["finetuning"]["examples"] == 8
+            and report["finetuning"]["loss_after"] < report["finetuning"]["loss_before"])
     prompts = pq.read_table(tmp_path / "gen.parquet").column("prompt").to_pylist()
     assert not any("about" in p or "mentioning" in p for p in prompts)  # no topics in few-shot prompts
 
     from zskd.distill import DistillConfig, distill
 
     _, run = distill(DistillConfig(
-        teacher=str(tiny_model), method="generate", generated=str(tmp_path / "gen.parquet"), few_shot=str(sentiment_tsv),
-        out=str(tmp_path / "student"), cache_dir=str(tmp_path / "cache"), steps=3, batch_size=4, heldout=2,
-        student_options="embedding_dim=8,hidden_size=8", teacher_bf16=False))
+        teacher=str(tiny_model), method="generate", generated=str(tmp_path / "gen.parquet"),
+        few_shot=str(sentiment_tsv), out=str(tmp_path / "student"), cache_dir=str(tmp_path / "cache"), steps=3,
+        batch_size=4, heldout=2, student_options="embedding_dim=8,hidden_size=8", teacher_bf16=False))
     assert run["few_shot_examples"] == 8
     assert "8 labelled examples" in (tmp_path / "student" / "README.md").read_text()

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from zskd.resources import GLOVE, MINILM, smollm2_gguf_file
+from zskd.resources import MINILM, smollm2_gguf_file
 
 pytestmark = pytest.mark.slow
 
@@ -18,9 +18,8 @@ def test_packaged_minilm_loads_as_a_teacher():
     assert (MINILM.path() / "model.safetensors").is_file()
 
 
-def test_packaged_generator_and_glove_are_present():
+def test_packaged_generator_is_present():
     assert smollm2_gguf_file().stat().st_size > 50_000_000
-    assert (GLOVE.path() / "glove_6B_50d_emb.npy").is_file()
 
 
 def test_packaged_generator_saves_after_fine_tuning_and_loads_back(tmp_path):

@@ -37,7 +37,8 @@ def test_save_load_round_trip(tmp_path, teacher, kind):
 
 
 @pytest.mark.parametrize("kind", list(STUDENTS))
-@pytest.mark.parametrize("inputs", [TEXTS[:3], [TEXTS[3], ("the film", "was a very boring film")]], ids=["texts", "pairs"])
+@pytest.mark.parametrize("inputs", [TEXTS[:3], [TEXTS[3], ("the film", "was a very boring film")]],
+                         ids=["texts", "pairs"])
 def test_batched_logits_match_one_at_a_time(teacher, kind, inputs):
     """The padded batch path and the single-input latency path compute the same function."""
     torch.manual_seed(0)
@@ -59,7 +60,8 @@ def test_inputs_embeds_give_the_same_logits_as_ids(teacher, kind):
     with torch.no_grad():
         from_ids = student(**batch)
         embeds = student.word_embeddings(batch["input_ids"])
-        from_embeds = student(inputs_embeds=embeds, attention_mask=batch["attention_mask"], token_type_ids=batch["token_type_ids"])
+        from_embeds = student(inputs_embeds=embeds, attention_mask=batch["attention_mask"],
+                              token_type_ids=batch["token_type_ids"])
     np.testing.assert_allclose(from_ids.numpy(), from_embeds.numpy(), atol=1e-6)
 
 

@@ -3,10 +3,10 @@ import types
 
 import pytest
 
+from conftest import write_tsv
 from zskd.data import DataError
 from zskd.resources import PackagedModel, ResourceError, find_data_root
 from zskd.tasks import TASKS, load_split
-from conftest import write_tsv
 
 
 @pytest.fixture

@@ -28,12 +28,14 @@ def test_balanced_selection_never_exceeds_the_pool():
 
 def test_split_sentences_handles_wikitext_paragraphs():
     line = "The tower is 30 @-@ metres tall . It was built in 1 @,@ 900 . Why ? Nobody knows ."
-    assert split_sentences(line, max_words=10) == ["The tower is 30-metres tall .", "It was built in 1,900 .", "Why ?", "Nobody knows ."]
+    assert split_sentences(line, max_words=10) == ["The tower is 30-metres tall .", "It was built in 1,900 .", "Why ?",
+                                                   "Nobody knows ."]
     assert split_sentences(" = = History = = ") == []
 
 
 def test_short_lines_stay_whole_and_doubled_punctuation_is_undone():
-    assert split_sentences("Through all these years , Mrs. Smith stayed .") == ["Through all these years , Mrs. Smith stayed ."]
+    assert (split_sentences("Through all these years , Mrs. Smith stayed .")
+            == ["Through all these years , Mrs. Smith stayed ."])
     assert split_sentences('" Ain\'t he going to wake up " ? ?') == ['" Ain\'t he going to wake up " ?']
 
 
@@ -71,7 +73,8 @@ def test_augmented_alternates_spans_and_perturbed_copies():
 def test_nearest_sentences_keep_those_that_read_like_the_sample_in_corpus_order():
     sample = ["the film was a great fun movie", "a dull film with a weak plot", "the plot of the movie was fun"] * 3
     films = ["a film with a fun plot", "the movie was dull", "what a great film"]
-    others = ["the acid reacts with the metal oxide", "Zyxwv Qwerty met Plugh Xyzzy", "sodium chloride dissolves in water"]
+    others = ["the acid reacts with the metal oxide", "Zyxwv Qwerty met Plugh Xyzzy",
+              "sodium chloride dissolves in water"]
     corpus = [others[0], films[0], others[1], films[1], others[2], films[2]]
     assert nearest_sentences(corpus, sample, 0.5) == films  # rare names (unknown to both) do not win
     assert nearest_sentences(corpus, sample, 1.0) == corpus

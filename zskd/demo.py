@@ -33,7 +33,8 @@ def main(argv: list[str] | None = None) -> int:
     if teacher.exists():
         print(f"[demo] 1/3 using the teacher in {teacher}")
     else:
-        print("[demo] 1/3 training a quick SST-2 teacher (8,000 phrases, 1 epoch; the benchmark teacher uses all 67,349)")
+        print("[demo] 1/3 training a quick SST-2 teacher "
+              "(8,000 phrases, 1 epoch; the benchmark teacher uses all 67,349)")
         code = zskd_main(["teacher-train", "--task", "sst2", "--max-train-examples", "8000", "--epochs", "1",
                           "--lr", "1e-4", "--out", str(teacher), *root, *seed])
         if code:

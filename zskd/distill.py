@@ -32,7 +32,7 @@ from tqdm.auto import tqdm
 from zskd import losses
 from zskd.batching import length_grouped_batches
 from zskd.checkpoint import load_checkpoint, save_checkpoint
-from zskd.config import config_dict, load_config, write_json
+from zskd.config import config_dict, load_config, option, write_json
 from zskd.data import DataError, Examples, read_labelled
 from zskd.evaluate import agreement, classification_metrics, percent_of_teacher
 from zskd.labelling import label_with_teacher
@@ -56,54 +56,59 @@ log = logging.getLogger(__name__)
 class DistillConfig:
     """Every option of a distillation run; each is a flag of `zskd distill` and a key of its YAML recipes."""
 
-    teacher: str = field(default="", metadata={"help": "teacher model directory or hub id"})
-    out: str = field(default="", metadata={"help": "output student directory"})
-    method: str = field(default="ood", metadata={"help": f"distillation method: {', '.join(METHODS)}"})
-    student: str = field(default="bilstm", metadata={"help": f"student: {', '.join(STUDENTS)}"})
-    student_options: str | None = field(default=None, metadata={"help": "student config, e.g. hidden_size=256,embedding_dim=96"})
-    ood: str | None = field(default=None, metadata={"help": "out-of-domain corpus files, comma-separated (method ood, adversarial: default the data root's; method generate: added to the generated texts)"})
-    generated: str | None = field(default=None, metadata={"help": "method generate: the file `zskd generate` wrote"})
-    few_shot: str | None = field(default=None, metadata={"help": "low-data: a labelled file of a few examples; adds cross-entropy on them"})
-    few_shot_text_col: str = field(default="sentence", metadata={"help": "text column of --few-shot"})
-    few_shot_label_col: str = field(default="label", metadata={"help": "label column of --few-shot"})
-    few_shot_weight: float = field(default=1.0, metadata={"help": "weight of the cross-entropy on the --few-shot examples"})
-    indomain_data: str | None = field(default=None, metadata={"help": "method indomain: a file of the task's unlabelled text"})
-    eval_task: str | None = field(default=None, metadata={"help": "named task to report the task metric on (never used for selection)"})
-    eval_split: str | None = field(default=None, metadata={"help": "split(s) of --eval-task, e.g. dev or dev+test"})
-    eval_data: str | None = field(default=None, metadata={"help": "labelled file to report the task metric on"})
-    eval_text_col: str = field(default="sentence", metadata={"help": "text column of --eval-data / --indomain-data"})
-    eval_text_col2: str | None = field(default=None, metadata={"help": "second text column, for sentence pairs"})
-    eval_label_col: str = field(default="label", metadata={"help": "label column of --eval-data"})
-    pairs: bool | None = field(default=None, metadata={"help": "the teacher reads sentence pairs (default: from the eval task)"})
-    data_root: str | None = field(default=None, metadata={"help": "benchmark data root (default: $ZSKD_DATA or ../shared/data)"})
-    cache_dir: str = field(default="runs/cache/labels", metadata={"help": "teacher label cache, shared across runs"})
-    transfer_size: int = field(default=250000, metadata={"help": "inputs in the transfer set"})
-    ood_nearest: float = field(default=1.0, metadata={"help": "method generate with --ood: the fraction of the out-of-domain sentences kept, those that read most like the generated texts (Moore-Lewis); 1 keeps all"})
-    pool_factor: int = field(default=2, metadata={"help": "ood: candidates labelled per kept input, for class balancing"})
-    augment: int = field(default=4, metadata={"help": "ood, generate: extra variants per sentence (spans, perturbed copies)"})
-    balance: bool = field(default=True, metadata={"help": "ood: balance the teacher's predicted classes"})
-    min_words: int = field(default=4, metadata={"help": "shortest input, in words (pairs: per sentence)"})
-    max_words: int = field(default=40, metadata={"help": "longest input, in words (pairs: per sentence)"})
-    max_vocab: int = field(default=0, metadata={"help": "student vocabulary: the most frequent transfer-set tokens (0: all of them)"})
-    vocab_from: str | None = field(default=None, metadata={"help": "text files, comma-separated, whose tokens also join the student vocabulary (initialised from the teacher): fewer [UNK] after a small transfer set"})
-    steps: int = field(default=10000, metadata={"help": "student optimisation steps"})
-    batch_size: int = field(default=64, metadata={"help": "inputs per step"})
-    lr: float | None = field(default=None, metadata={"help": "peak learning rate (default: 4e-3 bilstm, 2e-3 cnn, 1e-4 transformer)"})
-    warmup_ratio: float = field(default=0.05, metadata={"help": "fraction of steps with linear warm-up"})
-    weight_decay: float = field(default=0.01, metadata={"help": "AdamW weight decay"})
-    temperature: float = field(default=2.0, metadata={"help": "softmax temperature of the KL term"})
-    kl_weight: float = field(default=1.0, metadata={"help": "weight of KL(teacher || student)"})
-    mse_weight: float = field(default=1.0, metadata={"help": "weight of the logit MSE (added to the KL term)"})
-    hidden_weight: float = field(default=0.0, metadata={"help": "weight of hidden-state MSE, for students that take hidden-state targets (transformer)"})
-    adversarial: AdversarialOptions = field(default_factory=AdversarialOptions, metadata={
-        "help": "method adversarial (Rashid et al.): the generator that perturbs the ood inputs online"})
-    heldout: int = field(default=4000, metadata={"help": "transfer-set inputs held out to measure agreement"})
-    eval_every: int = field(default=500, metadata={"help": "steps between evaluations"})
-    checkpoint_every: int = field(default=500, metadata={"help": "steps between resumable checkpoints"})
-    max_length: int = field(default=128, metadata={"help": "tokens per input"})
-    teacher_bf16: bool | None = field(default=None, metadata={"help": "label under bfloat16 autocast (default: where it measures clearly faster than float32 on this CPU)"})
-    seed: int = field(default=0, metadata={"help": "seed for everything: transfer set, initialisation, batches"})
-    trust_remote_code: bool = field(default=False, metadata={"help": "allow custom teacher code (off: safer)"})
+    teacher: str = option("", "teacher model directory or hub id")
+    out: str = option("", "output student directory")
+    method: str = option("ood", f"distillation method: {', '.join(METHODS)}")
+    student: str = option("bilstm", f"student: {', '.join(STUDENTS)}")
+    student_options: str | None = option(None, "student config, e.g. hidden_size=256,embedding_dim=96")
+    ood: str | None = option(None, "out-of-domain corpus files, comma-separated (method ood, adversarial: default the "
+                                   "data root's; method generate: added to the generated texts)")
+    generated: str | None = option(None, "method generate: the file `zskd generate` wrote")
+    few_shot: str | None = option(None, "low-data: a labelled file of a few examples; adds cross-entropy on them")
+    few_shot_text_col: str = option("sentence", "text column of --few-shot")
+    few_shot_label_col: str = option("label", "label column of --few-shot")
+    few_shot_weight: float = option(1.0, "weight of the cross-entropy on the --few-shot examples")
+    indomain_data: str | None = option(None, "method indomain: a file of the task's unlabelled text")
+    eval_task: str | None = option(None, "named task to report the task metric on (never used for selection)")
+    eval_split: str | None = option(None, "split(s) of --eval-task, e.g. dev or dev+test")
+    eval_data: str | None = option(None, "labelled file to report the task metric on")
+    eval_text_col: str = option("sentence", "text column of --eval-data / --indomain-data")
+    eval_text_col2: str | None = option(None, "second text column, for sentence pairs")
+    eval_label_col: str = option("label", "label column of --eval-data")
+    pairs: bool | None = option(None, "the teacher reads sentence pairs (default: from the eval task)")
+    data_root: str | None = option(None, "benchmark data root (default: $ZSKD_DATA or ../shared/data)")
+    cache_dir: str = option("runs/cache/labels", "teacher label cache, shared across runs")
+    transfer_size: int = option(250000, "inputs in the transfer set")
+    ood_nearest: float = option(1.0, "method generate with --ood: the fraction of the out-of-domain sentences kept, "
+                                     "those that read most like the generated texts (Moore-Lewis); 1 keeps all")
+    pool_factor: int = option(2, "ood: candidates labelled per kept input, for class balancing")
+    augment: int = option(4, "ood, generate: extra variants per sentence (spans, perturbed copies)")
+    balance: bool = option(True, "ood: balance the teacher's predicted classes")
+    min_words: int = option(4, "shortest input, in words (pairs: per sentence)")
+    max_words: int = option(40, "longest input, in words (pairs: per sentence)")
+    max_vocab: int = option(0, "student vocabulary: the most frequent transfer-set tokens (0: all of them)")
+    vocab_from: str | None = option(None, "text files, comma-separated, whose tokens also join the student vocabulary "
+                                          "(initialised from the teacher): fewer [UNK] after a small transfer set")
+    steps: int = option(10000, "student optimisation steps")
+    batch_size: int = option(64, "inputs per step")
+    lr: float | None = option(None, "peak learning rate (default: 4e-3 bilstm, 2e-3 cnn, 1e-4 transformer)")
+    warmup_ratio: float = option(0.05, "fraction of steps with linear warm-up")
+    weight_decay: float = option(0.01, "AdamW weight decay")
+    temperature: float = option(2.0, "softmax temperature of the KL term")
+    kl_weight: float = option(1.0, "weight of KL(teacher || student)")
+    mse_weight: float = option(1.0, "weight of the logit MSE (added to the KL term)")
+    hidden_weight: float = option(0.0, "weight of hidden-state MSE, for students that take hidden-state targets "
+                                       "(transformer)")
+    adversarial: AdversarialOptions = option(help="method adversarial (Rashid et al.): the generator that perturbs the "
+                                                  "ood inputs online", factory=AdversarialOptions)
+    heldout: int = option(4000, "transfer-set inputs held out to measure agreement")
+    eval_every: int = option(500, "steps between evaluations")
+    checkpoint_every: int = option(500, "steps between resumable checkpoints")
+    max_length: int = option(128, "tokens per input")
+    teacher_bf16: bool | None = option(None, "label under bfloat16 autocast (default: where it measures clearly faster "
+                                             "than float32 on this CPU)")
+    seed: int = option(0, "seed for everything: transfer set, initialisation, batches")
+    trust_remote_code: bool = option(False, "allow custom teacher code (off: safer)")
 
 
 
@@ -114,11 +119,13 @@ def load_eval_data(config: DistillConfig) -> tuple[Examples | None, str]:
         task = get_task(config.eval_task)
         splits = (config.eval_split or task.eval_split).split("+")
         parts = [load_split(task, s, config.data_root) for s in splits]
-        merged = Examples(sum((p.texts for p in parts), []), sum((p.texts2 for p in parts), []) if task.is_pair else None,
+        merged = Examples(sum((p.texts for p in parts), []),
+                          sum((p.texts2 for p in parts), []) if task.is_pair else None,
                           sum((p.labels for p in parts), []), parts[0].label_names, "+".join(p.source for p in parts))
         return merged, task.metric
     if config.eval_data:
-        return read_labelled(config.eval_data, config.eval_text_col, config.eval_label_col, config.eval_text_col2), "accuracy"
+        return (read_labelled(config.eval_data, config.eval_text_col, config.eval_label_col, config.eval_text_col2),
+                "accuracy")
     return None, "accuracy"
 
 

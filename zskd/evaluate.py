@@ -35,7 +35,8 @@ def f1_per_class(matrix: np.ndarray) -> np.ndarray:
     return np.divide(2 * true_pos, denominator, out=np.zeros_like(true_pos), where=denominator > 0)
 
 
-def classification_metrics(y_true: Sequence[int], y_pred: Sequence[int], num_labels: int, metric: str = "accuracy") -> dict:
+def classification_metrics(y_true: Sequence[int], y_pred: Sequence[int], num_labels: int,
+                           metric: str = "accuracy") -> dict:
     """Accuracy, macro-F1, F1 of label 1 (the positive class of binary tasks), the task metric (`metric` names
     one of those), and the confusion matrix. Scores are percentages."""
     matrix = confusion_matrix(y_true, y_pred, num_labels)
@@ -61,7 +62,8 @@ def percent_of_teacher(student_score: float, teacher_score: float) -> float:
     return round(100.0 * student_score / max(teacher_score, 1e-9), 2)
 
 
-def evaluate(model: Classifier, examples: Examples, metric: str = "accuracy", teacher: Classifier | None = None) -> dict:
+def evaluate(model: Classifier, examples: Examples, metric: str = "accuracy",
+             teacher: Classifier | None = None) -> dict:
     """Score `model` on labelled `examples`; with a teacher, also the teacher's score and the agreement."""
     if examples.labels is None:
         raise ValueError("evaluation needs labelled examples")
@@ -77,7 +79,8 @@ def evaluate(model: Classifier, examples: Examples, metric: str = "accuracy", te
     return result
 
 
-def measure_latency(model: Classifier, inputs: Sequence[TextInput], batch_size: int, repeats: int = 20, warmup: int = 3) -> dict:
+def measure_latency(model: Classifier, inputs: Sequence[TextInput], batch_size: int, repeats: int = 20,
+                    warmup: int = 3) -> dict:
     """Median and spread of wall time of one `logits` call on `batch_size` inputs, over `repeats` calls, each on
     a different slice of `inputs` (cycled)."""
     if not inputs:

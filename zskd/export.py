@@ -58,8 +58,9 @@ def save_onnx(module: torch.nn.Module, example: dict[str, torch.Tensor], max_len
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            program = torch.onnx.export(module, tuple(example.values()), input_names=list(example), output_names=["logits"],
-                                        dynamic_shapes=tuple({1: length} for _ in example), dynamo=True, verbose=False)
+            program = torch.onnx.export(module, tuple(example.values()), input_names=list(example),
+                                        output_names=["logits"], dynamic_shapes=tuple({1: length} for _ in example),
+                                        dynamo=True, verbose=False)
     finally:
         exporter_log.setLevel(level)
     program.save(str(path))
@@ -74,14 +75,17 @@ def export_onnx(directory: str | Path) -> dict:
     directory = Path(directory)
     student = load_student(directory)
     encoded = student.encode([CHECK_TEXTS[1]])
-    example = {"input_ids": torch.tensor(encoded["input_ids"]), "token_type_ids": torch.tensor(encoded["token_type_ids"])}
+    example = {"input_ids": torch.tensor(encoded["input_ids"]),
+               "token_type_ids": torch.tensor(encoded["token_type_ids"])}
     partial = directory / (ONNX_FILE + ".partial")
     save_onnx(_OneInput(student).eval(), example, student.max_length, partial)
     check_inputs = [*CHECK_TEXTS, tuple(CHECK_TEXTS)]
-    difference = float(np.abs(OnnxStudent(directory, graph=partial).logits(check_inputs) - student.logits(check_inputs)).max())
+    difference = float(np.abs(OnnxStudent(directory, graph=partial).logits(check_inputs)
+                              - student.logits(check_inputs)).max())
     if difference > 1e-3:
         partial.unlink()
-        raise RuntimeError(f"the exported graph's logits differ from the student's by {difference:.2g}; nothing written")
+        raise RuntimeError(f"the exported graph's logits differ from the student's by {difference:.2g}; "
+                           "nothing written")
     os.replace(partial, directory / ONNX_FILE)
     return {"path": str(directory / ONNX_FILE), "max_abs_difference": difference}
 

@@ -54,7 +54,8 @@ class LanguageModel:
         self.stop_ids = sorted({tokenizer.eos_token_id, *newline[-1:]} - {None})
 
     @classmethod
-    def load(cls, name_or_path: str = SMOLLM2.name, trust_remote_code: bool = False, bf16: bool | None = None) -> "LanguageModel":
+    def load(cls, name_or_path: str = SMOLLM2.name, trust_remote_code: bool = False,
+             bf16: bool | None = None) -> "LanguageModel":
         """The packaged SmolLM2 (`smollm2-135m`), a local directory (safetensors or one .gguf file) or a hub id."""
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -132,7 +133,8 @@ class LanguageModel:
         rows, targets = [], []
         for prompt, response in zip(prompts, responses):
             head = self.tokenizer(self.format_prompt(prompt), add_special_tokens=False)["input_ids"]
-            tail = self.tokenizer(response.strip(), add_special_tokens=False)["input_ids"] + [self.tokenizer.eos_token_id]
+            tail = (self.tokenizer(response.strip(), add_special_tokens=False)["input_ids"]
+                    + [self.tokenizer.eos_token_id])
             rows.append(head + tail)
             targets.append([-100] * len(head) + tail)
         width = max(len(r) for r in rows)
@@ -168,7 +170,8 @@ class LanguageModel:
             losses = []
             for start in range(0, len(order), batch_size):
                 chosen = order[start : start + batch_size]
-                loss = self.model(**self._response_batch([prompts[i] for i in chosen], [responses[i] for i in chosen])).loss
+                loss = self.model(**self._response_batch([prompts[i] for i in chosen],
+                                                         [responses[i] for i in chosen])).loss
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
                 optimizer.step()

@@ -80,4 +80,5 @@ def label_with_teacher(teacher, inputs: Sequence[TextInput], cache_dir: str | Pa
                       disable=not progress or not todo_indices):
         chunk = [inputs[i] for i in todo_indices[start : start + SHARD_SIZE]]
         cache.add(chunk, teacher.logits(chunk))
-    return np.stack([cache.get(k) for k in keys]) if keys else np.zeros((0, teacher.num_labels), np.float32), len(todo_indices)
+    return (np.stack([cache.get(k) for k in keys]) if keys else np.zeros((0, teacher.num_labels), np.float32),
+            len(todo_indices))

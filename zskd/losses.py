@@ -25,7 +25,8 @@ def cross_entropy(student_logits: torch.Tensor, labels: torch.Tensor) -> torch.T
     return F.cross_entropy(student_logits, labels)
 
 
-def hidden_mse(student_hidden: torch.Tensor, teacher_hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+def hidden_mse(student_hidden: torch.Tensor, teacher_hidden: torch.Tensor,
+               attention_mask: torch.Tensor) -> torch.Tensor:
     """Mean squared error between hidden states at real (unpadded) positions. [B, L, D], [B, L, D], [B, L] -> scalar."""
     mask = attention_mask.unsqueeze(-1).to(student_hidden.dtype)
     squared = ((student_hidden - teacher_hidden) ** 2 * mask).sum()

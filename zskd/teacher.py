@@ -141,9 +141,6 @@ class Teacher:
             logits = self.model(input_ids=input_ids, attention_mask=attention_mask, **extra).logits
         return logits.float().cpu().numpy()
 
-    def predict(self, inputs: Sequence[TextInput]) -> np.ndarray:
-        return self.logits(inputs).argmax(-1)
-
     @property
     def embedding_matrix(self) -> torch.Tensor:
         """The [V, D] input word-embedding matrix."""
@@ -153,4 +150,5 @@ class Teacher:
         self, inputs_embeds: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor | None = None
     ) -> torch.Tensor:
         """[B, K] logits from [B, L, D] word embeddings, differentiable with respect to them."""
-        return self.model(inputs_embeds=inputs_embeds, attention_mask=attention_mask, token_type_ids=token_type_ids).logits
+        return self.model(inputs_embeds=inputs_embeds, attention_mask=attention_mask,
+                          token_type_ids=token_type_ids).logits

@@ -3,18 +3,19 @@
     zskd teacher-train --task sst2 --out runs/teachers/sst2                 # a named task, packaged MiniLM-L6
     zskd teacher-train --train my.tsv --text-col text --label-col label --out my-teacher
 
-Length-grouped batches with dynamic padding, linear warm-up and decay, checkpoints every `checkpoint_every` steps
-in `<out>.partial/`, from which an interrupted run resumes; the finished model appears at `<out>` in one rename.
+    accelerate launch -m zskd.cli teacher-train ...                          # several processes or GPUs
+
+Length-grouped batches with dynamic padding, linear warm-up and decay, on Accelerate (device placement, several
+processes); checkpoints every `checkpoint_every` steps in `<out>.partial/`, from which an interrupted run resumes;
+the finished model appears at `<out>` in one rename.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-import shutil
 import time
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -22,11 +23,12 @@ from tqdm.auto import tqdm
 
 from zskd.batching import length_grouped_batches, pad
 from zskd.checkpoint import load_checkpoint, save_checkpoint
-from zskd.config import config_dict, write_json
+from zskd.config import config_dict, option, write_json
 from zskd.data import DataError, Examples, read_labelled
 from zskd.evaluate import evaluate
-from zskd.schedule import linear_warmup_decay
+from zskd.rundir import RunDirectory
 from zskd.runinfo import machine_description, peak_memory_mib, versions
+from zskd.schedule import linear_warmup_decay
 from zskd.tasks import get_task, load_split
 from zskd.teacher import Teacher, bf16_supported, resolve_model_path
 
@@ -35,28 +37,29 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class TeacherTrainConfig:
-    out: str = field(default="", metadata={"help": "output model directory"})
-    task: str | None = field(default=None, metadata={"help": "named task: sst2, trec, mrpc, rte"})
-    train: str | None = field(default=None, metadata={"help": "training file (tsv/csv/jsonl/parquet) instead of --task"})
-    text_col: str = field(default="sentence", metadata={"help": "text column of --train"})
-    text_col2: str | None = field(default=None, metadata={"help": "second text column of --train, for sentence pairs"})
-    label_col: str = field(default="label", metadata={"help": "label column of --train"})
-    labels: str | None = field(default=None, metadata={"help": "comma-separated label names, in id order"})
-    dev: str | None = field(default=None, metadata={"help": "file to evaluate on at the end (a named task uses its eval split)"})
-    data_root: str | None = field(default=None, metadata={"help": "benchmark data root (default: $ZSKD_DATA or ../shared/data)"})
-    base: str = field(default="minilm-l6", metadata={"help": "base encoder: packaged name, local directory or hub id"})
-    epochs: float = field(default=3.0, metadata={"help": "passes over the training data"})
-    batch_size: int = field(default=32, metadata={"help": "examples per step"})
-    lr: float = field(default=5e-5, metadata={"help": "peak learning rate (AdamW)"})
-    weight_decay: float = field(default=0.01, metadata={"help": "AdamW weight decay"})
-    warmup_ratio: float = field(default=0.06, metadata={"help": "fraction of steps with linear warm-up"})
-    max_length: int = field(default=128, metadata={"help": "tokens per example (pairs: both segments)"})
-    freeze_embeddings: bool = field(default=True, metadata={"help": "keep the word-embedding matrix fixed (2x faster steps on CPU)"})
-    bf16: bool | None = field(default=None, metadata={"help": "bfloat16 autocast (default: on where the CPU/GPU supports it; ~3x faster on AVX512-BF16 CPUs)"})
-    max_train_examples: int | None = field(default=None, metadata={"help": "use only the first N shuffled training examples"})
-    checkpoint_every: int = field(default=500, metadata={"help": "steps between resumable checkpoints"})
-    seed: int = field(default=0, metadata={"help": "seed for initialisation, batch order and dropout"})
-    trust_remote_code: bool = field(default=False, metadata={"help": "allow custom model code from the base (off: safer)"})
+    out: str = option("", "output model directory")
+    task: str | None = option(None, "named task: sst2, trec, mrpc, rte")
+    train: str | None = option(None, "training file (tsv/csv/jsonl/parquet) instead of --task")
+    text_col: str = option("sentence", "text column of --train")
+    text_col2: str | None = option(None, "second text column of --train, for sentence pairs")
+    label_col: str = option("label", "label column of --train")
+    labels: str | None = option(None, "comma-separated label names, in id order")
+    dev: str | None = option(None, "file to evaluate on at the end (a named task uses its eval split)")
+    data_root: str | None = option(None, "benchmark data root (default: $ZSKD_DATA or ../shared/data)")
+    base: str = option("minilm-l6", "base encoder: packaged name, local directory or hub id")
+    epochs: float = option(3.0, "passes over the training data")
+    batch_size: int = option(32, "examples per step")
+    lr: float = option(5e-5, "peak learning rate (AdamW)")
+    weight_decay: float = option(0.01, "AdamW weight decay")
+    warmup_ratio: float = option(0.06, "fraction of steps with linear warm-up")
+    max_length: int = option(128, "tokens per example (pairs: both segments)")
+    freeze_embeddings: bool = option(True, "keep the word-embedding matrix fixed (2x faster steps on CPU)")
+    bf16: bool | None = option(None, "bfloat16 autocast (default: on where the CPU/GPU supports it; ~3x faster on some "
+                                     "AVX512-BF16 CPUs)")
+    max_train_examples: int | None = option(None, "use only the first N shuffled training examples")
+    checkpoint_every: int = option(500, "steps between resumable checkpoints")
+    seed: int = option(0, "seed for initialisation, batch order and dropout")
+    trust_remote_code: bool = option(False, "allow custom model code from the base (off: safer)")
 
 
 def load_training_data(config: TeacherTrainConfig) -> tuple[Examples, Examples | None, str]:
@@ -79,14 +82,14 @@ def load_training_data(config: TeacherTrainConfig) -> tuple[Examples, Examples |
 def train_teacher(config: TeacherTrainConfig, stop_after_steps: int | None = None) -> dict:
     """Fine-tune `config.base` on the training data and save it at `config.out`; return the run report.
     `stop_after_steps` ends early after a checkpoint (to test resuming) and returns an empty report."""
+    from accelerate import Accelerator
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     if not config.out:
         raise DataError("give --out DIR for the trained teacher")
-    out, work = Path(config.out), Path(config.out + ".partial")
-    if out.exists():
-        raise FileExistsError(f"{out} already exists: remove it or choose another --out")
+    run = RunDirectory(config.out)
     started = time.time()
+    accelerator = Accelerator()
     torch.manual_seed(config.seed)
     train, dev, metric = load_training_data(config)
     if config.max_train_examples and config.max_train_examples < len(train):
@@ -101,8 +104,7 @@ def train_teacher(config: TeacherTrainConfig, stop_after_steps: int | None = Non
     ).float()
     if config.freeze_embeddings:
         model.get_input_embeddings().weight.requires_grad_(False)
-    teacher = Teacher(model, tokenizer, max_length=config.max_length, bf16=False)  # the final eval in float32
-    encoded = teacher.encode(train.inputs())
+    encoded = Teacher(model, tokenizer, max_length=config.max_length, bf16=False).encode(train.inputs())
     ids, segments = encoded["input_ids"], encoded.get("token_type_ids")
     labels = torch.tensor(train.labels)
     lengths = [len(x) for x in ids]
@@ -112,47 +114,53 @@ def train_teacher(config: TeacherTrainConfig, stop_after_steps: int | None = Non
     decay = [p for n, p in model.named_parameters() if p.requires_grad and p.ndim > 1]
     no_decay = [p for n, p in model.named_parameters() if p.requires_grad and p.ndim <= 1]
     optimizer = torch.optim.AdamW(
-        [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}], lr=config.lr
+        [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=config.lr,
     )
-    work.mkdir(parents=True, exist_ok=True)
-    write_json(work / "config.json", config_dict(config))
+    work = run.begin(config_dict(config))
     step = load_checkpoint(work, model, optimizer)["step"]
-    use_bf16 = bf16_supported() if config.bf16 is None else config.bf16
+    device = accelerator.device
+    use_bf16 = _bf16_default(device) if config.bf16 is None else config.bf16
+    unwrapped = model
+    model, optimizer = accelerator.prepare(model, optimizer)
     model.train()
-    progress = tqdm(total=total_steps, initial=step, desc="teacher-train", unit="step")
+    progress = tqdm(total=total_steps, initial=step, desc="teacher-train", unit="step",
+                    disable=not accelerator.is_main_process)
     epoch_batches, epoch = None, -1
     train_started = time.time()
     while step < total_steps:
         if step // steps_per_epoch != epoch:
             epoch = step // steps_per_epoch
-            epoch_batches = length_grouped_batches(lengths, config.batch_size, config.seed, epoch)
-        batch = epoch_batches[step % steps_per_epoch]
+            batches = length_grouped_batches(lengths, config.batch_size, config.seed, epoch)
+            epoch_batches = batches[accelerator.process_index :: accelerator.num_processes] or batches
+        batch = epoch_batches[(step % steps_per_epoch) % len(epoch_batches)]
         for group in optimizer.param_groups:
             group["lr"] = linear_warmup_decay(config.lr, step, total_steps, config.warmup_ratio)
-        extra = {"token_type_ids": pad([segments[i] for i in batch])} if segments else {}
-        with torch.autocast(device_type="cpu", dtype=torch.bfloat16, enabled=use_bf16):
-            loss = model(
-                input_ids=pad([ids[i] for i in batch], tokenizer.pad_token_id or 0),
-                attention_mask=pad([[1] * lengths[i] for i in batch]),
-                labels=labels[batch],
-                **extra,
-            ).loss
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        inputs = {"input_ids": pad([ids[i] for i in batch], tokenizer.pad_token_id or 0),
+                  "attention_mask": pad([[1] * lengths[i] for i in batch]), "labels": labels[batch]}
+        if segments:
+            inputs["token_type_ids"] = pad([segments[i] for i in batch])
+        with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=use_bf16):
+            loss = model(**{k: v.to(device) for k, v in inputs.items()}).loss
+        accelerator.backward(loss)
+        accelerator.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
         step += 1
         progress.update(1)
         progress.set_postfix(loss=f"{loss.item():.4f}", epoch=epoch)
-        if step % config.checkpoint_every == 0 or step == total_steps:
-            save_checkpoint(work, step, model, optimizer)
+        if accelerator.is_main_process and (step % config.checkpoint_every == 0 or step == total_steps):
+            save_checkpoint(work, step, unwrapped, optimizer)
             if stop_after_steps is not None and step >= stop_after_steps:
                 progress.close()
                 return {}
     progress.close()
     train_seconds = time.time() - train_started
+    if not accelerator.is_main_process:
+        return {}
 
-    model.eval()
+    model = unwrapped.eval()
+    teacher = Teacher(model, tokenizer, max_length=config.max_length, bf16=False)  # the final eval in float32
     report = {
         "config": config_dict(config),
         "base": base,
@@ -173,7 +181,14 @@ def train_teacher(config: TeacherTrainConfig, stop_after_steps: int | None = Non
     report["total_seconds"] = round(time.time() - started, 1)
     report["peak_memory_mib"] = peak_memory_mib()
     write_json(final / "run.json", report)
-    final.rename(out)
-    shutil.rmtree(work)
+    run.finish(final)
     return report
+
+
+def _bf16_default(device: torch.device) -> bool:
+    """bfloat16 autocast where the device has it natively (a CUDA GPU that supports it, or a CPU with bf16
+    instructions; on some of those CPUs float32 is faster: BENCHMARKS.md)."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    return device.type == "cpu" and bf16_supported()
 

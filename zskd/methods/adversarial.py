@@ -18,7 +18,7 @@ changed, so sentence pairs keep their [CLS]/[SEP] layout; `segments` picks which
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from zskd import losses
+from zskd.config import option
 from zskd.data import DataError
 from zskd.methods.base import Batch, Method, Objective, Setup
 from zskd.methods.ood import ood_transfer_set
@@ -36,17 +37,17 @@ PAIR_SEGMENTS = ("any", "both", "first", "second")
 
 @dataclass
 class AdversarialOptions:
-    mask_rate: float = field(default=0.3, metadata={"help": "fraction of tokens the generator replaces"})
-    tau: float = field(default=1.0, metadata={"help": "Gumbel-softmax temperature"})
-    lr: float = field(default=1e-3, metadata={"help": "generator learning rate"})
-    generator_steps: int = field(default=1, metadata={"help": "generator steps (k) each time it trains"})
-    every: int = field(default=2, metadata={"help": "student steps (n) between generator updates and perturbed batches"})
-    batch_size: int = field(default=16, metadata={
-        "help": "inputs of each batch the generator perturbs (the teacher's backward pass dominates the cost)"})
-    diversity: float = field(default=0.2, metadata={
-        "help": "weight of the entropy of the generator's mean proposal (keeps it from collapsing onto one token)"})
-    weight: float = field(default=1.0, metadata={"help": "weight of the perturbed batch's KL against the clean one's"})
-    segments: str = field(default="any", metadata={"help": "pairs: segment(s) to perturb: any, both, first, second"})
+    mask_rate: float = option(0.3, "fraction of tokens the generator replaces")
+    tau: float = option(1.0, "Gumbel-softmax temperature")
+    lr: float = option(1e-3, "generator learning rate")
+    generator_steps: int = option(1, "generator steps (k) each time it trains")
+    every: int = option(2, "student steps (n) between generator updates and perturbed batches")
+    batch_size: int = option(16, "inputs of each batch the generator perturbs (the teacher's backward pass dominates "
+                                 "the cost)")
+    diversity: float = option(0.2, "weight of the entropy of the generator's mean proposal (keeps it from collapsing "
+                                   "onto one token)")
+    weight: float = option(1.0, "weight of the perturbed batch's KL against the clean one's")
+    segments: str = option("any", "pairs: segment(s) to perturb: any, both, first, second")
 
 
 @dataclass
@@ -74,7 +75,8 @@ class PerturbationGenerator(nn.Module):
         return self.output(states[mask])
 
 
-def choose_positions(special: torch.Tensor, token_type_ids: torch.Tensor, rate: float, segments: str = "any") -> torch.Tensor:
+def choose_positions(special: torch.Tensor, token_type_ids: torch.Tensor, rate: float,
+                     segments: str = "any") -> torch.Tensor:
     """[B, L] bool: the positions to perturb. About `rate` of the ordinary tokens (never special or padding ones),
     at least one per input that has any. For pairs, `segments` says which segment may change: `any` picks the
     first, the second or both at random per input."""
@@ -106,20 +108,23 @@ class Adversary:
         self.teacher = teacher
         self.student = student
         self.kept = torch.tensor(kept_token_ids)
-        self.mask_id = student.teacher_to_student[teacher.tokenizer.mask_token_id].item() if teacher.tokenizer.mask_token_id is not None else 1
+        self.mask_id = (student.teacher_to_student[teacher.tokenizer.mask_token_id].item()
+                        if teacher.tokenizer.mask_token_id is not None else 1)
         tokenizer = teacher.tokenizer
         layout = [tokenizer.pad_token_id, tokenizer.cls_token_id, tokenizer.sep_token_id]
         self.special_student_ids = torch.tensor([int(student.teacher_to_student[i]) for i in layout if i is not None])
         # never proposed: layout tokens, [UNK] and [MASK]
         banned = [*layout, tokenizer.unk_token_id, tokenizer.mask_token_id]
-        self.banned_student_ids = torch.tensor(sorted({int(student.teacher_to_student[i]) for i in banned if i is not None}))
+        self.banned_student_ids = torch.tensor(sorted({int(student.teacher_to_student[i])
+                                                       for i in banned if i is not None}))
         for p in teacher.model.parameters():
             p.requires_grad_(False)
         teacher.model.eval()
         self.teacher_rows = teacher.embedding_matrix.detach()[self.kept].float()  # [V_student, D]
         self.generator = PerturbationGenerator(GeneratorConfig(len(kept_token_ids)))
         with torch.no_grad():
-            self.generator.word_embeddings.weight.copy_(pca_embeddings(teacher.embedding_matrix, kept_token_ids, self.generator.config.embedding_dim))
+            self.generator.word_embeddings.weight.copy_(pca_embeddings(teacher.embedding_matrix, kept_token_ids,
+                                                                       self.generator.config.embedding_dim))
             # start from the transfer set's unigram distribution: early proposals look like ordinary text
             counts = torch.tensor([float(token_counts.get(t, 0)) for t in kept_token_ids])
             self.generator.output.bias.copy_(torch.log(counts + 1.0) - torch.log(counts.sum() + len(counts)))
@@ -143,13 +148,15 @@ class Adversary:
         positions, logits = self._proposal_logits(inputs)
         return positions, F.gumbel_softmax(logits, tau=self.options.tau, hard=True)
 
-    def _divergence(self, inputs: dict[str, torch.Tensor], positions: torch.Tensor, one_hot: torch.Tensor) -> torch.Tensor:
+    def _divergence(self, inputs: dict[str, torch.Tensor], positions: torch.Tensor,
+                    one_hot: torch.Tensor) -> torch.Tensor:
         """KL(teacher || student) on the perturbed inputs, differentiable with respect to `one_hot`."""
         teacher_embeds = self.teacher_rows[inputs["input_ids"]].index_put((positions,), one_hot @ self.teacher_rows)
         student_table = self.student.word_embeddings.weight
         student_embeds = student_table[inputs["input_ids"]].index_put((positions,), one_hot @ student_table)
         with torch.autocast(device_type=one_hot.device.type, dtype=torch.bfloat16, enabled=self.teacher.bf16):
-            teacher_logits = self.teacher.logits_from_embeddings(teacher_embeds, inputs["attention_mask"], inputs["token_type_ids"])
+            teacher_logits = self.teacher.logits_from_embeddings(teacher_embeds, inputs["attention_mask"],
+                                                                 inputs["token_type_ids"])
         student_logits = self.student(inputs_embeds=student_embeds, attention_mask=inputs["attention_mask"],
                                       token_type_ids=inputs["token_type_ids"])
         return losses.kl_divergence(student_logits, teacher_logits.float(), self.temperature)
@@ -266,7 +273,8 @@ def write_samples(path: Path, step: int, divergence: float, samples: list[dict])
 def validate(config) -> None:
     options = config.adversarial
     if options.segments not in PAIR_SEGMENTS:
-        raise DataError(f"unknown --adversarial-segments {options.segments!r}: choose one of {', '.join(PAIR_SEGMENTS)}")
+        raise DataError(f"unknown --adversarial-segments {options.segments!r}: "
+                        f"choose one of {', '.join(PAIR_SEGMENTS)}")
     if not 0.0 < options.mask_rate <= 1.0:
         raise DataError(f"--adversarial-mask-rate {options.mask_rate} is not a fraction: give a number in (0, 1]")
     for flag, value in (("every", options.every), ("generator-steps", options.generator_steps),
@@ -275,4 +283,5 @@ def validate(config) -> None:
             raise DataError(f"--adversarial-{flag} {value} must be at least 1")
 
 
-METHOD = Method(transfer_set=ood_transfer_set, validate=validate, objectives=lambda setup: [AdversarialObjective(setup)])
+METHOD = Method(transfer_set=ood_transfer_set, validate=validate,
+                objectives=lambda setup: [AdversarialObjective(setup)])

@@ -9,8 +9,9 @@ An instruct LM (default: the packaged SmolLM2-135M-Instruct) is asked, per label
 kind, through varied templates and topics. The prompt's label is only a hint: the teacher labels every sample, and
 its logits are the target. Samples are deduplicated and degenerate ones (empty, looping, not words) dropped.
 With `--few-shot FILE` (k labelled examples: the low-data setting of Generation-Distillation), the LM is first
-fine-tuned to answer each example's label prompt with the example, then sampled the same way. Sampling runs in chunks, each written whole to `<out>.partial/`, so an interrupted run resumes; the finished file
-(text, prompt, label hint, teacher logits) appears at `--out` in one rename.
+fine-tuned to answer each example's label prompt with the example, then sampled the same way. Sampling runs in
+chunks, each written whole to `<out>.partial/`, so an interrupted run resumes; the finished file (text, prompt,
+label hint, teacher logits) appears at `--out` in one rename.
 """
 
 from __future__ import annotations
@@ -19,23 +20,24 @@ import dataclasses
 import json
 import logging
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from zskd.config import config_dict, write_json
+from zskd.config import config_dict, option, write_json
 from zskd.data import DataError, read_labelled
 from zskd.generation import LanguageModel, SamplingConfig, clean_samples
 from zskd.labelling import label_with_teacher
 from zskd.methods.base import Method
-from zskd.resources import SMOLLM2
-from zskd.runinfo import peak_memory_mib
-from zskd.tasks import get_task
 from zskd.methods.common import TransferSet, balanced_selection, class_histogram
 from zskd.methods.ood import augmented, ood_transfer_set
+from zskd.resources import SMOLLM2
+from zskd.rundir import RunDirectory
+from zskd.runinfo import peak_memory_mib
+from zskd.tasks import get_task
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +47,8 @@ TEMPLATES = (
     "Give an example of a {kind} that {label}. Answer with the {kind} alone.",
     "You are collecting examples. Write a {kind} that {label}, mentioning {topic}. One sentence.",
 )
-TOPIC_FREE = tuple(t for t in TEMPLATES if "{topic}" not in t)  # for few-shot prompts: a topic could contradict the example
+# for few-shot prompts: a topic could contradict the example
+TOPIC_FREE = tuple(t for t in TEMPLATES if "{topic}" not in t)
 TOPICS = (
     "food", "travel", "sports", "history", "science", "music", "a city", "a famous person", "animals", "money",
     "health", "technology", "a book", "the weather", "family", "work", "school", "a holiday", "a game", "a film",
@@ -55,30 +58,32 @@ TOPICS = (
 
 @dataclass
 class GenerateConfig:
-    teacher: str = field(default="", metadata={"help": "teacher model directory or hub id (labels the samples)"})
-    out: str = field(default="", metadata={"help": "output file (.parquet): text, prompt, label hint, teacher logits"})
-    task: str | None = field(default=None, metadata={"help": "named task: its text kind and label phrases (sst2, trec)"})
-    describe: str | None = field(default=None, metadata={"help": "what a text is, e.g. 'movie review' (instead of --task)"})
-    labels: str | None = field(default=None, metadata={"help": "comma-separated label words for the prompts (default: the teacher's label names)"})
-    generator: str = field(default=SMOLLM2.name, metadata={"help": "causal LM: packaged name, local directory or hub id"})
-    generator_bf16: bool | None = field(default=None, metadata={"help": "sample with a bfloat16 copy of the LM (default: where the CPU has native bf16)"})
-    count: int = field(default=4000, metadata={"help": "prompts to sample (kept samples are fewer after deduplication)"})
-    max_new_tokens: int = field(default=48, metadata={"help": "longest sample, in LM tokens"})
-    temperature: float = field(default=1.0, metadata={"help": "sampling temperature"})
-    top_p: float = field(default=0.95, metadata={"help": "nucleus sampling mass"})
-    top_k: int = field(default=50, metadata={"help": "sample among the k most likely tokens"})
-    batch_size: int = field(default=32, metadata={"help": "prompts sampled together"})
-    chunk_size: int = field(default=512, metadata={"help": "prompts per resumable chunk"})
-    few_shot: str | None = field(default=None, metadata={"help": "labelled file of a few examples: fine-tune the LM on them first (low-data)"})
-    few_shot_text_col: str = field(default="sentence", metadata={"help": "text column of --few-shot"})
-    few_shot_label_col: str = field(default="label", metadata={"help": "label column of --few-shot"})
-    lm_epochs: int = field(default=4, metadata={"help": "--few-shot: fine-tuning epochs"})
-    lm_lr: float = field(default=5e-5, metadata={"help": "--few-shot: fine-tuning learning rate"})
-    min_words: int = field(default=3, metadata={"help": "shorter samples are dropped"})
-    cache_dir: str = field(default="runs/cache/labels", metadata={"help": "teacher label cache, shared across runs"})
-    teacher_bf16: bool | None = field(default=None, metadata={"help": "label under bfloat16 autocast (default: where the CPU has native bf16)"})
-    seed: int = field(default=0, metadata={"help": "seed for prompts and sampling"})
-    trust_remote_code: bool = field(default=False, metadata={"help": "allow custom model code (off: safer)"})
+    teacher: str = option("", "teacher model directory or hub id (labels the samples)")
+    out: str = option("", "output file (.parquet): text, prompt, label hint, teacher logits")
+    task: str | None = option(None, "named task: its text kind and label phrases (sst2, trec)")
+    describe: str | None = option(None, "what a text is, e.g. 'movie review' (instead of --task)")
+    labels: str | None = option(None, "comma-separated label words for the prompts (default: the teacher's label "
+                                      "names)")
+    generator: str = option(SMOLLM2.name, "causal LM: packaged name, local directory or hub id")
+    generator_bf16: bool | None = option(None, "sample with a bfloat16 copy of the LM (default: where the CPU has "
+                                               "native bf16)")
+    count: int = option(4000, "prompts to sample (kept samples are fewer after deduplication)")
+    max_new_tokens: int = option(48, "longest sample, in LM tokens")
+    temperature: float = option(1.0, "sampling temperature")
+    top_p: float = option(0.95, "nucleus sampling mass")
+    top_k: int = option(50, "sample among the k most likely tokens")
+    batch_size: int = option(32, "prompts sampled together")
+    chunk_size: int = option(512, "prompts per resumable chunk")
+    few_shot: str | None = option(None, "labelled file of a few examples: fine-tune the LM on them first (low-data)")
+    few_shot_text_col: str = option("sentence", "text column of --few-shot")
+    few_shot_label_col: str = option("label", "label column of --few-shot")
+    lm_epochs: int = option(4, "--few-shot: fine-tuning epochs")
+    lm_lr: float = option(5e-5, "--few-shot: fine-tuning learning rate")
+    min_words: int = option(3, "shorter samples are dropped")
+    cache_dir: str = option("runs/cache/labels", "teacher label cache, shared across runs")
+    teacher_bf16: bool | None = option(None, "label under bfloat16 autocast (default: where the CPU has native bf16)")
+    seed: int = option(0, "seed for prompts and sampling")
+    trust_remote_code: bool = option(False, "allow custom model code (off: safer)")
 
 
 def prompt_plan(kind: str, label_phrases: list[str], count: int, seed: int, templates=TEMPLATES,
@@ -108,7 +113,8 @@ def label_phrases(config: GenerateConfig, teacher_labels: list[str]) -> tuple[st
         raise DataError("give --task NAME or --describe 'what a text is' for the prompts")
     words = config.labels.split(",") if config.labels else teacher_labels
     if len(words) != len(teacher_labels):
-        raise DataError(f"--labels has {len(words)} names but the teacher has {len(teacher_labels)} labels ({', '.join(teacher_labels)})")
+        raise DataError(f"--labels has {len(words)} names but the teacher has {len(teacher_labels)} labels "
+                        f"({', '.join(teacher_labels)})")
     return config.describe, [f"is {w.strip()}" for w in words]
 
 
@@ -118,18 +124,13 @@ def generate(config: GenerateConfig, language_model: LanguageModel | None = None
 
     if not config.teacher or not config.out:
         raise DataError("give --teacher DIR and --out FILE.parquet")
-    out, work = Path(config.out), Path(config.out + ".partial")
-    if out.exists():
-        raise FileExistsError(f"{out} already exists: remove it or choose another --out")
-    teacher = Teacher.from_pretrained(config.teacher, trust_remote_code=config.trust_remote_code, bf16=config.teacher_bf16)
+    run = RunDirectory(config.out)
+    teacher = Teacher.from_pretrained(config.teacher, trust_remote_code=config.trust_remote_code,
+                                      bf16=config.teacher_bf16)
     kind, phrases = label_phrases(config, teacher.label_names)
     templates = TOPIC_FREE if config.few_shot else TEMPLATES
     plan = prompt_plan(kind, phrases, config.count, config.seed, templates)
-    work.mkdir(parents=True, exist_ok=True)
-    settings = {k: v for k, v in config_dict(config).items() if k not in ("out", "cache_dir", "teacher_bf16")}
-    if (work / "config.json").is_file() and json.loads((work / "config.json").read_text()) != settings:
-        raise DataError(f"{work} was made with other settings: delete it to start again")
-    write_json(work / "config.json", settings)
+    work = run.begin({k: v for k, v in config_dict(config).items() if k not in ("cache_dir", "teacher_bf16")})
 
     lm = language_model
     finetuning = None
@@ -154,7 +155,8 @@ def generate(config: GenerateConfig, language_model: LanguageModel | None = None
     texts = [texts[i] for i in kept]
     logits, _ = label_with_teacher(teacher, texts, config.cache_dir)
     table = pa.table({
-        "text": texts, "prompt": [plan[i][0] for i in kept], "label_hint": [teacher.label_names[plan[i][1]] for i in kept],
+        "text": texts, "prompt": [plan[i][0] for i in kept],
+        "label_hint": [teacher.label_names[plan[i][1]] for i in kept],
         "teacher_logits": [row.tolist() for row in logits],
     })
     pq.write_table(table, work / "generated.parquet")
@@ -169,9 +171,8 @@ def generate(config: GenerateConfig, language_model: LanguageModel | None = None
     if finetuning is not None:
         report["finetuning"] = finetuning
     write_json(work / "generated.json", report)
-    (work / "generated.parquet").rename(out)
-    shutil.move(str(work / "generated.json"), str(out.with_suffix(".json")))
-    shutil.rmtree(work)
+    (work / "generated.json").replace(run.out.with_suffix(".json"))
+    run.finish(work / "generated.parquet")
     return report
 
 
@@ -189,8 +190,10 @@ def fine_tuned_lm(config: GenerateConfig, kind: str, phrases: list[str], label_n
     before = lm.response_loss(prompts, examples.texts)
     history = lm.finetune(prompts, examples.texts, epochs=config.lm_epochs, lr=config.lm_lr, seed=config.seed)
     result = {"examples": len(examples), "loss_before": round(before, 4),
-              "loss_after": round(lm.response_loss(prompts, examples.texts), 4), "epoch_losses": [round(x, 4) for x in history]}
-    log.info("generator fine-tuned on %d examples: loss %.3f -> %.3f", len(examples), result["loss_before"], result["loss_after"])
+              "loss_after": round(lm.response_loss(prompts, examples.texts), 4),
+              "epoch_losses": [round(x, 4) for x in history]}
+    log.info("generator fine-tuned on %d examples: loss %.3f -> %.3f", len(examples), result["loss_before"],
+             result["loss_after"])
     shutil.rmtree(saved, ignore_errors=True)
     lm.save(work / "generator.tmp")
     (work / "generator.tmp").rename(saved)

@@ -5,16 +5,17 @@ from __future__ import annotations
 import numpy as np
 
 from zskd.data import DataError, read_labelled, read_unlabelled
-from zskd.tasks import load_split
 from zskd.methods.base import Method
 from zskd.methods.common import TransferSet
+from zskd.tasks import load_split
 
 
 def indomain_transfer_set(config, teacher) -> TransferSet:
     """Up to `config.transfer_size` training inputs of `config.indomain_data` (a file) or `config.eval_task`."""
     if config.indomain_data:
         if config.eval_text_col2:
-            examples = read_labelled(config.indomain_data, config.eval_text_col, config.eval_label_col, config.eval_text_col2)
+            examples = read_labelled(config.indomain_data, config.eval_text_col, config.eval_label_col,
+                                     config.eval_text_col2)
             inputs = examples.inputs()
         else:
             inputs = read_unlabelled(config.indomain_data, config.eval_text_col)
@@ -28,8 +29,8 @@ def indomain_transfer_set(config, teacher) -> TransferSet:
     if len(inputs) > config.transfer_size:
         keep = np.random.default_rng([config.seed, 2]).permutation(len(inputs))[: config.transfer_size]
         inputs = [inputs[i] for i in sorted(keep)]
-    return TransferSet(inputs, f"indomain (benchmark ceiling, the task's own text): {len(inputs)} unlabelled inputs from {source}",
-                       in_domain=True)
+    return TransferSet(inputs, f"indomain (benchmark ceiling, the task's own text): {len(inputs)} unlabelled inputs "
+                               f"from {source}", in_domain=True)
 
 
 def validate(config) -> None:

@@ -20,8 +20,8 @@ import numpy as np
 from zskd.data import DataError, read_unlabelled
 from zskd.labelling import label_with_teacher
 from zskd.methods.base import Method
-from zskd.resources import ResourceError, find_data_root
 from zskd.methods.common import TransferSet, balanced_selection, class_histogram, word_count
+from zskd.resources import ResourceError, find_data_root
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,6 @@ import typing
 from pathlib import Path
 from typing import Any, Sequence
 
-
 from zskd.students.base import STUDENT_CONFIG_FILE, Student, is_student_directory
 from zskd.students.bilstm import BiLSTMStudent
 from zskd.students.cnn import CNNStudent
@@ -43,7 +42,8 @@ def parse_student_options(student_type: str, options: str | dict | None) -> dict
     return parsed
 
 
-def create_student(student_type: str, teacher, kept_token_ids: Sequence[int], options: dict[str, Any] | None = None) -> Student:
+def create_student(student_type: str, teacher, kept_token_ids: Sequence[int],
+                   options: dict[str, Any] | None = None) -> Student:
     """A new student of `student_type` for `teacher`'s labels and tokenizer, initialised from the teacher
     (`Student.from_teacher`: embeddings, and for the transformer at the teacher's width, its layers)."""
     if student_type not in STUDENTS:
@@ -58,11 +58,13 @@ def load_student(directory: str | Path) -> Student:
 
     directory = Path(directory)
     if not is_student_directory(directory):
-        raise FileNotFoundError(f"{directory} is not a zskd student directory (no {STUDENT_CONFIG_FILE} with zskd_student)")
+        raise FileNotFoundError(f"{directory} is not a zskd student directory "
+                                f"(no {STUDENT_CONFIG_FILE} with zskd_student)")
     meta = json.loads((directory / STUDENT_CONFIG_FILE).read_text())
     cls = STUDENTS[meta["zskd_student"]]
     tokenizer = AutoTokenizer.from_pretrained(directory)
-    student = cls(cls.config_class(**meta["config"]), tokenizer, meta["kept_token_ids"], meta["label_names"], meta["max_length"])
+    student = cls(cls.config_class(**meta["config"]), tokenizer, meta["kept_token_ids"], meta["label_names"],
+                  meta["max_length"])
     student.load_state_dict(load_file(directory / "model.safetensors"))
     return student.eval()
 

@@ -71,7 +71,8 @@ class Student(nn.Module):
     # and extra threads cost more than they give (BENCHMARKS.md); None keeps the process's setting
     single_input_threads: ClassVar[int | None] = None
 
-    def __init__(self, config: Any, tokenizer, kept_token_ids: Sequence[int], label_names: Sequence[str], max_length: int = 128):
+    def __init__(self, config: Any, tokenizer, kept_token_ids: Sequence[int], label_names: Sequence[str],
+                 max_length: int = 128):
         super().__init__()
         self.config = config
         self.tokenizer = tokenizer
@@ -103,11 +104,13 @@ class Student(nn.Module):
         """The student ids of teacher token-id sequences ([UNK] for tokens outside the pruned vocabulary)."""
         return [self._teacher_to_student_array[ids].tolist() for ids in teacher_ids]
 
-    def collate(self, input_ids: Sequence[Sequence[int]], token_type_ids: Sequence[Sequence[int]]) -> dict[str, torch.Tensor]:
+    def collate(self, input_ids: Sequence[Sequence[int]],
+                token_type_ids: Sequence[Sequence[int]]) -> dict[str, torch.Tensor]:
         """Padded [B, L] tensors: input_ids, attention_mask, token_type_ids."""
         if len({len(x) for x in input_ids}) == 1:  # nothing to pad (always so for one input): the cheap path
             ids = torch.tensor(input_ids)
-            return {"input_ids": ids, "attention_mask": torch.ones_like(ids), "token_type_ids": torch.tensor(token_type_ids)}
+            return {"input_ids": ids, "attention_mask": torch.ones_like(ids),
+                    "token_type_ids": torch.tensor(token_type_ids)}
         return {"input_ids": pad(input_ids, 0), "attention_mask": pad([[1] * len(x) for x in input_ids], 0),
                 "token_type_ids": pad(token_type_ids, 0)}
 

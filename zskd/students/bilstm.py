@@ -53,7 +53,8 @@ class BiLSTMStudent(Student):
             states = self._lstm_unpadded(self.dropout(embeds))
             return self.classifier(self.dropout(torch.cat([states.mean(1), states.max(1).values], dim=-1)))
         lengths = attention_mask.sum(1)
-        packed = nn.utils.rnn.pack_padded_sequence(self.dropout(embeds), lengths.cpu(), batch_first=True, enforce_sorted=False)
+        packed = nn.utils.rnn.pack_padded_sequence(self.dropout(embeds), lengths.cpu(), batch_first=True,
+                                                   enforce_sorted=False)
         states, _ = self.lstm(packed)
         states, _ = nn.utils.rnn.pad_packed_sequence(states, batch_first=True, total_length=embeds.shape[1])
         mask = attention_mask.unsqueeze(-1).to(states.dtype)
