@@ -22,7 +22,7 @@ import math
 import shutil
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -156,8 +156,7 @@ def distill(config: DistillConfig | None = None, stop_after_steps: int | None = 
                     accelerator, stop_after_steps)
     if trained is None:  # stopped early, or not the main process
         return None, {}
-    report = finish(config, run, setup, transfer, objectives, trained, eval_examples, metric, started)
-    return load_student(run.out), report
+    return finish(config, run, setup, transfer, objectives, trained, eval_examples, metric, started)
 
 
 def check_config(config: DistillConfig) -> Method:
@@ -181,14 +180,14 @@ def check_config(config: DistillConfig) -> Method:
     return method
 
 
-@dataclass
+@dataclass(kw_only=True)
 class LabelledTransferSet(TransferSet):
     """The transfer set with the teacher's [N, K] logits, split into training rows and a held-out slice."""
 
-    logits: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.float32))
-    train: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
-    heldout: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
-    seconds: float = 0.0  # building and labelling it
+    logits: np.ndarray
+    train: np.ndarray  # row indices
+    heldout: np.ndarray
+    seconds: float  # building and labelling it
 
     @property
     def heldout_inputs(self) -> list:
@@ -344,9 +343,9 @@ def train(config: DistillConfig, setup: Setup, objectives: list[Objective], targ
 
 def finish(config: DistillConfig, run: RunDirectory, setup: Setup, transfer: LabelledTransferSet,
            objectives: list[Objective], trained: tuple[float, float], eval_examples: Examples | None, metric: str,
-           started: float) -> dict:
+           started: float) -> tuple[Student, dict]:
     """Step 4: the best and last students, the report (`run.json`), the model card and the artefacts, moved to
-    `config.out` in one rename. Returns the report."""
+    `config.out` in one rename. Returns (the best student, the report)."""
     work, teacher = run.work, setup.teacher
     best, train_seconds = trained
     final = work / "final"
@@ -379,7 +378,7 @@ def finish(config: DistillConfig, run: RunDirectory, setup: Setup, transfer: Lab
     _write_transfer_sample(final / "transfer_sample.tsv", transfer.inputs, transfer.logits, teacher.label_names)
     (final / "README.md").write_text(model_card(report))
     run.finish(final)
-    return report
+    return best_student, report
 
 
 def _final_eval(student, teacher: Teacher, examples: Examples, metric: str, cache_dir: str) -> dict:
