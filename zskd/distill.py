@@ -311,9 +311,9 @@ def train(config: DistillConfig, setup: Setup, objectives: list[Objective], targ
                                                              [segments[i] for i in rows]).items()}
         for group in optimizer.param_groups:
             group["lr"] = linear_warmup_decay(lr, step, config.steps, config.warmup_ratio)
-        outputs = student(**inputs, output_hidden_states=True) if hidden_states else student(**inputs)
-        batch = Batch(rows, inputs, targets[rows].to(device), outputs[0] if hidden_states else outputs,
-                      outputs[1] if hidden_states else None, student)
+        logits, hidden = student(**inputs, output_hidden_states=True) if hidden_states else (student(**inputs), None)
+        batch = Batch(rows=rows, inputs=inputs, teacher_logits=targets[rows].to(device), student_logits=logits,
+                      hidden_states=hidden, student=student)
         loss = config.kl_weight * losses.kl_divergence(batch.student_logits, batch.teacher_logits, config.temperature)
         if config.mse_weight:
             loss = loss + config.mse_weight * losses.logit_mse(batch.student_logits, batch.teacher_logits)
@@ -333,7 +333,7 @@ def train(config: DistillConfig, setup: Setup, objectives: list[Objective], targ
         if accelerator.is_main_process and (step % config.checkpoint_every == 0 or step == config.steps):
             save_checkpoint(work, step, model, optimizer, {"best_agreement": best,
                                                            "kept_token_ids_hash": _digest(setup.vocabulary)},
-                            {o.name: state for o in objectives if (state := o.state_dict())})
+                            {o.name: o.state_dict() for o in objectives if o.state_dict()})
             if stop_after_steps is not None and step >= stop_after_steps:
                 progress.close()
                 return None
