@@ -36,7 +36,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--tasks", default="sst2,trec,mrpc,rte")
     parser.add_argument("--methods", default="indomain,ood,random",
-                        help="comma-separated: adversarial, indomain, ood, random")
+                        help="comma-separated: adversarial, embedding-guess, indomain, ood, random")
     parser.add_argument("--seeds", default="0", help="comma-separated seeds; rows show mean and spread")
     parser.add_argument("--student", default="bilstm")
     parser.add_argument("--steps", type=int, default=DistillConfig.steps)

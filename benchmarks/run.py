@@ -53,8 +53,8 @@ CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 PRESETS = {
     "quick": dict(tasks="sst2", methods="ood,random", seeds="0", steps=1500, transfer_size=12000, sizes="", repeats=1,
                   generate_count=500),
-    "full": dict(tasks="sst2,trec,mrpc,rte", methods="indomain,ood,adversarial,generate,random", seeds="0,1,2",
-                 steps=4000, transfer_size=40000, sizes="10000,20000", repeats=3, generate_count=4000),
+    "full": dict(tasks="sst2,trec,mrpc,rte", methods="indomain,ood,adversarial,embedding-guess,generate,random",
+                 seeds="0,1,2", steps=4000, transfer_size=40000, sizes="10000,20000", repeats=3, generate_count=4000),
 }
 SEEDED_TASKS = {"sst2"}  # headline rows: every seed; the other tasks run the first seed only
 
@@ -307,7 +307,8 @@ def main(argv: list[str] | None = None) -> None:
                         help="named tasks, comma-separated (preset: see --quick/--full); 'none' for only --task-dir")
     parser.add_argument("--task-dir", action="append", default=[],
                         help="a task directory (train.tsv, test.tsv); repeatable")
-    parser.add_argument("--methods", help="comma-separated: indomain, ood, adversarial, generate, random")
+    parser.add_argument("--methods", help="comma-separated: indomain, ood, adversarial, embedding-guess, generate, "
+                        "random")
     parser.add_argument("--seeds", help="comma-separated seeds for the headline task (SST-2 and task directories)")
     parser.add_argument("--steps", type=int, help="student steps, the same for every method")
     parser.add_argument("--transfer-size", type=int, help="transfer-set inputs, the same for every method")

@@ -111,3 +111,40 @@ def tiny_distill_config(tmp_path, tiny_model, ood_file, sentiment_tsv):
         return DistillConfig(**{**options, **overrides})
 
     return make
+
+
+@pytest.fixture(scope="session")
+def rule_teacher(tmp_path_factory):
+    """A tiny teacher that learned a rule (positive when a sentence has one of five words), so that its decisions
+    on out-of-domain text carry information a student can learn."""
+    from zskd.train_teacher import TeacherTrainConfig, train_teacher
+
+    tmp = tmp_path_factory.mktemp("rule")
+    rng = random.Random(1)
+    positive = {"good", "great", "fine", "fun", "loved"}
+    sentences = [rng.choices(WORDS[:34], k=rng.randint(3, 9)) for _ in range(400)]
+    rows = [(int(bool(positive & set(words))), " ".join(words)) for words in sentences]
+    train = write_tsv(tmp / "rule.tsv", rows, ("label", "sentence"))
+    report = train_teacher(TeacherTrainConfig(out=str(tmp / "teacher"), train=str(train), dev=str(train),
+                                              base=str(make_tiny_classifier(tmp / "base")), epochs=10, batch_size=16,
+                                              lr=1e-3, freeze_embeddings=False, bf16=False))
+    assert report["eval"]["accuracy"] == 100.0
+    return tmp / "teacher"
+
+
+def assert_resuming_changes_nothing(make_config, tmp_path: Path, artefact: str | None = None, **options) -> None:
+    """Distil with `options` straight through, and again stopped after step 8 and resumed: the same last student
+    to the bit, and the same `artefact` file (a method's JSONL) when one is named."""
+    from safetensors.torch import load_file
+
+    from zskd.distill import distill
+
+    distill(make_config("straight", **options))
+    assert distill(make_config("resumed", **options), stop_after_steps=8) == (None, {})
+    distill(make_config("resumed", **options))
+    straight = load_file(tmp_path / "straight" / "last" / "model.safetensors")
+    resumed = load_file(tmp_path / "resumed" / "last" / "model.safetensors")
+    for name in straight:
+        assert torch.equal(straight[name], resumed[name]), name
+    if artefact:
+        assert (tmp_path / "straight" / artefact).read_text() == (tmp_path / "resumed" / artefact).read_text()

@@ -5,11 +5,9 @@ import json
 
 import numpy as np
 import torch
-from safetensors.torch import load_file
 
-from conftest import OOD_SENTENCES
+from conftest import OOD_SENTENCES, assert_resuming_changes_nothing
 from zskd.cli import main
-from zskd.distill import distill
 from zskd.methods.adversarial import AdversarialOptions, Adversary, choose_positions
 from zskd.students import create_student, parse_student_options
 from zskd.teacher import Teacher
@@ -132,16 +130,9 @@ def test_adversarial_distillation_end_to_end(tmp_path, tiny_model, ood_file, sen
 
 
 def test_adversarial_resume_gives_the_same_student(tmp_path, tiny_distill_config):
-    options = dict(method="adversarial", adversarial=AdversarialOptions(every=1, generator_steps=2))
-    distill(tiny_distill_config("straight", **options))
-    assert distill(tiny_distill_config("resumed", **options), stop_after_steps=8) == (None, {})
-    distill(tiny_distill_config("resumed", **options))
-    straight = load_file(tmp_path / "straight" / "last" / "model.safetensors")
-    resumed = load_file(tmp_path / "resumed" / "last" / "model.safetensors")
-    for name in straight:
-        np.testing.assert_array_equal(straight[name].numpy(), resumed[name].numpy(), err_msg=name)
-    lines = lambda run: (tmp_path / run / "adversarial_samples.jsonl").read_text()  # noqa: E731
-    assert lines("straight") == lines("resumed")
+    options = AdversarialOptions(every=1, generator_steps=2)
+    assert_resuming_changes_nothing(tiny_distill_config, tmp_path, "adversarial_samples.jsonl", method="adversarial",
+                                    adversarial=options)
 
 
 def test_unknown_pair_segments_is_a_clear_error(tmp_path, tiny_model, capsys):

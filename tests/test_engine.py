@@ -2,18 +2,15 @@
 and the run directory's checks."""
 
 import json
-import random
 
 import pytest
 import torch
 
-from conftest import WORDS, make_tiny_classifier, write_tsv
 from zskd.cli import main
 from zskd.distill import distill
 from zskd.methods import METHODS, Method, Objective
 from zskd.methods.adversarial import AdversarialOptions
 from zskd.methods.random_tokens import random_transfer_set
-from zskd.train_teacher import TeacherTrainConfig, train_teacher
 
 
 def losses_logged(out) -> list:
@@ -29,23 +26,6 @@ def test_the_first_losses_of_a_seeded_run_are_pinned(tmp_path, tiny_distill_conf
     of the loop's arithmetic or of its random stream, and must be deliberate."""
     distill(tiny_distill_config("run", method=method, steps=4, eval_every=1, eval_data=None, **options))
     assert losses_logged(tmp_path / "run") == pytest.approx(expected, abs=2e-5)
-
-
-@pytest.fixture(scope="module")
-def rule_teacher(tmp_path_factory):
-    """A tiny teacher that learned a rule (positive when a sentence has one of five words), so that its decisions
-    on out-of-domain text carry information a student can learn."""
-    tmp = tmp_path_factory.mktemp("rule")
-    rng = random.Random(1)
-    positive = {"good", "great", "fine", "fun", "loved"}
-    sentences = [rng.choices(WORDS[:34], k=rng.randint(3, 9)) for _ in range(400)]
-    rows = [(int(bool(positive & set(words))), " ".join(words)) for words in sentences]
-    train = write_tsv(tmp / "rule.tsv", rows, ("label", "sentence"))
-    report = train_teacher(TeacherTrainConfig(out=str(tmp / "teacher"), train=str(train), dev=str(train),
-                                              base=str(make_tiny_classifier(tmp / "base")), epochs=10, batch_size=16,
-                                              lr=1e-3, freeze_embeddings=False, bf16=False))
-    assert report["eval"]["accuracy"] == 100.0
-    return tmp / "teacher"
 
 
 def test_heldout_agreement_rises_well_above_its_starting_point(tmp_path, tiny_distill_config, rule_teacher):

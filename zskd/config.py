@@ -52,7 +52,7 @@ def add_config_arguments(parser: argparse.ArgumentParser, cls: type, prefix: str
     groups = _option_groups(cls)
     for field in dataclasses.fields(cls):
         if field.name in groups:
-            group = parser.add_argument_group(f"{field.name} options", field.metadata.get("help"))
+            group = parser.add_argument_group(f"{field.name.replace('_', '-')} options", field.metadata.get("help"))
             add_config_arguments(group, groups[field.name], prefix=f"{field.name}.")
             continue
         flag = "--" + (prefix + field.name).replace(".", "-").replace("_", "-")

@@ -38,6 +38,7 @@ from zskd.evaluate import agreement, classification_metrics, percent_of_teacher
 from zskd.labelling import label_with_teacher
 from zskd.methods import METHODS, Batch, Method, Objective, Setup, TransferSet
 from zskd.methods.adversarial import AdversarialOptions
+from zskd.methods.embedding_guess import EmbeddingGuessOptions
 from zskd.methods.ood import read_sentences
 from zskd.objectives import shared_objectives
 from zskd.report import model_card
@@ -101,6 +102,9 @@ class DistillConfig:
                                        "(transformer)")
     adversarial: AdversarialOptions = option(help="method adversarial (Rashid et al.): the generator that perturbs the "
                                                   "ood inputs online", factory=AdversarialOptions)
+    embedding_guess: EmbeddingGuessOptions = option(help="method embedding-guess (AS-DFD, Ma et al.): pseudo-inputs "
+                                                         "guessed in the teacher's embedding space",
+                                                    factory=EmbeddingGuessOptions)
     heldout: int = option(4000, "transfer-set inputs held out to measure agreement")
     eval_every: int = option(500, "steps between evaluations")
     checkpoint_every: int = option(500, "steps between resumable checkpoints")

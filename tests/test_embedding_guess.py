@@ -1,0 +1,142 @@
+"""Method `embedding-guess` (AS-DFD) on a tiny random teacher: guessing, the fixed [CLS]/[SEP] rows, the
+adversarial self-supervised step, the student's view, and the method end to end (outputs, resuming)."""
+
+import json
+
+import pytest
+import torch
+
+from conftest import assert_resuming_changes_nothing
+from zskd.cli import main
+from zskd.methods.embedding_guess import (
+    EmbeddingGuesser,
+    EmbeddingGuessObjective,
+    EmbeddingGuessOptions,
+    StudentView,
+    mean_similarity,
+)
+from zskd.students import create_student, parse_student_options
+from zskd.teacher import Teacher
+
+
+@pytest.fixture
+def teacher(rule_teacher):
+    """A teacher whose decisions depend on its input (a random tiny one answers about 0.5 for anything)."""
+    return Teacher.from_pretrained(str(rule_teacher), bf16=False)
+
+
+def target_confidence(guesser, pseudo, targets) -> float:
+    with torch.no_grad():
+        probabilities = torch.softmax(guesser.teacher_logits(pseudo), -1)
+    return float(probabilities[torch.arange(len(targets)), targets].mean())
+
+
+def test_guessing_raises_the_teachers_confidence_in_the_target_class(teacher):
+    targets = torch.tensor([0, 1] * 8)
+    confidence = {}
+    for steps in (0, 20):
+        guesser = EmbeddingGuesser(EmbeddingGuessOptions(guess_steps=steps, lr=0.5, diversity=0.0), teacher, False)
+        torch.manual_seed(0)  # the same starting point for both
+        pseudo = guesser.guess(targets, length=6)
+        confidence[steps] = target_confidence(guesser, pseudo, targets)
+    assert confidence[20] > confidence[0] + 0.1, confidence
+
+
+def test_the_diversity_term_spreads_the_batch(teacher):
+    targets = torch.zeros(8, dtype=torch.long)
+    similarity = {}
+    for diversity in (0.0, 5.0):
+        guesser = EmbeddingGuesser(EmbeddingGuessOptions(guess_steps=20, lr=0.5, diversity=diversity), teacher, False)
+        torch.manual_seed(0)
+        similarity[diversity] = float(mean_similarity(guesser.guess(targets, length=6).mean(1)))
+    assert similarity[5.0] < similarity[0.0] - 0.05, similarity
+
+
+@pytest.mark.parametrize("pairs", [False, True])
+def test_cls_and_sep_stay_the_teachers_rows(teacher, pairs):
+    guesser = EmbeddingGuesser(EmbeddingGuessOptions(guess_steps=5, lr=0.5), teacher, pairs)
+    pseudo = guesser.guess(torch.tensor([0, 1, 0, 1]), length=6)
+    embeds, segments, is_pseudo = guesser.layout(pseudo, guesser.cls, guesser.sep)
+    table = teacher.embedding_matrix.detach()
+    tokenizer = teacher.tokenizer
+    assert torch.equal(embeds[:, 0], table[tokenizer.cls_token_id].expand(4, -1))
+    assert torch.equal(embeds[:, -1], table[tokenizer.sep_token_id].expand(4, -1))
+    assert torch.equal(embeds[is_pseudo].reshape(4, 6, -1), pseudo)
+    assert int((~is_pseudo[0]).sum()) == (3 if pairs else 2)
+    assert segments[0].tolist() == ([0] * 5 + [1] * 4 if pairs else [0] * 8)
+
+
+def make_objective(tmp_path, tiny_model, teacher, student_type="bilstm", **options):
+    from zskd.distill import DistillConfig
+    from zskd.methods.base import Setup
+
+    vocabulary = list(range(len(teacher.tokenizer)))
+    student_options = "embedding_dim=16,hidden_size=16" if student_type == "bilstm" else None
+    student = create_student(student_type, teacher, vocabulary, parse_student_options(student_type, student_options))
+    config = DistillConfig(teacher=str(tiny_model), pairs=False, embedding_guess=EmbeddingGuessOptions(**options))
+    setup = Setup(config=config, teacher=teacher, student=student, vocabulary=vocabulary, token_counts={},
+                  teacher_ids=[], segments=[], shots=None, work=tmp_path, is_main_process=True)
+    return EmbeddingGuessObjective(setup), student
+
+
+def test_the_adversarial_step_raises_the_self_supervised_loss(tmp_path, tiny_model, teacher):
+    objective, student = make_objective(tmp_path, tiny_model, teacher, lr=0.5, adversarial_steps=10)
+    student.eval()  # no dropout: the loss is a function of the pseudo-embeddings and the mask alone
+    targets = torch.tensor([0, 1] * 8)
+    torch.manual_seed(0)
+    pseudo = objective.guesser.guess(targets, length=8)
+
+    def ssl(p) -> float:
+        torch.manual_seed(7)  # the same masked positions
+        with torch.no_grad():
+            return float(objective.consistency(student, p))
+
+    before = {k: v.clone() for k, v in student.state_dict().items()}
+    pushed = objective.adversarial_step(student, pseudo, targets)
+    assert ssl(pushed) > 1.5 * ssl(pseudo)
+    assert target_confidence(objective.guesser, pushed, targets) > 0.5  # the teacher still backs the targets
+    for name, tensor in student.state_dict().items():  # only the pseudo-embeddings moved
+        assert torch.equal(tensor, before[name]), name
+
+
+@pytest.mark.parametrize("student_type", ["bilstm", "transformer"])
+def test_students_read_the_pseudo_embeddings_in_their_own_space(tmp_path, tiny_model, teacher, student_type):
+    objective, student = make_objective(tmp_path, tiny_model, teacher, student_type)
+    table = teacher.embedding_matrix.detach()
+    ids = teacher.tokenizer("the movie was good", add_special_tokens=False)["input_ids"]
+    mapped = objective.view(table[ids].unsqueeze(0))[0]
+    # a real token's teacher row lands on the student's (untrained) embedding of that token
+    expected = student.word_embeddings.weight[student.teacher_to_student[torch.tensor(ids)]].detach()
+    torch.testing.assert_close(mapped, expected, atol=1e-4, rtol=1e-4)
+    assert StudentView(teacher, student, list(range(len(teacher.tokenizer)))).identity == (student_type != "bilstm")
+
+
+def test_embedding_guess_end_to_end(tmp_path, tiny_model, sentiment_tsv):
+    out = tmp_path / "guess"
+    code = main(["distill", "--teacher", str(tiny_model), "--method", "embedding-guess", "--out", str(out),
+                 "--eval-data", str(sentiment_tsv), "--cache-dir", str(tmp_path / "cache"), "--transfer-size", "60",
+                 "--min-words", "2", "--steps", "8", "--batch-size", "8", "--eval-every", "4", "--heldout", "10",
+                 "--student-options", "embedding_dim=16,hidden_size=16", "--no-teacher-bf16",
+                 "--embedding-guess-batch-size", "4", "--embedding-guess-max-tokens", "6"])
+    assert code == 0
+    run = json.loads((out / "run.json").read_text())
+    assert run["method"] == "embedding-guess" and run["config"]["embedding_guess"]["batch_size"] == 4
+    assert run["transfer"].startswith("random:")  # the default text: no corpus read
+    guesses = [json.loads(line) for line in (out / "embedding_guesses.jsonl").read_text().splitlines()]
+    assert sorted({g["step"] for g in guesses}) == [3, 7] and len(guesses) == 2 * 4
+    assert all(0.5 <= g["confidence"] <= 1.0 and g["teacher_label"] in ("label0", "label1") for g in guesses)
+    assert "`embedding_guesses.jsonl`" in (out / "README.md").read_text()
+
+
+def test_embedding_guess_resume_gives_the_same_student(tmp_path, tiny_distill_config):
+    options = EmbeddingGuessOptions(text="ood", every=1, batch_size=4, max_tokens=6)
+    assert_resuming_changes_nothing(tiny_distill_config, tmp_path, "embedding_guesses.jsonl", method="embedding-guess",
+                                    embedding_guess=options)
+
+
+def test_bad_options_are_clear_errors(tmp_path, tiny_model, capsys):
+    base = ["distill", "--teacher", str(tiny_model), "--out", str(tmp_path / "x"), "--method", "embedding-guess"]
+    assert main([*base, "--embedding-guess-text", "wiki"]) == 2
+    assert "unknown --embedding-guess-text 'wiki'" in capsys.readouterr().err
+    assert main([*base, "--embedding-guess-min-tokens", "9", "--embedding-guess-max-tokens", "4"]) == 2
+    assert "give 1 <= min <= max" in capsys.readouterr().err
