@@ -1,0 +1,70 @@
+"""How confident a teacher gets in the target class of `embedding-guess`'s pseudo-inputs, by guessing steps and step
+size: the probe behind the method's defaults.
+
+    python benchmarks/guess_confidence.py                                  # the SST-2 teacher in runs/teachers/sst2
+    python benchmarks/guess_confidence.py --teacher runs/teachers/trec --length 12
+
+For each setting, the same starting batch (seed 0) of `--count` pseudo-inputs with balanced targets: the teacher's
+mean and lowest probability of the target class, the batch's mean cosine similarity, the seconds it took, and the
+nearest tokens of the first two pseudo-inputs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from datetime import date
+from pathlib import Path
+
+import torch
+
+from zskd.config import write_json
+from zskd.methods.embedding_guess import EmbeddingGuesser, EmbeddingGuessOptions, mean_similarity
+from zskd.report import markdown_table
+from zskd.runinfo import machine_description, versions
+from zskd.teacher import Teacher
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--teacher", default="runs/teachers/sst2")
+    parser.add_argument("--count", type=int, default=32)
+    parser.add_argument("--length", type=int, default=16)
+    parser.add_argument("--steps", default="0,3,5,10")
+    parser.add_argument("--lrs", default="0.1,0.3,1.0")
+    parser.add_argument("--json", default="runs/bench/guess_confidence.json")
+    args = parser.parse_args()
+
+    teacher = Teacher.from_pretrained(args.teacher, bf16=False)
+    targets = torch.arange(args.count) % teacher.num_labels
+    rows, results = [], []
+    for steps in [int(s) for s in args.steps.split(",")]:
+        for lr in [float(x) for x in args.lrs.split(",")][: 1 if steps == 0 else None]:
+            guesser = EmbeddingGuesser(EmbeddingGuessOptions(guess_steps=steps, lr=lr), teacher, pairs=False)
+            torch.manual_seed(0)
+            start = time.perf_counter()
+            pseudo = guesser.guess(targets, args.length)
+            seconds = time.perf_counter() - start
+            with torch.no_grad():
+                logits = guesser.teacher_logits(pseudo)
+            target = torch.softmax(logits, -1)[torch.arange(args.count), targets]
+            decoded = [d["text"] for d in guesser.decode(pseudo, logits, limit=2)]
+            result = {"steps": steps, "lr": lr, "mean_target_probability": round(float(target.mean()), 4),
+                      "lowest_target_probability": round(float(target.min()), 4),
+                      "similarity": round(float(mean_similarity(pseudo.mean(1))), 4), "seconds": round(seconds, 2),
+                      "decoded": decoded}
+            results.append(result)
+            rows.append([steps, lr, result["mean_target_probability"], result["lowest_target_probability"],
+                         result["similarity"], result["seconds"], " / ".join(t[:60] for t in decoded)])
+    table = markdown_table(["steps", "lr (sd)", "mean target p", "lowest target p", "similarity", "seconds",
+                            "nearest tokens (first two)"], rows)
+    machine = machine_description()
+    print(table)
+    print(f"\n{machine}")
+    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+    write_json(args.json, {"benchmark": "guess_confidence", "date": date.today().isoformat(), "machine": machine,
+                           "versions": versions(), "args": vars(args), "results": results, "table": table})
+
+
+if __name__ == "__main__":
+    main()
