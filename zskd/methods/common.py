@@ -1,4 +1,4 @@
-"""The transfer set every source returns, and what sources share: length limits and class balancing."""
+"""The transfer set every method returns, and what methods share: word counts and class balancing."""
 
 from __future__ import annotations
 
