@@ -11,7 +11,7 @@ import json
 import types
 import typing
 from pathlib import Path
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable, Iterable, TypeVar
 
 import yaml
 
@@ -111,6 +111,12 @@ def _checked(cls: type, values: dict[str, Any], where: str) -> dict[str, Any]:
 
 def config_dict(config: Any) -> dict[str, Any]:
     return dataclasses.asdict(config)
+
+
+def append_jsonl(path: str | Path, records: Iterable[dict[str, Any]]) -> None:
+    """Append one JSON line per record (metrics, a method's samples)."""
+    with open(path, "a") as handle:
+        handle.writelines(json.dumps(record) + "\n" for record in records)
 
 
 def write_json(path: str | Path, payload: Any) -> None:

@@ -32,7 +32,7 @@ from tqdm.auto import tqdm
 from zskd import losses
 from zskd.batching import length_grouped_batches
 from zskd.checkpoint import load_checkpoint, save_checkpoint
-from zskd.config import config_dict, load_config, option, write_json
+from zskd.config import append_jsonl, config_dict, load_config, option, write_json
 from zskd.data import DataError, Examples, read_labelled
 from zskd.evaluate import agreement, classification_metrics, percent_of_teacher
 from zskd.labelling import label_with_teacher
@@ -296,7 +296,8 @@ def train(config: DistillConfig, setup: Setup, objectives: list[Objective], targ
         nonlocal best
         record = {"step": step, "loss": loss, "lr": linear_warmup_decay(lr, step, config.steps, config.warmup_ratio),
                   **evaluate(model), "seconds": round(time.time() - train_started, 1)}
-        _append_jsonl(metrics_path, record)
+        append_jsonl(metrics_path, [record])
+        log.info("step %d: %s", step, record)
         if record["heldout_agreement"] > best:
             best = record["heldout_agreement"]
             model.save_pretrained(work / "best")
@@ -399,12 +400,6 @@ def _final_eval(student, teacher: Teacher, examples: Examples, metric: str, cach
 
 def _digest(token_ids: list[int]) -> str:
     return hashlib.sha1(",".join(map(str, token_ids)).encode()).hexdigest()
-
-
-def _append_jsonl(path: Path, record: dict) -> None:
-    with open(path, "a") as handle:
-        handle.write(json.dumps(record) + "\n")
-    log.info("step %d: %s", record["step"], record)
 
 
 def _truncate_jsonl(path: Path, step: int) -> None:

@@ -17,18 +17,16 @@ changed, so sentence pairs keep their [CLS]/[SEP] layout; `segments` picks which
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from zskd import losses
-from zskd.config import option
+from zskd.config import append_jsonl, option
 from zskd.data import DataError
-from zskd.methods.base import Batch, Method, Objective, Setup
+from zskd.methods.base import Batch, Method, Objective, Setup, last_before_evaluation
 from zskd.methods.ood import ood_transfer_set
 from zskd.students.base import pca_embeddings
 
@@ -248,8 +246,10 @@ class AdversarialObjective(Objective):
         perturbed = self.adversary.perturb(seeds)
         perturbed_logits = batch.student(**{k: perturbed[k] for k in seeds})
         loss = options.weight * losses.kl_divergence(perturbed_logits, perturbed["teacher_logits"], self.temperature)
-        if self.samples_path is not None and (step + options.every) // self.eval_every > step // self.eval_every:
-            write_samples(self.samples_path, step + 1, divergence, self.adversary.decode(perturbed, perturbed_logits))
+        if self.samples_path is not None and last_before_evaluation(step, options.every, self.eval_every):
+            # decoded perturbed inputs, so a user can see what the generator found
+            append_jsonl(self.samples_path, ({"step": step + 1, "divergence": round(divergence, 5), **sample}
+                                             for sample in self.adversary.decode(perturbed, perturbed_logits)))
         return loss
 
     def state_dict(self) -> dict:
@@ -261,13 +261,6 @@ class AdversarialObjective(Objective):
     def to(self, device: torch.device) -> "AdversarialObjective":
         self.adversary.to(device)
         return self
-
-
-def write_samples(path: Path, step: int, divergence: float, samples: list[dict]) -> None:
-    """Append decoded perturbed inputs, so a user can see what the generator found."""
-    with open(path, "a") as handle:
-        handle.writelines(json.dumps({"step": step, "divergence": round(divergence, 5), **sample}) + "\n"
-                          for sample in samples)
 
 
 def validate(config) -> None:

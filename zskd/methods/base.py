@@ -79,6 +79,12 @@ class Objective:
         return self
 
 
+def last_before_evaluation(step: int, every: int, eval_every: int) -> bool:
+    """Whether `step` (0-based) is the last step, of those an objective acts on every `every` steps, before the
+    loop's next evaluation: where an objective writes its samples, so that they line up with `metrics.jsonl`."""
+    return (step + every) // eval_every > step // eval_every
+
+
 def no_checks(config: DistillConfig) -> None:
     """For methods without options of their own."""
 

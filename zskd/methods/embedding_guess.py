@@ -33,19 +33,18 @@ tokens, with the teacher's label and confidence, into `embedding_guesses.jsonl`.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
 from zskd import losses
-from zskd.config import option
+from zskd.config import append_jsonl, option
 from zskd.data import DataError
-from zskd.methods.base import Batch, Method, Objective, Setup
+from zskd.methods.base import Batch, Method, Objective, Setup, last_before_evaluation
 from zskd.methods.ood import ood_transfer_set
 from zskd.methods.random_tokens import random_transfer_set
+from zskd.students.base import pca_basis
 
 TEXTS = {"random": random_transfer_set, "ood": ood_transfer_set}
 
@@ -162,29 +161,19 @@ def mean_similarity(vectors: torch.Tensor) -> torch.Tensor:
 
 class StudentView:
     """Pseudo-embeddings in the student's embedding space: the teacher's [D] rows as they are when the student is
-    as wide, else through the fixed PCA basis of the kept teacher rows that initialised its embeddings."""
+    as wide, else through the fixed `PCABasis` of the kept teacher rows that initialised its embeddings."""
 
     def __init__(self, teacher, student, vocabulary: list[int]):
         self.student = student
-        rows = teacher.embedding_matrix.detach().float()[vocabulary]
         width = student.word_embeddings.weight.shape[1]
-        self.identity = width == rows.shape[1]
-        self.mean = rows.mean(0, keepdim=True)
-        if not self.identity:
-            _, _, components = torch.linalg.svd(rows - self.mean, full_matrices=False)
-            self.basis = components[:width].T  # [D, width]; wider than the rank: zero columns, as pca_embeddings
-            if self.basis.shape[1] < width:
-                self.basis = F.pad(self.basis, (0, width - self.basis.shape[1]))
-            projected = (rows - self.mean) @ self.basis
-            self.scale = rows.norm(dim=1).mean() / projected.norm(dim=1).mean().clamp_min(1e-8)
+        self.identity = width == teacher.embedding_matrix.shape[1]
+        self.basis = None if self.identity else pca_basis(teacher.embedding_matrix, vocabulary, width)
         tokenizer = teacher.tokenizer
         self.special = {name: int(student.teacher_to_student[getattr(tokenizer, f"{name}_token_id")])
                         for name in ("cls", "sep", "mask")}
 
     def __call__(self, pseudo: torch.Tensor) -> torch.Tensor:
-        if self.identity:
-            return pseudo
-        return (pseudo - self.mean) @ self.basis * self.scale
+        return pseudo if self.identity else self.basis.project(pseudo)
 
     def row(self, name: str) -> torch.Tensor:
         """The student's current embedding of [CLS], [SEP] or [MASK] (trained with it)."""
@@ -192,9 +181,8 @@ class StudentView:
         return table[self.special[name]]
 
     def to(self, device: torch.device) -> "StudentView":
-        self.mean = self.mean.to(device)
         if not self.identity:
-            self.basis, self.scale = self.basis.to(device), self.scale.to(device)
+            self.basis = self.basis.to(device)
         return self
 
 
@@ -261,20 +249,16 @@ class EmbeddingGuessObjective(Objective):
         loss = options.weight * losses.kl_divergence(student_logits, teacher_logits, self.temperature)
         if options.ssl_weight:
             loss = loss + options.ssl_weight * self.consistency(batch.student, pseudo)
-        if self.samples_path is not None and (step + options.every) // self.eval_every > step // self.eval_every:
-            write_guesses(self.samples_path, step + 1, self.guesser.decode(pseudo, teacher_logits))
+        if self.samples_path is not None and last_before_evaluation(step, options.every, self.eval_every):
+            # decoded pseudo-inputs, so a user can see what the teacher was shown
+            append_jsonl(self.samples_path, ({"step": step + 1, **guess}
+                                             for guess in self.guesser.decode(pseudo, teacher_logits)))
         return loss
 
     def to(self, device: torch.device) -> "EmbeddingGuessObjective":
         self.guesser.to(device)
         self.view.to(device)
         return self
-
-
-def write_guesses(path: Path, step: int, guesses: list[dict]) -> None:
-    """Append decoded pseudo-inputs, so a user can see what the teacher was shown."""
-    with open(path, "a") as handle:
-        handle.writelines(json.dumps({"step": step, **guess}) + "\n" for guess in guesses)
 
 
 def embedding_guess_text(config, teacher):
