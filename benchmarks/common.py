@@ -16,10 +16,13 @@ import json
 import shutil
 import statistics
 from collections.abc import Callable
+from datetime import date
 from pathlib import Path
 from typing import Any
 
+from zskd.config import write_json
 from zskd.data import Examples
+from zskd.runinfo import versions
 from zskd.tasks import get_task, load_split
 
 # Splits each task is scored on, each scored separately by teachers.py and together (joined by "+") by the
@@ -85,6 +88,13 @@ def reuse_or_run(out: Path, config: Any, run: Callable[[], object], report_path:
     report_path.unlink(missing_ok=True)
     run()
     return json.loads(report_path.read_text())
+
+
+def save_results(path: str | Path, benchmark: str, machine: str, **payload: Any) -> None:
+    """Write a benchmark's JSON: its name, the date, the machine and versions, then `payload` (results, table)."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    write_json(path, {"benchmark": benchmark, "date": date.today().isoformat(), "machine": machine,
+                      "versions": versions(), **payload})
 
 
 SUMMARY_HEADERS = ["task", "method", "seeds", "teacher", "student", "% of teacher", "agreement", "params",

@@ -12,14 +12,12 @@ whose configuration matches is reused; anything else is run again.
 from __future__ import annotations
 
 import argparse
-from datetime import date
 from pathlib import Path
 
-from common import SUMMARY_HEADERS, eval_split_option, reuse_or_run, summary_row
-from zskd.config import write_json
+from common import SUMMARY_HEADERS, eval_split_option, reuse_or_run, save_results, summary_row
 from zskd.distill import DistillConfig, distill
 from zskd.report import markdown_table
-from zskd.runinfo import machine_description, versions
+from zskd.runinfo import machine_description
 
 
 def run_one(task: str, method: str, seed: int, args) -> dict:
@@ -59,9 +57,7 @@ def main() -> None:
     print(table)
     print(f"\nmetric: accuracy (MRPC: F1); SST-2 on dev+test; label s = building + teacher labelling (0 when cached); "
           f"{machine}")
-    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-    write_json(args.json, {"benchmark": "distill_table", "date": date.today().isoformat(), "machine": machine,
-                           "versions": versions(), "args": vars(args), "results": results, "table": table})
+    save_results(args.json, "distill_table", machine, args=vars(args), results=results, table=table)
 
 
 if __name__ == "__main__":

@@ -12,15 +12,13 @@ whose configuration matches is reused; anything else is run again.
 from __future__ import annotations
 
 import argparse
-from datetime import date
 from pathlib import Path
 
-from common import SUMMARY_HEADERS, eval_split_option, reuse_or_run, summary_row
-from zskd.config import write_json
+from common import SUMMARY_HEADERS, eval_split_option, reuse_or_run, save_results, summary_row
 from zskd.distill import DistillConfig, distill
 from zskd.methods.embedding_guess import EmbeddingGuessOptions
 from zskd.report import markdown_table
-from zskd.runinfo import machine_description, versions
+from zskd.runinfo import machine_description
 
 VARIANTS = {
     "random": dict(method="random"),
@@ -69,9 +67,7 @@ def main() -> None:
     machine = machine_description()
     print(table)
     print(f"\nmetric: accuracy; SST-2 on dev+test; label s = building + teacher labelling (0 when cached); {machine}")
-    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-    write_json(args.json, {"benchmark": "embedding_guess_table", "date": date.today().isoformat(), "machine": machine,
-                           "versions": versions(), "args": vars(args), "results": results, "table": table})
+    save_results(args.json, "embedding_guess_table", machine, args=vars(args), results=results, table=table)
 
 
 if __name__ == "__main__":

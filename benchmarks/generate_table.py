@@ -24,19 +24,17 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-from datetime import date
 from pathlib import Path
 
 import numpy as np
 
-from common import eval_examples, eval_splits, reuse_or_run
-from zskd.config import write_json
+from common import eval_examples, eval_splits, reuse_or_run, save_results
 from zskd.distill import DistillConfig, distill
 from zskd.evaluate import evaluate
 from zskd.methods.generate import GenerateConfig, generate
 from zskd.methods.ood import corpus_files
 from zskd.report import markdown_table
-from zskd.runinfo import machine_description, versions
+from zskd.runinfo import machine_description
 from zskd.tasks import get_task, load_split
 from zskd.teacher import Teacher
 from zskd.train_teacher import TeacherTrainConfig, train_teacher
@@ -183,9 +181,7 @@ def main() -> None:
     machine = machine_description()
     print(table)
     print(f"\nmetric: accuracy; SST-2 on dev+test, TREC on test; {machine}")
-    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-    write_json(args.json, {"benchmark": "generate_table", "date": date.today().isoformat(), "machine": machine,
-                           "versions": versions(), "args": vars(args), "rows": rows, "table": table})
+    save_results(args.json, "generate_table", machine, args=vars(args), rows=rows, table=table)
 
 
 if __name__ == "__main__":

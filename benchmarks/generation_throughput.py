@@ -14,16 +14,14 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
-from datetime import date
-from pathlib import Path
 
 import torch
 
-from zskd.config import write_json
+from common import save_results
 from zskd.generation import LanguageModel, SamplingConfig
 from zskd.methods.generate import prompt_plan
 from zskd.report import markdown_table
-from zskd.runinfo import machine_description, versions
+from zskd.runinfo import machine_description
 
 
 def new_token_count(lm: LanguageModel, ids: list[int]) -> int:
@@ -90,9 +88,7 @@ def main() -> None:
     print(table)
     print(f"\n{args.generator} ({'bfloat16' if lm.bf16 else 'float32'} in zskd's sampler), batch {args.batch_size}, "
           f"at most {args.max_new_tokens} new tokens, median of {args.repeats} runs; {machine}")
-    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-    write_json(args.json, {"benchmark": "generation_throughput", "date": date.today().isoformat(), "machine": machine,
-                           "versions": versions(), "args": vars(args), "results": results, "table": table})
+    save_results(args.json, "generation_throughput", machine, args=vars(args), results=results, table=table)
 
 
 if __name__ == "__main__":

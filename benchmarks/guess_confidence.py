@@ -13,15 +13,13 @@ from __future__ import annotations
 
 import argparse
 import time
-from datetime import date
-from pathlib import Path
 
 import torch
 
-from zskd.config import write_json
+from common import save_results
 from zskd.methods.embedding_guess import EmbeddingGuesser, EmbeddingGuessOptions, mean_similarity
 from zskd.report import markdown_table
-from zskd.runinfo import machine_description, versions
+from zskd.runinfo import machine_description
 from zskd.teacher import Teacher
 
 
@@ -61,9 +59,7 @@ def main() -> None:
     machine = machine_description()
     print(table)
     print(f"\n{machine}")
-    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-    write_json(args.json, {"benchmark": "guess_confidence", "date": date.today().isoformat(), "machine": machine,
-                           "versions": versions(), "args": vars(args), "results": results, "table": table})
+    save_results(args.json, "guess_confidence", machine, args=vars(args), results=results, table=table)
 
 
 if __name__ == "__main__":

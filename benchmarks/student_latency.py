@@ -16,18 +16,17 @@ from __future__ import annotations
 import argparse
 import statistics
 import tempfile
-from datetime import date
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from zskd.config import write_json
+from common import save_results
 from zskd.data import tokenize
 from zskd.evaluate import measure_latency
 from zskd.export import ONNX_FILE, OnnxStudent, export_onnx, save_onnx
 from zskd.report import markdown_table
-from zskd.runinfo import machine_description, versions
+from zskd.runinfo import machine_description
 from zskd.students import load_student
 from zskd.tasks import load_split
 from zskd.teacher import Teacher
@@ -110,8 +109,7 @@ def main() -> None:
     machine = machine_description()
     print(table)
     print(f"\nSST-2 dev sentences, one per call; median of {args.repeats} medians of 400 calls; {machine}")
-    write_json(args.json, {"benchmark": "student_latency", "date": date.today().isoformat(), "machine": machine,
-                           "versions": versions(), "args": vars(args), "measured": measured, "table": table})
+    save_results(args.json, "student_latency", machine, args=vars(args), measured=measured, table=table)
 
 
 if __name__ == "__main__":

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import argparse
 import json
-from datetime import date
 from pathlib import Path
 
-from common import eval_splits
-from zskd.config import load_config, write_json
+from common import eval_splits, save_results
+from zskd.config import load_config
 from zskd.evaluate import evaluate
 from zskd.report import markdown_table
-from zskd.runinfo import machine_description, versions
+from zskd.runinfo import machine_description
 from zskd.tasks import get_task, load_split
 from zskd.teacher import Teacher
 from zskd.train_teacher import TeacherTrainConfig, train_teacher
@@ -56,9 +55,7 @@ def main() -> None:
     machine = machine_description()
     print(table)
     print(f"\n{machine}")
-    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-    write_json(args.json, {"benchmark": "teachers", "date": date.today().isoformat(), "machine": machine,
-                           "versions": versions(), "results": results, "table": table})
+    save_results(args.json, "teachers", machine, results=results, table=table)
 
 
 if __name__ == "__main__":
