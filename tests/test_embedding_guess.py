@@ -1,5 +1,5 @@
-"""Method `embedding-guess` (AS-DFD) on a tiny random teacher: guessing, the fixed [CLS]/[SEP] rows, the
-adversarial self-supervised step, the student's view, and the method end to end (outputs, resuming)."""
+"""Method `embedding-guess` (AS-DFD) on a tiny teacher: guessing, the fixed [CLS]/[SEP] rows, the adversarial
+self-supervised step, how students read pseudo-inputs, and the method end to end (outputs, resuming)."""
 
 import json
 
@@ -12,7 +12,6 @@ from zskd.methods.embedding_guess import (
     EmbeddingGuesser,
     EmbeddingGuessObjective,
     EmbeddingGuessOptions,
-    StudentView,
     mean_similarity,
 )
 from zskd.students import create_student, parse_student_options
@@ -31,32 +30,38 @@ def target_confidence(guesser, pseudo, targets) -> float:
     return float(probabilities[torch.arange(len(targets)), targets].mean())
 
 
+def make_guesser(teacher, pairs=False, **options) -> EmbeddingGuesser:
+    return EmbeddingGuesser(EmbeddingGuessOptions(**options), teacher, list(range(len(teacher.tokenizer))), pairs)
+
+
 def test_guessing_raises_the_teachers_confidence_in_the_target_class(teacher):
     targets = torch.tensor([0, 1] * 8)
     confidence = {}
-    for steps in (0, 20):
-        guesser = EmbeddingGuesser(EmbeddingGuessOptions(guess_steps=steps, lr=0.5, diversity=0.0), teacher, False)
+    for steps in (0, 3):
+        guesser = make_guesser(teacher, guess_steps=steps, diversity=0.0)
         torch.manual_seed(0)  # the same starting point for both
         pseudo = guesser.guess(targets, length=6)
         confidence[steps] = target_confidence(guesser, pseudo, targets)
-    assert confidence[20] > confidence[0] + 0.1, confidence
+    assert confidence[3] > confidence[0] + 0.1, confidence
 
 
 def test_the_diversity_term_spreads_the_batch(teacher):
     targets = torch.zeros(8, dtype=torch.long)
     similarity = {}
     for diversity in (0.0, 5.0):
-        guesser = EmbeddingGuesser(EmbeddingGuessOptions(guess_steps=20, lr=0.5, diversity=diversity), teacher, False)
+        guesser = make_guesser(teacher, guess_steps=20, diversity=diversity)
         torch.manual_seed(0)
-        similarity[diversity] = float(mean_similarity(guesser.guess(targets, length=6).mean(1)))
+        similarity[diversity] = float(mean_similarity(guesser.guess(targets, length=6).embeddings(guesser.table)
+                                                      .mean(1)))
     assert similarity[5.0] < similarity[0.0] - 0.05, similarity
 
 
 @pytest.mark.parametrize("pairs", [False, True])
 def test_cls_and_sep_stay_the_teachers_rows(teacher, pairs):
-    guesser = EmbeddingGuesser(EmbeddingGuessOptions(guess_steps=5, lr=0.5), teacher, pairs)
-    pseudo = guesser.guess(torch.tensor([0, 1, 0, 1]), length=6)
-    embeds, segments, is_pseudo = guesser.layout(pseudo, guesser.cls, guesser.sep)
+    guesser = make_guesser(teacher, pairs, guess_steps=5)
+    pseudo = guesser.guess(torch.tensor([0, 1, 0, 1]), length=6).embeddings(guesser.table)
+    embeds, segments, is_pseudo = guesser.layout(pseudo, guesser.table[guesser.special["cls"]],
+                                                 guesser.table[guesser.special["sep"]])
     table = teacher.embedding_matrix.detach()
     tokenizer = teacher.tokenizer
     assert torch.equal(embeds[:, 0], table[tokenizer.cls_token_id].expand(4, -1))
@@ -64,6 +69,18 @@ def test_cls_and_sep_stay_the_teachers_rows(teacher, pairs):
     assert torch.equal(embeds[is_pseudo].reshape(4, 6, -1), pseudo)
     assert int((~is_pseudo[0]).sum()) == (3 if pairs else 2)
     assert segments[0].tolist() == ([0] * 5 + [1] * 4 if pairs else [0] * 8)
+
+
+def test_pseudo_inputs_are_real_words_the_teacher_labels_the_same(teacher):
+    guesser = make_guesser(teacher, guess_steps=5)
+    pseudo = guesser.guess(torch.tensor([0, 1, 0, 1]), length=6)
+    words = pseudo.top_words()
+    assert set(words.flatten().tolist()) <= set(guesser.words.tolist())
+    tokenizer = teacher.tokenizer
+    ids = [[tokenizer.cls_token_id, *row, tokenizer.sep_token_id] for row in words.tolist()]
+    with torch.no_grad():
+        from_ids = teacher.model(input_ids=torch.tensor(ids)).logits
+    torch.testing.assert_close(guesser.teacher_logits(pseudo).detach(), from_ids, atol=1e-4, rtol=1e-4)
 
 
 def make_objective(tmp_path, tiny_model, teacher, student_type="bilstm", **options):
@@ -80,8 +97,11 @@ def make_objective(tmp_path, tiny_model, teacher, student_type="bilstm", **optio
 
 
 def test_the_adversarial_step_raises_the_self_supervised_loss(tmp_path, tiny_model, teacher):
-    objective, student = make_objective(tmp_path, tiny_model, teacher, lr=0.5, adversarial_steps=10)
-    student.eval()  # no dropout: the loss is a function of the pseudo-embeddings and the mask alone
+    objective, student = make_objective(tmp_path, tiny_model, teacher, adversarial_steps=10)
+    student.eval()  # no dropout: the loss is a function of the pseudo-inputs and the mask alone
+    with torch.no_grad():  # a student with opinions (an untrained one answers about the same for anything)
+        for parameter in student.parameters():
+            parameter.add_(torch.randn_like(parameter))
     targets = torch.tensor([0, 1] * 8)
     torch.manual_seed(0)
     pseudo = objective.guesser.guess(targets, length=8)
@@ -95,20 +115,25 @@ def test_the_adversarial_step_raises_the_self_supervised_loss(tmp_path, tiny_mod
     pushed = objective.adversarial_step(student, pseudo, targets)
     assert ssl(pushed) > 1.5 * ssl(pseudo)
     assert target_confidence(objective.guesser, pushed, targets) > 0.5  # the teacher still backs the targets
-    for name, tensor in student.state_dict().items():  # only the pseudo-embeddings moved
+    for name, tensor in student.state_dict().items():  # only the pseudo-inputs moved
         assert torch.equal(tensor, before[name]), name
 
 
 @pytest.mark.parametrize("student_type", ["bilstm", "transformer"])
-def test_students_read_the_pseudo_embeddings_in_their_own_space(tmp_path, tiny_model, teacher, student_type):
+def test_students_read_pseudo_inputs_as_the_real_tokens_and_learn_their_embeddings(
+        tmp_path, tiny_model, teacher, student_type):
     objective, student = make_objective(tmp_path, tiny_model, teacher, student_type)
-    table = teacher.embedding_matrix.detach()
-    ids = teacher.tokenizer("the movie was good", add_special_tokens=False)["input_ids"]
-    mapped = objective.view(table[ids].unsqueeze(0))[0]
-    # a real token's teacher row lands on the student's (untrained) embedding of that token
-    expected = student.word_embeddings.weight[student.teacher_to_student[torch.tensor(ids)]].detach()
-    torch.testing.assert_close(mapped, expected, atol=1e-4, rtol=1e-4)
-    assert StudentView(teacher, student, list(range(len(teacher.tokenizer)))).identity == (student_type != "bilstm")
+    student.eval()
+    pseudo = objective.guesser.guess(torch.tensor([0, 1, 0, 1]), length=5)
+    inputs, _ = objective.student_inputs(pseudo)
+    special = objective.guesser.special
+    ids = torch.tensor([[special["cls"], *row, special["sep"]] for row in pseudo.top_words().tolist()])
+    from_embeddings = student(**inputs)
+    torch.testing.assert_close(from_embeddings, student(input_ids=ids, attention_mask=torch.ones_like(ids),
+                                                        token_type_ids=torch.zeros_like(ids)), atol=1e-5, rtol=1e-5)
+    from_embeddings.sum().backward()  # the guessed batch trains the rows of the words it used, and no others
+    used = student.word_embeddings.weight.grad.abs().sum(1) > 0
+    assert used[ids.flatten()].all() and int(used.sum()) == len(set(ids.flatten().tolist()))
 
 
 def test_embedding_guess_end_to_end(tmp_path, tiny_model, sentiment_tsv):

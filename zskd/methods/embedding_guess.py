@@ -4,31 +4,34 @@
     zskd distill ... --method embedding-guess --embedding-guess-text ood      # mixed with out-of-domain text
 
 For a user with no text at all. Every `every` student steps the objective guesses a batch of inputs in the
-teacher's embedding space, with no discrete text:
+teacher's embedding space:
 
-1. **Plug & play embedding guessing.** `batch_size` sequences of pseudo word-embeddings, `min_tokens` to
-   `max_tokens` long (one length per batch), start from the per-dimension mean and spread of the teacher's
-   embedding matrix and sit between the teacher's real [CLS] and [SEP] rows (pairs: [CLS] a [SEP] b [SEP], two
-   segments); the teacher adds its own position and segment embeddings. Each sequence gets a target class
-   (balanced over the batch), and `guess_steps` Adam steps lower the teacher's cross-entropy for it, plus
-   `diversity` x the mean cosine similarity between the batch's mean pseudo-embeddings, so that the batch does
-   not collapse onto one point per class.
+1. **Plug & play embedding guessing.** `batch_size` pseudo-inputs, `min_tokens` to `max_tokens` positions long
+   (one length per batch), between the teacher's real [CLS] and [SEP] rows (pairs: [CLS] a [SEP] b [SEP], two
+   segments); the teacher adds its own position and segment embeddings. Each position holds `candidates` whole
+   words drawn at random from the vocabulary (so the start samples the embedding matrix itself) with learnable
+   scores, and reads the row of its top-scoring word; gradients reach the scores through their softmax
+   (straight-through). So the guess moves between real token rows: free vectors anywhere in the space (a first
+   version) and soft mixtures of the candidates' rows (a second) let the teacher be convinced by points no text
+   reaches, and the student learned less it could use on real tokens (BENCHMARKS.md). Each pseudo-input gets a
+   target class (balanced over the batch), and `guess_steps` normalised gradient steps of the scores lower the teacher's
+   cross-entropy for it, plus `diversity` x the mean cosine similarity between the batch's mean pseudo-embeddings,
+   so that the batch does not collapse onto one point per class.
 2. **Adversarial self-supervised module.** The self-supervised task is consistency under masking: the student
-   should give the same prediction when `mask_rate` of the pseudo-embeddings are replaced by its [MASK] row
+   should give the same prediction when `mask_rate` of the pseudo positions are replaced by its [MASK] row
    (KL(student(clean) || student(masked)), clean side detached). It needs no extra head, so every student can do
    it from its logits, and where it is high the student's decision rests on single positions: the fragile part of
-   the input space. `adversarial_steps` steps move the pseudo-embeddings up that loss while keeping the teacher's
+   the input space. `adversarial_steps` steps move the scores up that loss while keeping the teacher's
    cross-entropy for the target class (the difference of the two is what is descended).
 3. **Distillation.** The student learns the teacher's soft labels on the final pseudo-inputs (KL at
-   `temperature`, weight `weight`) and the self-supervised task itself (weight `ssl_weight`). Students read the
-   pseudo-embeddings through `StudentView`: at the teacher's width directly; narrower ones (`bilstm`, `cnn`)
-   through the PCA basis of the teacher's rows that initialised their embeddings (fixed). After training a
-   student serves on token ids as usual.
+   `temperature`, weight `weight`) and the self-supervised task itself (weight `ssl_weight`). Every student reads
+   a pseudo-input through its own embedding table, as the tokens it is (its rows of those words learn from it,
+   whatever the student's width), so what it learns serves on token ids as usual.
 
 Every batch also trains on a text batch as every method does: `text` chooses random vocabulary words (no data at
 all, the default) or the out-of-domain corpora (`ood`); the held-out agreement that picks the best checkpoint is
-measured on that text. At each evaluation interval a few pseudo-inputs are decoded to their nearest teacher
-tokens, with the teacher's label and confidence, into `embedding_guesses.jsonl`.
+measured on that text. At each evaluation interval a few pseudo-inputs are decoded to their words, with
+the teacher's label and confidence, into `embedding_guesses.jsonl`.
 """
 
 from __future__ import annotations
@@ -44,7 +47,6 @@ from zskd.data import DataError
 from zskd.methods.base import Batch, Method, Objective, Setup, last_before_evaluation
 from zskd.methods.ood import ood_transfer_set
 from zskd.methods.random_tokens import random_transfer_set
-from zskd.students.base import pca_basis
 
 TEXTS = {"random": random_transfer_set, "ood": ood_transfer_set}
 
@@ -56,9 +58,11 @@ class EmbeddingGuessOptions:
     batch_size: int = option(32, "pseudo-inputs per guessed batch")
     min_tokens: int = option(4, "shortest pseudo-input, in pseudo word-embeddings")
     max_tokens: int = option(24, "longest pseudo-input, in pseudo word-embeddings")
-    guess_steps: int = option(3, "Adam steps toward the target class for each guessed batch")
-    lr: float = option(0.3, "step size of the pseudo-embeddings, in standard deviations of the teacher's "
-                            "embedding matrix")
+    candidates: int = option(16, "candidate words at each pseudo-input position, drawn at random; guessing moves the "
+                                 "position between them")
+    init_spread: float = option(1.0, "standard deviation of the candidates' initial scores")
+    guess_steps: int = option(3, "steps toward the target class for each guessed batch")
+    lr: float = option(0.3, "step size of the candidates' scores, in mean gradient magnitudes")
     diversity: float = option(1.0, "weight of the mean cosine similarity between a batch's pseudo-inputs (0: off)")
     adversarial_steps: int = option(1, "steps up the student's self-supervised loss, the teacher kept confident "
                                        "(0: off)")
@@ -68,29 +72,59 @@ class EmbeddingGuessOptions:
     every: int = option(2, "student steps between guessed batches")
 
 
-class EmbeddingGuesser:
-    """Batches of pseudo word-embeddings the teacher is confident about: white-box, the teacher's weights frozen."""
+@dataclass
+class PseudoWords:
+    """A batch of pseudo-inputs: at each of [B, L] positions, K candidate words (student ids) and learnable scores.
+    Forward passes read each position's top-scoring word alone, so a pseudo-input is a real token sequence;
+    gradients reach the scores through the softmax of the scores (straight-through)."""
 
-    def __init__(self, options: EmbeddingGuessOptions, teacher, pairs: bool):
+    candidates: torch.Tensor  # [B, L, K] student ids
+    scores: torch.Tensor  # [B, L, K]
+
+    def weights(self) -> torch.Tensor:
+        """[B, L, K]: one-hot at each position's top candidate in value, the softmax of the scores in gradient."""
+        soft = self.scores.softmax(-1)
+        return F.one_hot(soft.argmax(-1), soft.shape[-1]).to(soft.dtype) + soft - soft.detach()
+
+    def embeddings(self, table: torch.Tensor) -> torch.Tensor:
+        """[B, L, D] pseudo word-embeddings, the top words' rows of a [V_student, D] table (the teacher's rows or the
+        student's own)."""
+        return torch.einsum("blk,blkd->bld", self.weights(), table[self.candidates])
+
+    def top_words(self) -> torch.Tensor:
+        """[B, L] student ids of each position's top-scoring candidate: the tokens the pseudo-input reads."""
+        return self.candidates.gather(-1, self.scores.argmax(-1, keepdim=True)).squeeze(-1)
+
+
+class EmbeddingGuesser:
+    """Batches of pseudo-inputs the teacher is confident about: white-box, the teacher's weights frozen."""
+
+    def __init__(self, options: EmbeddingGuessOptions, teacher, vocabulary: list[int], pairs: bool):
         self.options, self.teacher, self.pairs = options, teacher, pairs
         for p in teacher.model.parameters():
             p.requires_grad_(False)
         teacher.model.eval()
-        table = teacher.embedding_matrix.detach().float()  # [V, D]
-        self.table = table
-        self.mean, self.spread = table.mean(0), table.std(0)
-        self.step_size = options.lr * float(table.std())
+        self.table = teacher.embedding_matrix.detach().float()[vocabulary]  # [V_student, D]: student id order
         tokenizer = teacher.tokenizer
-        self.cls, self.sep = table[tokenizer.cls_token_id], table[tokenizer.sep_token_id]
+        student_id = {teacher_id: i for i, teacher_id in enumerate(vocabulary)}
+        self.special = {name: student_id[getattr(tokenizer, f"{name}_token_id")] for name in ("cls", "sep", "mask")}
+        words = [student_id[i] for token, i in tokenizer.get_vocab().items()
+                 if i in student_id and token.isalpha() and token.isascii() and not token.startswith("[")]
+        # whole words, as `random` draws; a vocabulary without any (a tiny test one) offers all its tokens
+        self.words = torch.tensor(sorted(words) or sorted(set(range(len(vocabulary))) - set(self.special.values())))
 
     def targets(self, count: int) -> torch.Tensor:
         """[count] target classes, as even as the count allows, in random order."""
-        classes = torch.arange(count, device=self.mean.device) % self.teacher.num_labels
-        return classes[torch.randperm(count, device=self.mean.device)]
+        classes = torch.arange(count, device=self.table.device) % self.teacher.num_labels
+        return classes[torch.randperm(count, device=self.table.device)]
 
-    def initial(self, count: int, length: int) -> torch.Tensor:
-        """[count, length, D] pseudo-embeddings drawn from the embedding matrix's per-dimension statistics."""
-        return self.mean + self.spread * torch.randn(count, length, self.mean.shape[0], device=self.mean.device)
+    def initial(self, count: int, length: int) -> PseudoWords:
+        """`candidates` words drawn uniformly at each position, their scores Gaussian with spread `init_spread`."""
+        options, device = self.options, self.table.device
+        candidates = self.words.to(device)[torch.randint(len(self.words), (count, length, options.candidates),
+                                                         device=device)]
+        scores = options.init_spread * torch.randn(candidates.shape, device=device)
+        return PseudoWords(candidates, scores)
 
     def layout(self, pseudo: torch.Tensor, cls: torch.Tensor, sep: torch.Tensor,
                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -111,42 +145,51 @@ class EmbeddingGuesser:
         is_pseudo = torch.tensor(flags, device=pseudo.device).expand(count, -1)
         return embeds, token_type_ids, is_pseudo
 
-    def teacher_logits(self, pseudo: torch.Tensor) -> torch.Tensor:
-        """[B, K] float32 teacher logits, differentiable with respect to `pseudo` [B, L, D]."""
-        embeds, token_type_ids, _ = self.layout(pseudo, self.cls, self.sep)
+    def teacher_logits(self, pseudo: PseudoWords) -> torch.Tensor:
+        """[B, K] float32 teacher logits, differentiable with respect to the pseudo-inputs' scores."""
+        table = self.table
+        embeds, token_type_ids, _ = self.layout(pseudo.embeddings(table), table[self.special["cls"]],
+                                                table[self.special["sep"]])
         mask = torch.ones(embeds.shape[:2], dtype=torch.long, device=embeds.device)
         with torch.autocast(device_type=embeds.device.type, dtype=torch.bfloat16, enabled=self.teacher.bf16):
             return self.teacher.logits_from_embeddings(embeds, mask, token_type_ids).float()
 
-    def guess(self, targets: torch.Tensor, length: int) -> torch.Tensor:
-        """Pseudo-embeddings [B, length, D] after `guess_steps` steps down the teacher's cross-entropy for
+    def guess(self, targets: torch.Tensor, length: int) -> PseudoWords:
+        """Pseudo-inputs [B, length] after `guess_steps` steps of their scores down the teacher's cross-entropy for
         `targets` plus the diversity term."""
-        pseudo = self.initial(len(targets), length).requires_grad_(True)
-        optimizer = torch.optim.Adam([pseudo], lr=self.step_size)
+        pseudo = self.initial(len(targets), length)
         for _ in range(self.options.guess_steps):
+            pseudo.scores.requires_grad_(True)
             loss = F.cross_entropy(self.teacher_logits(pseudo), targets)
             if self.options.diversity:
-                loss = loss + self.options.diversity * mean_similarity(pseudo.mean(1))
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-        return pseudo.detach()
+                loss = loss + self.options.diversity * mean_similarity(pseudo.embeddings(self.table).mean(1))
+            pseudo = normalised_step(pseudo, loss, self.options.lr)
+        return pseudo
 
     def to(self, device: torch.device) -> "EmbeddingGuesser":
-        for name in ("table", "mean", "spread", "cls", "sep"):
-            setattr(self, name, getattr(self, name).to(device))
+        self.table = self.table.to(device)
         return self
 
-    def decode(self, pseudo: torch.Tensor, teacher_logits: torch.Tensor, limit: int = 8) -> list[dict]:
-        """The first `limit` pseudo-inputs as their nearest teacher tokens (cosine), with the teacher's label and
-        confidence, for a person to read."""
-        rows = F.normalize(self.table, dim=-1)
-        nearest = (F.normalize(pseudo[:limit], dim=-1) @ rows.T).argmax(-1)  # [limit, L]
+    def decode(self, pseudo: PseudoWords, teacher_logits: torch.Tensor, vocabulary: list[int],
+               limit: int = 8) -> list[dict]:
+        """The first `limit` pseudo-inputs as words, with the mean softmax weight of those words among their
+        candidates, the teacher's label and its confidence, for a person to read."""
+        words = pseudo.top_words()[:limit]
+        weight = pseudo.scores[:limit].softmax(-1).max(-1).values.mean(-1)
         probabilities = torch.softmax(teacher_logits[:limit], -1)
         names, tokenizer = self.teacher.label_names, self.teacher.tokenizer
-        return [{"text": " ".join(tokenizer.convert_ids_to_tokens(ids.tolist())).replace(" ##", ""),
+        return [{"text": tokenizer.decode([vocabulary[i] for i in ids.tolist()]), "top_weight": round(float(w), 4),
                  "teacher_label": names[int(p.argmax())], "confidence": round(float(p.max()), 4)}
-                for ids, p in zip(nearest, probabilities)]
+                for ids, w, p in zip(words, weight, probabilities)]
+
+
+def normalised_step(pseudo: PseudoWords, loss: torch.Tensor, lr: float) -> PseudoWords:
+    """The pseudo-inputs after one step of their scores down `loss`, the gradient divided by its mean magnitude over
+    the batch: every batch moves as far whatever the loss's scale, and scores that hardly matter hardly move (Adam's
+    per-score normalisation moved every score by `lr`, reshuffling words the teacher did not care about)."""
+    (gradient,) = torch.autograd.grad(loss, [pseudo.scores])
+    scores = pseudo.scores.detach() - lr * gradient / gradient.abs().mean().clamp_min(1e-12)
+    return PseudoWords(pseudo.candidates, scores)
 
 
 def mean_similarity(vectors: torch.Tensor) -> torch.Tensor:
@@ -159,33 +202,6 @@ def mean_similarity(vectors: torch.Tensor) -> torch.Tensor:
     return (similarity.sum() - similarity.diagonal().sum()) / (count * (count - 1))
 
 
-class StudentView:
-    """Pseudo-embeddings in the student's embedding space: the teacher's [D] rows as they are when the student is
-    as wide, else through the fixed `PCABasis` of the kept teacher rows that initialised its embeddings."""
-
-    def __init__(self, teacher, student, vocabulary: list[int]):
-        self.student = student
-        width = student.word_embeddings.weight.shape[1]
-        self.identity = width == teacher.embedding_matrix.shape[1]
-        self.basis = None if self.identity else pca_basis(teacher.embedding_matrix, vocabulary, width)
-        tokenizer = teacher.tokenizer
-        self.special = {name: int(student.teacher_to_student[getattr(tokenizer, f"{name}_token_id")])
-                        for name in ("cls", "sep", "mask")}
-
-    def __call__(self, pseudo: torch.Tensor) -> torch.Tensor:
-        return pseudo if self.identity else self.basis.project(pseudo)
-
-    def row(self, name: str) -> torch.Tensor:
-        """The student's current embedding of [CLS], [SEP] or [MASK] (trained with it)."""
-        table = self.student.word_embeddings.weight
-        return table[self.special[name]]
-
-    def to(self, device: torch.device) -> "StudentView":
-        if not self.identity:
-            self.basis = self.basis.to(device)
-        return self
-
-
 class EmbeddingGuessObjective(Objective):
     """Every `every` steps: guess a batch, push it toward the student's self-supervised difficulty, and return the
     student's KL against the teacher on it plus the self-supervised loss."""
@@ -196,42 +212,43 @@ class EmbeddingGuessObjective(Objective):
     def __init__(self, setup: Setup):
         config = setup.config
         self.options, self.temperature, self.eval_every = config.embedding_guess, config.temperature, config.eval_every
-        self.guesser = EmbeddingGuesser(self.options, setup.teacher, bool(config.pairs))
-        self.view = StudentView(setup.teacher, setup.student, setup.vocabulary)
+        self.vocabulary, self.bare_student = setup.vocabulary, setup.student  # its embedding table is read directly
+        self.guesser = EmbeddingGuesser(self.options, setup.teacher, setup.vocabulary, bool(config.pairs))
         self.samples_path = setup.work / self.artefacts[0] if setup.is_main_process else None
 
-    def student_inputs(self, pseudo: torch.Tensor) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
-        """The student's keyword arguments for pseudo-embeddings [B, L, D], and which positions are pseudo."""
-        embeds, token_type_ids, is_pseudo = self.guesser.layout(self.view(pseudo), self.view.row("cls"),
-                                                                self.view.row("sep"))
+    def student_inputs(self, pseudo: PseudoWords) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        """The student's keyword arguments for the pseudo-inputs, read through its own embedding table (which
+        learns from them), and which positions are pseudo."""
+        table, special = self.bare_student.word_embeddings.weight, self.guesser.special
+        embeds, token_type_ids, is_pseudo = self.guesser.layout(pseudo.embeddings(table), table[special["cls"]],
+                                                                table[special["sep"]])
         mask = torch.ones(embeds.shape[:2], dtype=torch.long, device=embeds.device)
         return {"inputs_embeds": embeds, "attention_mask": mask, "token_type_ids": token_type_ids}, is_pseudo
 
-    def consistency(self, student, pseudo: torch.Tensor) -> torch.Tensor:
+    def consistency(self, student, pseudo: PseudoWords) -> torch.Tensor:
         """The self-supervised loss: KL(student(clean) || student(masked)), `mask_rate` of the pseudo positions
         (at least one per input) replaced by the student's [MASK] row; the clean side detached."""
         inputs, is_pseudo = self.student_inputs(pseudo)
-        chosen = is_pseudo & (torch.rand(is_pseudo.shape, device=pseudo.device) < self.options.mask_rate)
+        chosen = is_pseudo & (torch.rand(is_pseudo.shape, device=is_pseudo.device) < self.options.mask_rate)
         empty = ~chosen.any(1)
         if empty.any():  # one random pseudo position for inputs left with none
-            scores = torch.rand(is_pseudo.shape, device=pseudo.device).masked_fill(~is_pseudo, -1.0)
+            scores = torch.rand(is_pseudo.shape, device=is_pseudo.device).masked_fill(~is_pseudo, -1.0)
             chosen[empty, scores[empty].argmax(1)] = True
-        masked = torch.where(chosen.unsqueeze(-1), self.view.row("mask"), inputs["inputs_embeds"])
+        mask_row = self.bare_student.word_embeddings.weight[self.guesser.special["mask"]]
+        masked = torch.where(chosen.unsqueeze(-1), mask_row, inputs["inputs_embeds"])
         clean_logits = student(**inputs)
         masked_logits = student(**{**inputs, "inputs_embeds": masked})
         return losses.kl_divergence(masked_logits, clean_logits.detach())
 
-    def adversarial_step(self, student, pseudo: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        """`adversarial_steps` Adam steps of the pseudo-embeddings up the self-supervised loss and down the teacher's
-        cross-entropy for `targets`; only the pseudo-embeddings change."""
-        pseudo = pseudo.clone().requires_grad_(True)
-        optimizer = torch.optim.Adam([pseudo], lr=self.guesser.step_size)
+    def adversarial_step(self, student, pseudo: PseudoWords, targets: torch.Tensor) -> PseudoWords:
+        """`adversarial_steps` steps of the pseudo-inputs' scores up the self-supervised loss and down the teacher's
+        cross-entropy for `targets`; only the scores change."""
         for _ in range(self.options.adversarial_steps):
+            pseudo.scores.requires_grad_(True)
             objective = (F.cross_entropy(self.guesser.teacher_logits(pseudo), targets)
                          - self.consistency(student, pseudo))
-            (pseudo.grad,) = torch.autograd.grad(objective, [pseudo])
-            optimizer.step()
-        return pseudo.detach()
+            pseudo = normalised_step(pseudo, objective, self.options.lr)
+        return pseudo
 
     def loss(self, step: int, batch: Batch) -> torch.Tensor | None:
         options = self.options
@@ -251,13 +268,12 @@ class EmbeddingGuessObjective(Objective):
             loss = loss + options.ssl_weight * self.consistency(batch.student, pseudo)
         if self.samples_path is not None and last_before_evaluation(step, options.every, self.eval_every):
             # decoded pseudo-inputs, so a user can see what the teacher was shown
-            append_jsonl(self.samples_path, ({"step": step + 1, **guess}
-                                             for guess in self.guesser.decode(pseudo, teacher_logits)))
+            append_jsonl(self.samples_path, ({"step": step + 1, **guess} for guess in
+                                             self.guesser.decode(pseudo, teacher_logits, self.vocabulary)))
         return loss
 
     def to(self, device: torch.device) -> "EmbeddingGuessObjective":
         self.guesser.to(device)
-        self.view.to(device)
         return self
 
 
