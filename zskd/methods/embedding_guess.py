@@ -163,7 +163,7 @@ class EmbeddingGuesser:
             loss = F.cross_entropy(self.teacher_logits(pseudo), targets)
             if self.options.diversity:
                 loss = loss + self.options.diversity * mean_similarity(pseudo.embeddings(self.table).mean(1))
-            pseudo = normalised_step(pseudo, loss, self.options.lr)
+            pseudo = normalised_step(pseudo, [loss], self.options.lr)
         return pseudo
 
     def to(self, device: torch.device) -> "EmbeddingGuesser":
@@ -183,13 +183,16 @@ class EmbeddingGuesser:
                 for ids, w, p in zip(words, weight, probabilities)]
 
 
-def normalised_step(pseudo: PseudoWords, loss: torch.Tensor, lr: float) -> PseudoWords:
-    """The pseudo-inputs after one step of their scores down `loss`, the gradient divided by its mean magnitude over
-    the batch: every batch moves as far whatever the loss's scale, and scores that hardly matter hardly move (Adam's
-    per-score normalisation moved every score by `lr`, reshuffling words the teacher did not care about)."""
-    (gradient,) = torch.autograd.grad(loss, [pseudo.scores])
-    scores = pseudo.scores.detach() - lr * gradient / gradient.abs().mean().clamp_min(1e-12)
-    return PseudoWords(pseudo.candidates, scores)
+def normalised_step(pseudo: PseudoWords, losses: list[torch.Tensor], lr: float) -> PseudoWords:
+    """The pseudo-inputs after one step of their scores down the sum of `losses`, each one's gradient divided by its
+    mean magnitude over the batch: each term pulls as hard whatever its scale, and scores that hardly matter hardly
+    move (Adam's per-score normalisation moved every score by `lr`, reshuffling words the teacher did not care
+    about)."""
+    step = torch.zeros_like(pseudo.scores)
+    for loss in losses:
+        (gradient,) = torch.autograd.grad(loss, [pseudo.scores], retain_graph=True)
+        step += gradient / gradient.abs().mean().clamp_min(1e-12)
+    return PseudoWords(pseudo.candidates, pseudo.scores.detach() - lr * step)
 
 
 def mean_similarity(vectors: torch.Tensor) -> torch.Tensor:
@@ -225,29 +228,34 @@ class EmbeddingGuessObjective(Objective):
         mask = torch.ones(embeds.shape[:2], dtype=torch.long, device=embeds.device)
         return {"inputs_embeds": embeds, "attention_mask": mask, "token_type_ids": token_type_ids}, is_pseudo
 
-    def consistency(self, student, pseudo: PseudoWords) -> torch.Tensor:
-        """The self-supervised loss: KL(student(clean) || student(masked)), `mask_rate` of the pseudo positions
-        (at least one per input) replaced by the student's [MASK] row; the clean side detached."""
-        inputs, is_pseudo = self.student_inputs(pseudo)
+    def masked_positions(self, pseudo: PseudoWords) -> torch.Tensor:
+        """[B, L'] bool, over the student's layout: `mask_rate` of the pseudo positions, at least one per input."""
+        _, is_pseudo = self.student_inputs(pseudo)
         chosen = is_pseudo & (torch.rand(is_pseudo.shape, device=is_pseudo.device) < self.options.mask_rate)
         empty = ~chosen.any(1)
         if empty.any():  # one random pseudo position for inputs left with none
             scores = torch.rand(is_pseudo.shape, device=is_pseudo.device).masked_fill(~is_pseudo, -1.0)
             chosen[empty, scores[empty].argmax(1)] = True
+        return chosen
+
+    def consistency(self, student, pseudo: PseudoWords, chosen: torch.Tensor) -> torch.Tensor:
+        """The self-supervised loss: KL(student(clean) || student(masked)), the `chosen` positions replaced by the
+        student's [MASK] row; the clean side detached."""
+        inputs, _ = self.student_inputs(pseudo)
         mask_row = self.bare_student.word_embeddings.weight[self.guesser.special["mask"]]
         masked = torch.where(chosen.unsqueeze(-1), mask_row, inputs["inputs_embeds"])
         clean_logits = student(**inputs)
         masked_logits = student(**{**inputs, "inputs_embeds": masked})
         return losses.kl_divergence(masked_logits, clean_logits.detach())
 
-    def adversarial_step(self, student, pseudo: PseudoWords, targets: torch.Tensor) -> PseudoWords:
-        """`adversarial_steps` steps of the pseudo-inputs' scores up the self-supervised loss and down the teacher's
-        cross-entropy for `targets`; only the scores change."""
+    def adversarial_step(self, student, pseudo: PseudoWords, targets: torch.Tensor, chosen: torch.Tensor,
+                         ) -> PseudoWords:
+        """`adversarial_steps` steps of the pseudo-inputs' scores up the self-supervised loss with the `chosen`
+        positions masked, and down the teacher's cross-entropy for `targets`; only the scores change."""
         for _ in range(self.options.adversarial_steps):
             pseudo.scores.requires_grad_(True)
-            objective = (F.cross_entropy(self.guesser.teacher_logits(pseudo), targets)
-                         - self.consistency(student, pseudo))
-            pseudo = normalised_step(pseudo, objective, self.options.lr)
+            confidence = F.cross_entropy(self.guesser.teacher_logits(pseudo), targets)
+            pseudo = normalised_step(pseudo, [confidence, -self.consistency(student, pseudo, chosen)], self.options.lr)
         return pseudo
 
     def loss(self, step: int, batch: Batch) -> torch.Tensor | None:
@@ -257,15 +265,16 @@ class EmbeddingGuessObjective(Objective):
         length = int(torch.randint(options.min_tokens, options.max_tokens + 1, ()))
         targets = self.guesser.targets(options.batch_size)
         pseudo = self.guesser.guess(targets, length)
+        chosen = self.masked_positions(pseudo)  # the adversary and the student work on the same masks
         if options.adversarial_steps:
-            pseudo = self.adversarial_step(batch.student, pseudo, targets)
+            pseudo = self.adversarial_step(batch.student, pseudo, targets, chosen)
         with torch.no_grad():
             teacher_logits = self.guesser.teacher_logits(pseudo)
         inputs, _ = self.student_inputs(pseudo)
         student_logits = batch.student(**inputs)
         loss = options.weight * losses.kl_divergence(student_logits, teacher_logits, self.temperature)
         if options.ssl_weight:
-            loss = loss + options.ssl_weight * self.consistency(batch.student, pseudo)
+            loss = loss + options.ssl_weight * self.consistency(batch.student, pseudo, chosen)
         if self.samples_path is not None and last_before_evaluation(step, options.every, self.eval_every):
             # decoded pseudo-inputs, so a user can see what the teacher was shown
             append_jsonl(self.samples_path, ({"step": step + 1, **guess} for guess in
