@@ -18,12 +18,15 @@ from common import SUMMARY_HEADERS, eval_split_option, reuse_or_run, save_result
 from zskd.distill import DistillConfig, distill
 from zskd.report import markdown_table
 from zskd.runinfo import machine_description
+from zskd.students import default_student
+from zskd.tasks import TASKS
 
 
 def run_one(task: str, method: str, seed: int, args) -> dict:
-    out = Path(args.runs_dir) / f"{task}-{method}-{args.student}-s{seed}"
+    student = args.student or default_student(TASKS[task].is_pair)
+    out = Path(args.runs_dir) / f"{task}-{method}-{student}-s{seed}"
     config = DistillConfig(
-        teacher=str(Path(args.teachers_dir) / task), out=str(out), method=method, student=args.student,
+        teacher=str(Path(args.teachers_dir) / task), out=str(out), method=method, student=student,
         eval_task=task, eval_split=eval_split_option(task), data_root=args.data_root,
         transfer_size=args.transfer_size, steps=args.steps, seed=seed, cache_dir=args.cache_dir,
     )
@@ -36,7 +39,7 @@ def main() -> None:
     parser.add_argument("--methods", default="indomain,ood,random",
                         help="comma-separated: adversarial, embedding-guess, indomain, ood, random")
     parser.add_argument("--seeds", default="0", help="comma-separated seeds; rows show mean and spread")
-    parser.add_argument("--student", default="bilstm")
+    parser.add_argument("--student", help="default: pair-bilstm for pair tasks, else bilstm")
     parser.add_argument("--steps", type=int, default=DistillConfig.steps)
     parser.add_argument("--transfer-size", type=int, default=DistillConfig.transfer_size)
     parser.add_argument("--teachers-dir", default="runs/teachers")

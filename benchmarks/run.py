@@ -42,7 +42,7 @@ from zskd.methods.generate import GenerateConfig
 from zskd.methods.ood import corpus_files
 from zskd.report import markdown_table
 from zskd.runinfo import machine_description, peak_memory_mib, versions
-from zskd.students import load_student
+from zskd.students import default_student, load_student
 from zskd.tasks import TASKS, get_task
 from zskd.teacher import Teacher
 from zskd.train_teacher import TeacherTrainConfig
@@ -105,7 +105,8 @@ def directory_task(directory: Path, args) -> BenchTask:
 
 def run_distill(task: BenchTask, method: str, seed: int, transfer_size: int, args) -> dict:
     """One distillation in its own process (reused when a finished run has the same configuration)."""
-    out = Path(args.runs_dir) / f"{task.name.replace(':', '-')}-{method}-{args.student}-n{transfer_size}-s{seed}"
+    student = args.student or default_student(task.is_pair)
+    out = Path(args.runs_dir) / f"{task.name.replace(':', '-')}-{method}-{student}-n{transfer_size}-s{seed}"
     generated = str(generated_set(task, args)) if method == "generate" else None
     # generate's student gets the ood corpora's words (--vocab-from), as in generate_table: the generated texts
     # alone leave many task words [UNK] (4.9 points of the teacher on SST-2 there). Not their sentences: with `ood`
@@ -114,7 +115,7 @@ def run_distill(task: BenchTask, method: str, seed: int, transfer_size: int, arg
     if generated:
         vocab_from = ",".join(map(str, corpus_files(DistillConfig(ood=args.ood, data_root=args.data_root))))
     ood = None if generated else args.ood
-    config = DistillConfig(teacher=str(task.teacher), out=str(out), method=method, student=args.student, seed=seed,
+    config = DistillConfig(teacher=str(task.teacher), out=str(out), method=method, student=student, seed=seed,
                            steps=args.steps, transfer_size=transfer_size, cache_dir=args.cache_dir, ood=ood,
                            pairs=task.is_pair, indomain_data=task.indomain_file if method == "indomain" else None,
                            generated=generated, vocab_from=vocab_from, **task.eval_options)
@@ -314,7 +315,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--transfer-size", type=int, help="transfer-set inputs, the same for every method")
     parser.add_argument("--sizes", help="extra ood transfer-set sizes on the first task, for the size curve")
     parser.add_argument("--repeats", type=int, help="repeats of each labelling-speed measurement")
-    parser.add_argument("--student", default="bilstm")
+    parser.add_argument("--student", help="default: pair-bilstm for pair tasks, else bilstm")
     parser.add_argument("--ood", help="out-of-domain corpus files (default: the data root's): the transfer text of ood "
                         "and adversarial; generate's student takes only their words")
     parser.add_argument("--generator", default=GenerateConfig.generator,

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import SMALL_STUDENTS
 from zskd.cli import main
 from zskd.export import OnnxStudent, export_onnx
 from zskd.students import STUDENTS, create_student, parse_student_options
@@ -11,8 +12,6 @@ from zskd.students.base import build_vocabulary
 from zskd.teacher import Teacher
 
 TEXTS = ["the movie was good", "awful", "a very boring film , and the plot was bad", ("a cat sat", "on the mat")]
-SMALL = {"bilstm": "embedding_dim=8,hidden_size=8", "cnn": "embedding_dim=8,num_filters=4,widths=2:3",
-         "transformer": "num_layers=1"}
 
 
 def saved_student(kind, teacher_dir, directory):
@@ -21,7 +20,7 @@ def saved_student(kind, teacher_dir, directory):
     counts = {t: 1 for ids in teacher.encode(TEXTS[:3])["input_ids"] for t in ids}
     torch.manual_seed(0)
     student = create_student(kind, teacher, build_vocabulary(teacher.tokenizer, counts, None),
-                             parse_student_options(kind, SMALL[kind]))
+                             parse_student_options(kind, SMALL_STUDENTS[kind]))
     with torch.no_grad():
         for parameter in student.parameters():
             parameter.add_(0.1 * torch.randn_like(parameter))

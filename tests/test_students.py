@@ -4,13 +4,12 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import SMALL_STUDENTS
 from zskd.students import STUDENTS, create_student, load_student, parse_student_options
 from zskd.students.base import build_vocabulary, pca_embeddings
 from zskd.teacher import Teacher
 
 TEXTS = ["the movie was good", "awful", "a very boring film , and the plot was bad", ("a cat sat", "on the mat")]
-SMALL = {"bilstm": "embedding_dim=8,hidden_size=8", "cnn": "embedding_dim=8,num_filters=4,widths=2:3",
-         "transformer": "num_layers=1"}
 
 
 @pytest.fixture(scope="module")
@@ -21,7 +20,7 @@ def teacher(tiny_model):
 def make(kind, teacher):
     counts = {t: 1 for ids in teacher.encode(TEXTS[:3])["input_ids"] for t in ids}
     kept = build_vocabulary(teacher.tokenizer, counts, max_vocab=None)
-    return create_student(kind, teacher, kept, parse_student_options(kind, SMALL[kind]))
+    return create_student(kind, teacher, kept, parse_student_options(kind, SMALL_STUDENTS[kind]))
 
 
 @pytest.mark.parametrize("kind", list(STUDENTS))

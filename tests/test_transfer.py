@@ -1,7 +1,7 @@
 import numpy as np
 
 from zskd.methods.common import balanced_selection, class_histogram
-from zskd.methods.ood import augmented, make_pairs, nearest_sentences, perturb, span, split_sentences
+from zskd.methods.ood import augmented, nearest_sentences, split_sentences
 
 
 def logits_for(classes, k=2):
@@ -37,29 +37,6 @@ def test_short_lines_stay_whole_and_doubled_punctuation_is_undone():
     assert (split_sentences("Through all these years , Mrs. Smith stayed .")
             == ["Through all these years , Mrs. Smith stayed ."])
     assert split_sentences('" Ain\'t he going to wake up " ? ?') == ['" Ain\'t he going to wake up " ?']
-
-
-def test_pairs_are_neighbours_random_and_perturbed_copies():
-    sentences = [f"sentence number {i} is here" for i in range(9)]
-    pairs = make_pairs(sentences, np.random.default_rng(0))
-    assert len(pairs) == 9 and all(a == s for (a, _), s in zip(pairs, sentences))
-    assert pairs[0] == (sentences[0], sentences[1])
-    assert sum(len(set(a.split()) & set(b.split())) >= 3 for a, b in pairs[2::3]) == 3
-
-
-def test_perturb_changes_some_words():
-    rng = np.random.default_rng(0)
-    sentence = " ".join(f"w{i}" for i in range(40))
-    changed = perturb(sentence, rng, ["x", "y"])
-    assert changed != sentence and 30 <= len(changed.split()) <= 40
-
-
-def test_span_is_a_contiguous_part_of_the_sentence():
-    rng = np.random.default_rng(0)
-    sentence = " ".join(f"w{i}" for i in range(20))
-    for _ in range(20):
-        part = span(sentence, rng, min_words=4)
-        assert part in sentence and 4 <= len(part.split()) <= 16
 
 
 def test_augmented_alternates_spans_and_perturbed_copies():

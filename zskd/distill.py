@@ -45,7 +45,7 @@ from zskd.report import model_card
 from zskd.rundir import RunDirectory
 from zskd.runinfo import machine_description, peak_memory_mib, versions
 from zskd.schedule import linear_warmup_decay
-from zskd.students import STUDENTS, Student, create_student, load_student, parse_student_options
+from zskd.students import STUDENTS, Student, create_student, default_student, load_student, parse_student_options
 from zskd.students.base import build_vocabulary
 from zskd.tasks import get_task, load_split
 from zskd.teacher import Teacher
@@ -60,7 +60,8 @@ class DistillConfig:
     teacher: str = option("", "teacher model directory or hub id")
     out: str = option("", "output student directory")
     method: str = option("ood", f"distillation method: {', '.join(METHODS)}")
-    student: str = option("bilstm", f"student: {', '.join(STUDENTS)}")
+    student: str | None = option(None, f"student: {', '.join(STUDENTS)} (default: pair-bilstm when the teacher reads "
+                                       "pairs, else bilstm)")
     student_options: str | None = option(None, "student config, e.g. hidden_size=256,embedding_dim=96")
     ood: str | None = option(None, "out-of-domain corpus files, comma-separated (method ood, adversarial: default the "
                                    "data root's; method generate: added to the generated texts)")
@@ -150,6 +151,8 @@ def distill(config: DistillConfig | None = None, stop_after_steps: int | None = 
     eval_examples, metric = load_eval_data(config)
     if config.pairs is None:
         config = dataclasses.replace(config, pairs=bool(eval_examples is not None and eval_examples.is_pair))
+    if config.student is None:
+        config = dataclasses.replace(config, student=default_student(config.pairs))
     work = run.begin({k: v for k, v in config_dict(config).items() if k != "cache_dir"})
 
     transfer = label_transfer_set(config, method, teacher)
@@ -169,9 +172,9 @@ def check_config(config: DistillConfig) -> Method:
         raise DataError("give --teacher DIR and --out DIR")
     if config.method not in METHODS:
         raise DataError(f"unknown method {config.method!r}: choose one of {', '.join(METHODS)}")
-    if config.student not in STUDENTS:
+    if config.student is not None and config.student not in STUDENTS:
         raise DataError(f"unknown student {config.student!r}: choose one of {', '.join(STUDENTS)}")
-    if config.hidden_weight > 0 and not STUDENTS[config.student].takes_hidden_states:
+    if config.hidden_weight > 0 and not (config.student and STUDENTS[config.student].takes_hidden_states):
         takers = [name for name, cls in STUDENTS.items() if cls.takes_hidden_states]
         raise DataError(f"--hidden-weight needs a student that takes hidden-state targets: {', '.join(takers)}")
     if not 0.0 < config.ood_nearest <= 1.0:

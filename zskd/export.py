@@ -52,6 +52,10 @@ def save_onnx(module: torch.nn.Module, example: dict[str, torch.Tensor], max_len
     """Export `module(*example.values())` -> logits to `path` through the dynamo exporter, every input's axis 1
     (the sequence) of any length up to `max_length`, without the exporter's notes and deprecation warnings."""
     length = torch.export.Dim("length", min=1, max=max_length)
+    # the exporter keeps aten.lstm whole (ONNX has an LSTM operator) but leaves a stale dispatch entry behind, so
+    # that the next export in the process decomposes it and fixes the sequence length: start each one afresh
+    for overload in (torch.ops.aten.lstm.input, torch.ops.aten.lstm.data):
+        overload._dispatch_cache.clear()
     exporter_log = logging.getLogger("torch.onnx")
     level = exporter_log.level
     exporter_log.setLevel(logging.ERROR)

@@ -3,8 +3,9 @@ lengths kept in a target range, balanced across the classes the teacher predicts
 
 A sentiment teacher may call most encyclopaedic sentences one class; without balancing the student would learn
 little about the others. So a pool of candidates is labelled (cached: it costs once per teacher), and the transfer
-set takes an equal share of each predicted class where the pool allows. For sentence-pair tasks, pairs are built
-three ways: neighbouring sentences, random sentences, and a sentence with a perturbed copy of itself.
+set takes an equal share of each predicted class where the pool allows. For sentence-pair tasks, each sentence is
+paired with a second one made by rules (`zskd/methods/pairs.py`: a neighbour, an unrelated sentence, a near-copy,
+a part of it, it negated, a question it answers).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from zskd.data import DataError, read_unlabelled
 from zskd.labelling import label_with_teacher
 from zskd.methods.base import Method
 from zskd.methods.common import TransferSet, balanced_selection, class_histogram, word_count
+from zskd.methods.pairs import make_pairs, near_copy, part
 from zskd.resources import ResourceError, find_data_root
 
 log = logging.getLogger(__name__)
@@ -96,32 +98,8 @@ def nearest_sentences(sentences: list[str], sample: list[str], fraction: float) 
 
 
 def corpus_words(sentences: list[str]) -> list[str]:
-    """Alphabetic words of the first 5,000 sentences, sorted: the replacement words for `perturb`."""
+    """Alphabetic words of the first 5,000 sentences, sorted: the replacement words for `near_copy`."""
     return sorted({w for s in sentences[:5000] for w in s.split() if w.isalpha()})
-
-
-def perturb(sentence: str, rng: np.random.Generator, vocabulary: list[str]) -> str:
-    """A near-copy: about 15% of words dropped, replaced by corpus words, or swapped with a neighbour."""
-    words = sentence.split()
-    out = []
-    for word in words:
-        roll = rng.random()
-        if roll < 0.05:
-            continue
-        out.append(vocabulary[rng.integers(len(vocabulary))] if roll < 0.10 else word)
-    for _ in range(max(1, len(out) // 20)):
-        if len(out) > 2:
-            i = int(rng.integers(len(out) - 1))
-            out[i], out[i + 1] = out[i + 1], out[i]
-    return " ".join(out) if out else sentence
-
-
-def span(sentence: str, rng: np.random.Generator, min_words: int) -> str:
-    """A random contiguous span of 30-80% of the sentence's words (at least `min_words`): n-gram sampling."""
-    words = sentence.split()
-    length = max(min(min_words, len(words)), int(len(words) * rng.uniform(0.3, 0.8)))
-    start = int(rng.integers(0, len(words) - length + 1))
-    return " ".join(words[start : start + length])
 
 
 def augmented(sentences: list[str], copies: int, rng: np.random.Generator, min_words: int) -> list[str]:
@@ -131,23 +109,8 @@ def augmented(sentences: list[str], copies: int, rng: np.random.Generator, min_w
     variants = []
     for copy in range(copies):
         for sentence in sentences:
-            variants.append(span(sentence, rng, min_words) if copy % 2 == 0 else perturb(sentence, rng, vocabulary))
+            variants.append(part(sentence, rng, min_words) if copy % 2 == 0 else near_copy(sentence, rng, vocabulary))
     return variants
-
-
-def make_pairs(sentences: list[str], rng: np.random.Generator) -> list[tuple[str, str]]:
-    """One pair per sentence, a third each: (s, next sentence), (s, random sentence), (s, perturbed s)."""
-    vocabulary = corpus_words(sentences)
-    pairs = []
-    for i, sentence in enumerate(sentences):
-        kind = i % 3
-        if kind == 0 and i + 1 < len(sentences):
-            pairs.append((sentence, sentences[i + 1]))
-        elif kind == 1:
-            pairs.append((sentence, sentences[int(rng.integers(len(sentences)))]))
-        else:
-            pairs.append((sentence, perturb(sentence, rng, vocabulary)))
-    return pairs
 
 
 def ood_transfer_set(config, teacher, near: list[str] | None = None) -> TransferSet:
@@ -162,7 +125,7 @@ def ood_transfer_set(config, teacher, near: list[str] | None = None) -> Transfer
     info: dict = {"corpora": [str(f) for f in files], "sentences": len(sentences)}
     if config.augment:
         sentences = list(dict.fromkeys(sentences + augmented(sentences, config.augment, rng, config.min_words)))
-    inputs = make_pairs(sentences, rng) if config.pairs else list(sentences)
+    inputs = make_pairs(sentences, rng, corpus_words(sentences), config.min_words) if config.pairs else list(sentences)
     inputs = [inputs[i] for i in rng.permutation(len(inputs))]
     pool_size = min(len(inputs), config.transfer_size * (config.pool_factor if config.balance else 1))
     inputs = inputs[:pool_size]

@@ -14,9 +14,16 @@ from typing import Any, Sequence
 from zskd.students.base import STUDENT_CONFIG_FILE, Student, is_student_directory
 from zskd.students.bilstm import BiLSTMStudent
 from zskd.students.cnn import CNNStudent
+from zskd.students.pair_bilstm import PairBiLSTMStudent
 from zskd.students.transformer import TransformerStudent
 
-STUDENTS: dict[str, type[Student]] = {"bilstm": BiLSTMStudent, "cnn": CNNStudent, "transformer": TransformerStudent}
+STUDENTS: dict[str, type[Student]] = {"bilstm": BiLSTMStudent, "cnn": CNNStudent, "transformer": TransformerStudent,
+                                      "pair-bilstm": PairBiLSTMStudent}
+
+
+def default_student(pairs: bool) -> str:
+    """The student a run gets when it names none: `pair-bilstm` for a teacher that reads pairs, else `bilstm`."""
+    return "pair-bilstm" if pairs else "bilstm"
 
 
 def parse_student_options(student_type: str, options: str | dict | None) -> dict[str, Any]:
@@ -69,4 +76,4 @@ def load_student(directory: str | Path) -> Student:
     return student.eval()
 
 
-__all__ = ["STUDENTS", "Student", "create_student", "load_student", "parse_student_options"]
+__all__ = ["STUDENTS", "Student", "create_student", "default_student", "load_student", "parse_student_options"]

@@ -1,0 +1,45 @@
+"""The pair-aware student: each branch reads its own sentence alone, and it is the default for pair teachers."""
+
+import numpy as np
+import pytest
+import torch
+
+from zskd.students import create_student, parse_student_options
+from zskd.teacher import Teacher
+
+
+@pytest.fixture(scope="module")
+def student(tiny_model):
+    teacher = Teacher.from_pretrained(tiny_model)
+    torch.manual_seed(0)
+    student = create_student("pair-bilstm", teacher, list(range(len(teacher.tokenizer))),
+                             parse_student_options("pair-bilstm", "embedding_dim=8,hidden_size=8,classifier_size=8"))
+    return student.eval()
+
+
+def branches(student, pairs):
+    """The two branches' encodings [N, 4H] of `pairs`, padded into one batch."""
+    encoded = student.encode(pairs)
+    batch = student.collate(encoded["input_ids"], encoded["token_type_ids"])
+    embeds = student.word_embeddings(batch["input_ids"])
+    real, second = batch["attention_mask"].bool(), batch["token_type_ids"] == 1
+    first_length, second_length = (real & ~second).sum(1), (real & second).sum(1)
+    with torch.no_grad():
+        return (student.encode_segment(embeds, torch.zeros_like(first_length), first_length),
+                student.encode_segment(embeds, first_length, second_length))
+
+
+def test_each_branch_sees_only_its_own_sentence(student):
+    pairs = [("the movie was good", "it was awful"), ("the movie was good", "a very boring film , and the plot"),
+             ("awful", "it was awful"), ("the plot was bad and boring", "it was awful")]
+    first, second = branches(student, pairs)
+    # the same first sentence beside other second sentences (and other padding): the same first encoding
+    torch.testing.assert_close(first[0], first[1], atol=1e-6, rtol=0)
+    torch.testing.assert_close(second[0], second[2], atol=1e-6, rtol=0)
+    torch.testing.assert_close(second[0], second[3], atol=1e-6, rtol=0)
+    assert not torch.allclose(first[0], first[2]) and not torch.allclose(second[0], second[1])
+
+
+def test_the_order_of_the_sentences_matters(student):
+    logits = student.logits([("the movie was good", "it was awful"), ("it was awful", "the movie was good")])
+    assert not np.allclose(logits[0], logits[1])

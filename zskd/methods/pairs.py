@@ -1,0 +1,100 @@
+"""Sentence pairs made from single sentences, by rules, for teachers that read pairs (paraphrase, entailment,
+question answering). Each kind aims at a relation such teachers separate; the teacher labels every pair, and the
+transfer set is balanced over the classes it predicts, so a kind that lands in one class costs nothing but pool.
+
+    neighbour   the next sentence of the corpus                 related, rarely the same meaning
+    unrelated   a random sentence                               unrelated
+    near-copy   words dropped, replaced or swapped (~15%)       a paraphrase, or nearly
+    part        a contiguous span of 30-80% of it               entailed
+    negated     "not" added or removed at the first auxiliary   contradicted
+    question    the first auxiliary moved to the front, or      a yes/no question it answers
+                "Is it true that ...?"
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+AUXILIARIES = frozenset("is are was were am be been can could will would shall should may might must do does did has "
+                        "have had".split())
+NEGATIONS = frozenset(("not", "n't", "never"))
+
+
+def negated(sentence: str) -> str:
+    """`sentence` with its first auxiliary negated ("was" -> "was not"), or un-negated where "not" follows it;
+    without an auxiliary, "It is not true that ...". """
+    words = sentence.split()
+    for i, word in enumerate(words):
+        if word.lower() in AUXILIARIES:
+            if i + 1 < len(words) and words[i + 1].lower() in NEGATIONS:
+                return " ".join(words[: i + 1] + words[i + 2 :])
+            return " ".join(words[: i + 1] + ["not"] + words[i + 1 :])
+    return f"It is not true that {lowercase_first(sentence)}"
+
+
+def question(sentence: str) -> str:
+    """A yes/no question `sentence` answers: its first auxiliary moved to the front ("the film was long ." ->
+    "Was the film long ?"), else "Is it true that ... ?"."""
+    words = sentence.rstrip(" .!?").split()
+    for i, word in enumerate(words):
+        if word.lower() in AUXILIARIES and 0 < i <= 6:  # an auxiliary of the main clause, near the start
+            rest = [lowercase_first(words[0])] + words[1:i] + words[i + 1 :]
+            return " ".join([word.capitalize()] + rest) + " ?"
+    return f"Is it true that {lowercase_first(' '.join(words))} ?"
+
+
+def lowercase_first(text: str) -> str:
+    """`text` with its first letter lower-cased, unless the first word looks like a name or acronym ("I", "NASA")."""
+    first = text.split(" ", 1)[0]
+    if len(first) > 1 and first[1:].islower():
+        return text[:1].lower() + text[1:]
+    return text
+
+
+def near_copy(sentence: str, rng: np.random.Generator, vocabulary: list[str]) -> str:
+    """About 15% of words dropped, replaced by corpus words, or swapped with a neighbour."""
+    words = sentence.split()
+    out = []
+    for word in words:
+        roll = rng.random()
+        if roll < 0.05:
+            continue
+        out.append(vocabulary[rng.integers(len(vocabulary))] if roll < 0.10 else word)
+    for _ in range(max(1, len(out) // 20)):
+        if len(out) > 2:
+            i = int(rng.integers(len(out) - 1))
+            out[i], out[i + 1] = out[i + 1], out[i]
+    return " ".join(out) if out else sentence
+
+
+def part(sentence: str, rng: np.random.Generator, min_words: int) -> str:
+    """A random contiguous span of 30-80% of the sentence's words (at least `min_words`)."""
+    words = sentence.split()
+    length = max(min(min_words, len(words)), int(len(words) * rng.uniform(0.3, 0.8)))
+    start = int(rng.integers(0, len(words) - length + 1))
+    return " ".join(words[start : start + length])
+
+
+PAIR_KINDS = ("neighbour", "unrelated", "near-copy", "part", "negated", "question")
+
+
+def make_pairs(sentences: list[str], rng: np.random.Generator, vocabulary: list[str],
+               min_words: int) -> list[tuple[str, str]]:
+    """One pair per sentence, (sentence, second), the `PAIR_KINDS` in turn."""
+    pairs = []
+    for i, sentence in enumerate(sentences):
+        kind = PAIR_KINDS[i % len(PAIR_KINDS)]
+        if kind == "neighbour":
+            second = sentences[(i + 1) % len(sentences)]
+        elif kind == "unrelated":
+            second = sentences[int(rng.integers(len(sentences)))]
+        elif kind == "near-copy":
+            second = near_copy(sentence, rng, vocabulary)
+        elif kind == "part":
+            second = part(sentence, rng, min_words)
+        elif kind == "negated":
+            second = negated(sentence)
+        else:
+            second = question(sentence)
+        pairs.append((sentence, second))
+    return pairs

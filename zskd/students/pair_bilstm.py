@@ -1,0 +1,91 @@
+"""Pair-aware BiLSTM student, the default when the teacher reads sentence pairs: each sentence is encoded alone by
+one shared BiLSTM, and the two pooled encodings u, v are compared through [u; v; |u - v|; u * v] (the features
+Tang et al. 2019 gave the BiLSTM students they distilled from BERT for MNLI and QQP). The single-sequence `bilstm`
+reads [CLS] a [SEP] b [SEP] as one text and, distilled on pairs, learned to answer one class (issue 19).
+
+Each branch reads its segment left-aligned and, for the backward direction, reversed within its own length, so
+that no state ever sees the other segment or padding; the shapes never depend on the data, and the same code is
+the batched path, the one-input path and the ONNX graph.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from zskd.students.base import Student
+
+
+@dataclass
+class PairBiLSTMConfig:
+    vocab_size: int
+    num_labels: int
+    embedding_dim: int = 32
+    hidden_size: int = 64
+    classifier_size: int = 64
+    dropout: float = 0.2
+
+
+class PairBiLSTMStudent(Student):
+    student_type = "pair-bilstm"
+    config_class = PairBiLSTMConfig
+    default_lr = 4e-3
+    single_input_threads = 1
+
+    def __init__(self, config: PairBiLSTMConfig, *args, **kwargs):
+        super().__init__(config, *args, **kwargs)
+        self.word_embeddings = nn.Embedding(config.vocab_size, config.embedding_dim, padding_idx=0)
+        self.forward_lstm = nn.LSTM(config.embedding_dim, config.hidden_size, batch_first=True)
+        self.backward_lstm = nn.LSTM(config.embedding_dim, config.hidden_size, batch_first=True)
+        self.dropout = nn.Dropout(config.dropout)
+        self.classifier = nn.Sequential(
+            nn.Linear(16 * config.hidden_size, config.classifier_size), nn.Tanh(), nn.Dropout(config.dropout),
+            nn.Linear(config.classifier_size, config.num_labels),
+        )
+
+    def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, inputs_embeds=None) -> torch.Tensor:
+        """[B, K] logits from [B, L] student ids (or [B, L, E] `inputs_embeds`) laid out as [CLS] a [SEP] b [SEP]:
+        segment 0 is the first branch's, segment 1 the second's. Without `attention_mask`, nothing is padded."""
+        embeds = self.word_embeddings(input_ids) if inputs_embeds is None else inputs_embeds
+        real = torch.ones(embeds.shape[:2], dtype=torch.bool, device=embeds.device) if attention_mask is None \
+            else attention_mask.bool()
+        second = real & (token_type_ids == 1) if token_type_ids is not None else torch.zeros_like(real)
+        first_length, second_length = (real & ~second).sum(1), second.sum(1)
+        u = self.encode_segment(embeds, torch.zeros_like(first_length), first_length)
+        v = self.encode_segment(embeds, first_length, second_length)
+        return self.classifier(self.dropout(torch.cat([u, v, (u - v).abs(), u * v], dim=-1)))
+
+    def encode_segment(self, embeds: torch.Tensor, start: torch.Tensor, length: torch.Tensor) -> torch.Tensor:
+        """[B, 4H] mean and max of the BiLSTM states over the `length` [B] tokens of each row of `embeds` [B, L, E]
+        from `start` [B]: that segment alone (zeros for an empty one: a single sentence has no second segment)."""
+        present = (length > 0).unsqueeze(1)
+        length = length.clamp_min(1).unsqueeze(1)
+        last = embeds.shape[1] - 1
+        exported = torch.compiler.is_compiling() or torch.compiler.is_exporting()
+        steps = embeds.shape[1] if exported else int(length.max())  # eager: no further than the longest segment
+        positions = torch.arange(steps, device=embeds.device).unsqueeze(0)  # [1, steps]
+        ahead = (start.unsqueeze(1) + positions).clamp(0, last)  # the segment from its first token on
+        behind = (start.unsqueeze(1) + length - 1 - positions).clamp(0, last)  # from its last token back
+        # a state at step t depends only on steps before t: the tokens read past the segment's end change nothing
+        # that is pooled
+        forward_states = run_lstm(self.forward_lstm, self.dropout(gather_rows(embeds, ahead)))
+        backward_states = run_lstm(self.backward_lstm, self.dropout(gather_rows(embeds, behind)))
+        states = torch.cat([forward_states, backward_states], dim=-1)  # [B, L, 2H]; pooling ignores token order
+        inside = (positions < length).unsqueeze(-1)
+        mean = (states * inside).sum(1) / length
+        maximum = states.masked_fill(~inside, -1e4).max(1).values
+        return torch.cat([mean, maximum], dim=-1) * present
+
+
+def run_lstm(lstm: nn.LSTM, inputs: torch.Tensor) -> torch.Tensor:
+    """[B, S, H] states of a one-layer, one-direction `lstm` over [B, S, E] `inputs` from zero state: the kernel
+    call itself (`nn.LSTM.forward` fixes the sequence length of an exported graph, and costs more per call)."""
+    zeros = inputs.new_zeros(1, inputs.shape[0], lstm.hidden_size)
+    return torch.lstm(inputs, (zeros, zeros), lstm._flat_weights, lstm.bias, 1, 0.0, lstm.training, False, True)[0]
+
+
+def gather_rows(embeds: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """[B, S, E] rows of `embeds` [B, L, E] at positions `index` [B, S]."""
+    return embeds.gather(1, index.unsqueeze(-1).expand(-1, -1, embeds.shape[-1]))
