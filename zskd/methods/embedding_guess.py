@@ -14,15 +14,17 @@ teacher's embedding space:
    (straight-through). So the guess moves between real token rows: free vectors anywhere in the space (a first
    version) and soft mixtures of the candidates' rows (a second) let the teacher be convinced by points no text
    reaches, and the student learned less it could use on real tokens (BENCHMARKS.md). Each pseudo-input gets a
-   target class (balanced over the batch), and `guess_steps` normalised gradient steps of the scores lower the teacher's
-   cross-entropy for it, plus `diversity` x the mean cosine similarity between the batch's mean pseudo-embeddings,
-   so that the batch does not collapse onto one point per class.
+   target class (balanced over the batch), and `guess_steps` normalised gradient steps of the scores lower the
+   teacher's cross-entropy for it, plus `diversity` x the mean cosine similarity between the batch's mean
+   pseudo-embeddings, so that the batch does not collapse onto one point per class.
 2. **Adversarial self-supervised module.** The self-supervised task is consistency under masking: the student
    should give the same prediction when `mask_rate` of the pseudo positions are replaced by its [MASK] row
    (KL(student(clean) || student(masked)), clean side detached). It needs no extra head, so every student can do
    it from its logits, and where it is high the student's decision rests on single positions: the fragile part of
-   the input space. `adversarial_steps` steps move the scores up that loss while keeping the teacher's
-   cross-entropy for the target class (the difference of the two is what is descended).
+   the input space. `adversarial_steps` steps move the scores up that loss, for one draw of masked positions, while
+   keeping the teacher's cross-entropy for the target class down (each term's gradient normalised on its own, so
+   neither drowns the other); the student then learns consistency on the same masks. With a fresh draw at every
+   evaluation the ascent did not carry over from one draw to the next.
 3. **Distillation.** The student learns the teacher's soft labels on the final pseudo-inputs (KL at
    `temperature`, weight `weight`) and the self-supervised task itself (weight `ssl_weight`). Every student reads
    a pseudo-input through its own embedding table, as the tokens it is (its rows of those words learn from it,
