@@ -10,7 +10,7 @@ from safetensors.torch import load_file
 from conftest import SENTIMENT, write_tsv
 from zskd.cli import main
 from zskd.distill import DistillConfig, distill
-from zskd.evaluate import agreement
+from zskd.evaluate import agreement, agreement_by_class
 from zskd.students import load_student
 from zskd.teacher import Teacher
 
@@ -39,7 +39,11 @@ def test_distill_through_the_cli_writes_a_complete_student(tmp_path, tiny_model,
     assert student.logits(["the movie was good", "awful"]).shape == (2, 2)
     texts = [text for text, _ in SENTIMENT]
     teacher = Teacher.from_pretrained(str(tiny_model), bf16=False)
-    assert run["eval"]["agreement"] == agreement(student.logits(texts).argmax(-1), teacher.logits(texts).argmax(-1))
+    student_pred, teacher_pred = student.logits(texts).argmax(-1), teacher.logits(texts).argmax(-1)
+    assert run["eval"]["agreement"] == agreement(student_pred, teacher_pred)
+    assert run["eval"]["agreement_by_class"] == agreement_by_class(student_pred, teacher_pred, teacher.label_names)
+    assert run["eval"]["constant_answer"]["task_metric"] == 50.0  # SENTIMENT is half positive
+    assert "Agreement on each class the teacher predicts" in (out / "README.md").read_text()
     assert main(["eval", "--model", str(out), "--data", str(sentiment_tsv), "--teacher", str(tiny_model)]) == 0
     assert "agreement with teacher" in capsys.readouterr().out
 

@@ -2,7 +2,7 @@ import time
 
 import numpy as np
 
-from zskd.evaluate import agreement, classification_metrics, measure_latency
+from zskd.evaluate import agreement, agreement_by_class, best_constant_answer, classification_metrics, measure_latency
 
 
 def test_metrics_against_hand_computation():
@@ -23,6 +23,19 @@ def test_class_never_predicted_or_present_has_f1_zero():
 
 def test_agreement():
     assert agreement([0, 1, 1, 0], [0, 1, 0, 0]) == 75.0
+
+
+def test_agreement_by_class_exposes_a_student_that_answers_one_class():
+    teacher = [0, 0, 0, 1, 1, 2]
+    assert agreement_by_class([0, 0, 0, 0, 0, 0], teacher, ["a", "b", "c"]) == {"a": 100.0, "b": 0.0, "c": 0.0}
+    assert agreement_by_class([0, 1, 0, 1, 1, 0], teacher, ["a", "b", "c", "d"]) == {
+        "a": round(200 / 3, 2), "b": 100.0, "c": 0.0, "d": None}
+
+
+def test_best_constant_answer_is_the_majority_for_accuracy_and_can_be_the_positive_class_for_f1():
+    labels = [1, 1, 0, 0, 0]  # 3 of 5 negative: answering "no" is 60% accurate; answering "yes" has F1 2*2/(5+2)
+    assert best_constant_answer(labels, ["no", "yes"]) == {"label": "no", "task_metric": 60.0}
+    assert best_constant_answer(labels, ["no", "yes"], metric="f1") == {"label": "yes", "task_metric": 57.14}
 
 
 def test_latency_reports_median_over_repeats():

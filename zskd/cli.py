@@ -124,10 +124,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if teacher is not None:
         t = result["teacher"]
         rows.append(["teacher", t["n"], t["accuracy"], t["macro_f1"], t["task_metric"]])
+    trivial = result["constant_answer"]
+    rows.append([f"\"{trivial['label']}\" to everything", result["n"], "", "", trivial["task_metric"]])
     print(markdown_table(["", "n", "accuracy", "macro-F1", f"task metric ({metric})"], rows))
     if teacher is not None:
-        print(f"\nagreement with teacher: {result['agreement']:.2f}%; "
-              f"{metric}: {result['percent_of_teacher']:.2f}% of the teacher's")
+        by_class = ", ".join(f"{name} {value:.2f}%" for name, value in result["agreement_by_class"].items()
+                             if value is not None)
+        print(f"\nagreement with teacher: {result['agreement']:.2f}% (on each class the teacher predicts: "
+              f"{by_class}); {metric}: {result['percent_of_teacher']:.2f}% of the teacher's")
         sizes = {"model": model.num_parameters(), "teacher": teacher.num_parameters()}
         result["parameters"] = sizes
         print(f"parameters: model {sizes['model']:,}, teacher {sizes['teacher']:,} "

@@ -57,6 +57,25 @@ def agreement(pred_a: Sequence[int], pred_b: Sequence[int]) -> float:
     return round(100.0 * float(np.mean(np.asarray(pred_a) == np.asarray(pred_b))), 2)
 
 
+def agreement_by_class(student_pred: Sequence[int], teacher_pred: Sequence[int],
+                       label_names: Sequence[str]) -> dict[str, float | None]:
+    """For each label, the percentage of the inputs the teacher gives it on which the student gives it too (None
+    where the teacher never does): a student that answers one class scores 100 there and 0 elsewhere."""
+    student_pred, teacher_pred = np.asarray(student_pred), np.asarray(teacher_pred)
+    return {name: agreement(student_pred[teacher_pred == i], teacher_pred[teacher_pred == i])
+            if (teacher_pred == i).any() else None for i, name in enumerate(label_names)}
+
+
+def best_constant_answer(y_true: Sequence[int], label_names: Sequence[str], metric: str = "accuracy") -> dict:
+    """The trivial baseline a score must beat: the label whose constant answer scores best on `metric` (the
+    majority class for accuracy; for F1, often the positive class), and that score."""
+    y_true = np.asarray(y_true)
+    scores = [classification_metrics(y_true, np.full_like(y_true, label), len(label_names), metric)["task_metric"]
+              for label in range(len(label_names))]
+    best = int(np.argmax(scores))
+    return {"label": label_names[best], "task_metric": scores[best]}
+
+
 def percent_of_teacher(student_score: float, teacher_score: float) -> float:
     """The student's score as a percentage of the teacher's."""
     return round(100.0 * student_score / max(teacher_score, 1e-9), 2)
@@ -64,17 +83,20 @@ def percent_of_teacher(student_score: float, teacher_score: float) -> float:
 
 def evaluate(model: Classifier, examples: Examples, metric: str = "accuracy",
              teacher: Classifier | None = None) -> dict:
-    """Score `model` on labelled `examples`; with a teacher, also the teacher's score and the agreement."""
+    """Score `model` on labelled `examples` beside the best constant answer; with a teacher, also the teacher's
+    score and the agreement, overall and on each class the teacher predicts."""
     if examples.labels is None:
         raise ValueError("evaluation needs labelled examples")
     inputs = examples.inputs()
     predictions = model.logits(inputs).argmax(-1)
     num_labels = len(model.label_names)
     result = classification_metrics(examples.labels, predictions, num_labels, metric)
+    result["constant_answer"] = best_constant_answer(examples.labels, model.label_names, metric)
     if teacher is not None:
         teacher_predictions = teacher.logits(inputs).argmax(-1)
         result["teacher"] = classification_metrics(examples.labels, teacher_predictions, num_labels, metric)
         result["agreement"] = agreement(predictions, teacher_predictions)
+        result["agreement_by_class"] = agreement_by_class(predictions, teacher_predictions, model.label_names)
         result["percent_of_teacher"] = percent_of_teacher(result["task_metric"], result["teacher"]["task_metric"])
     return result
 

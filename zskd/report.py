@@ -62,6 +62,12 @@ def model_card(report: dict) -> str:
             f"Student = {e['percent_of_teacher']:.2f}% of the teacher's {e['metric']}; "
             f"the two agree on {e['agreement']:.2f}% of inputs.",
         ]
+        if "agreement_by_class" in e:  # reports of older runs lack these two
+            by_class = ", ".join(f"{name} {value:.2f}%" for name, value in e["agreement_by_class"].items()
+                                 if value is not None)
+            trivial = e["constant_answer"]
+            lines += ["", f"Agreement on each class the teacher predicts: {by_class}. Answering "
+                          f"\"{trivial['label']}\" to everything scores {trivial['task_metric']:.2f} {e['metric']}."]
     lines += [
         "",
         f"Made in {report['total_seconds']:.0f} s on {report['machine']} "
