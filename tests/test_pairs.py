@@ -57,3 +57,11 @@ def test_the_ood_pair_set_is_balanced_over_the_teachers_classes(tmp_path, rule_t
     # as even as the pool allows: the scarcer class gets half the set, or all the pool has of it
     scarce = min(before, key=before.get)
     assert sum(after.values()) == 40 and after[scarce] == min(before[scarce], 20), (before, after)
+
+
+def test_pair_kinds_choose_the_second_sentences(tmp_path, tiny_model, ood_file, capsys):
+    pairs = make_pairs(SENTENCES, np.random.default_rng(0), ["x"], min_words=3, kinds=("negated", "question"))
+    assert [b for _, b in pairs[:2]] == [negated(SENTENCES[0]), question(SENTENCES[1])]
+    base = ["distill", "--teacher", str(tiny_model), "--out", str(tmp_path / "x"), "--pairs", "--ood", str(ood_file)]
+    assert main([*base, "--pair-kinds", "negated,paraphrase"]) == 2
+    assert "unknown --pair-kinds paraphrase: choose from neighbour" in capsys.readouterr().err

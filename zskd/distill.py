@@ -46,6 +46,7 @@ from zskd.methods import METHODS, Batch, Method, Objective, Setup, TransferSet
 from zskd.methods.adversarial import AdversarialOptions
 from zskd.methods.embedding_guess import EmbeddingGuessOptions
 from zskd.methods.ood import read_sentences
+from zskd.methods.pairs import PAIR_KINDS
 from zskd.objectives import shared_objectives
 from zskd.report import model_card
 from zskd.rundir import RunDirectory
@@ -92,6 +93,8 @@ class DistillConfig:
     pool_factor: int = option(2, "ood: candidates labelled per kept input, for class balancing")
     augment: int = option(4, "ood, generate: extra variants per sentence (spans, perturbed copies)")
     balance: bool = option(True, "ood: balance the teacher's predicted classes")
+    pair_kinds: str = option(",".join(PAIR_KINDS), "ood, pairs: the kinds of second sentence, comma-separated, taken "
+                                                   "in turn (zskd/methods/pairs.py)")
     min_words: int = option(4, "shortest input, in words (pairs: per sentence)")
     max_words: int = option(40, "longest input, in words (pairs: per sentence)")
     max_vocab: int = option(0, "student vocabulary: the most frequent transfer-set tokens (0: all of them)")
@@ -188,6 +191,10 @@ def check_config(config: DistillConfig) -> Method:
     if config.ood_nearest < 1.0 and not (config.method == "generate" and config.ood):
         raise DataError("--ood-nearest picks out-of-domain sentences near generated texts: use it with --method "
                         "generate --ood FILE[,FILE]")
+    unknown = set(config.pair_kinds.split(",")) - set(PAIR_KINDS)
+    if unknown or not config.pair_kinds:
+        raise DataError(f"unknown --pair-kinds {', '.join(sorted(unknown)) or '(none given)'}: choose from "
+                        f"{', '.join(PAIR_KINDS)}")
     method = METHODS[config.method]
     method.validate(config)
     return method

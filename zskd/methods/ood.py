@@ -125,7 +125,12 @@ def ood_transfer_set(config, teacher, near: list[str] | None = None) -> Transfer
     info: dict = {"corpora": [str(f) for f in files], "sentences": len(sentences)}
     if config.augment:
         sentences = list(dict.fromkeys(sentences + augmented(sentences, config.augment, rng, config.min_words)))
-    inputs = make_pairs(sentences, rng, corpus_words(sentences), config.min_words) if config.pairs else list(sentences)
+    if config.pairs:
+        kinds = tuple(config.pair_kinds.split(","))
+        inputs = make_pairs(sentences, rng, corpus_words(sentences), config.min_words, kinds)
+        info["pair_kinds"] = list(kinds)
+    else:
+        inputs = list(sentences)
     inputs = [inputs[i] for i in rng.permutation(len(inputs))]
     pool_size = min(len(inputs), config.transfer_size * (config.pool_factor if config.balance else 1))
     inputs = inputs[:pool_size]

@@ -78,12 +78,12 @@ def part(sentence: str, rng: np.random.Generator, min_words: int) -> str:
 PAIR_KINDS = ("neighbour", "unrelated", "near-copy", "part", "negated", "question")
 
 
-def make_pairs(sentences: list[str], rng: np.random.Generator, vocabulary: list[str],
-               min_words: int) -> list[tuple[str, str]]:
-    """One pair per sentence, (sentence, second), the `PAIR_KINDS` in turn."""
+def make_pairs(sentences: list[str], rng: np.random.Generator, vocabulary: list[str], min_words: int,
+               kinds: tuple[str, ...] = PAIR_KINDS) -> list[tuple[str, str]]:
+    """One pair per sentence, (sentence, second), the `kinds` in turn."""
     pairs = []
     for i, sentence in enumerate(sentences):
-        kind = PAIR_KINDS[i % len(PAIR_KINDS)]
+        kind = kinds[i % len(kinds)]
         if kind == "neighbour":
             second = sentences[(i + 1) % len(sentences)]
         elif kind == "unrelated":

@@ -1,0 +1,84 @@
+"""Sentence pairs (issue 19): the pair-aware student and the rule-made pair kinds, alone and together, against the
+old single-sequence student on the old three kinds, on MRPC and RTE; beside the trivial answer and with the
+student's agreement with the teacher on each class.
+
+    python benchmarks/pairs_table.py                                   # MRPC and RTE, seed 0, every variant
+    python benchmarks/pairs_table.py --tasks mrpc --seeds 0,1,2 --variants pair-bilstm+6-kinds,indomain-pair-bilstm
+
+Teachers come from benchmarks/teachers.py (runs/teachers/<task>). A finished run whose configuration matches is
+reused; anything else is run again.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+from pathlib import Path
+
+from common import SUMMARY_HEADERS, eval_split_option, reuse_or_run, save_results, summary_row
+from zskd.distill import DistillConfig, distill
+from zskd.methods.pairs import PAIR_KINDS
+from zskd.report import markdown_table
+from zskd.runinfo import machine_description
+
+OLD_KINDS = "neighbour,unrelated,near-copy"  # the pairs ood made before the six kinds
+ALL_KINDS = ",".join(PAIR_KINDS)
+VARIANTS = {
+    "bilstm+3-kinds": dict(method="ood", student="bilstm", pair_kinds=OLD_KINDS),  # before issue 19
+    "pair-bilstm+3-kinds": dict(method="ood", student="pair-bilstm", pair_kinds=OLD_KINDS),  # new student alone
+    "bilstm+6-kinds": dict(method="ood", student="bilstm", pair_kinds=ALL_KINDS),  # new pairs alone
+    "pair-bilstm+6-kinds": dict(method="ood", student="pair-bilstm", pair_kinds=ALL_KINDS),  # both: the default
+    "indomain-bilstm": dict(method="indomain", student="bilstm"),
+    "indomain-pair-bilstm": dict(method="indomain", student="pair-bilstm"),
+}
+
+
+def run_one(task: str, variant: str, seed: int, args) -> dict:
+    out = Path(args.runs_dir) / f"{task}-{variant}-s{seed}"
+    config = DistillConfig(
+        teacher=str(Path(args.teachers_dir) / task), out=str(out), eval_task=task,
+        eval_split=eval_split_option(task), data_root=args.data_root, transfer_size=args.transfer_size,
+        steps=args.steps, seed=seed, cache_dir=args.cache_dir, **VARIANTS[variant],
+    )
+    return reuse_or_run(out, config, lambda: distill(config))
+
+
+def class_columns(reports: list[dict]) -> list[str]:
+    """The best constant answer's score, and the mean agreement on each class the teacher predicts."""
+    evals = [r["eval"] for r in reports]
+    by_class = {name: [e["agreement_by_class"][name] for e in evals if e["agreement_by_class"][name] is not None]
+                for name in evals[0]["agreement_by_class"]}
+    trivial = evals[0]["constant_answer"]
+    return [f"{trivial['task_metric']:.2f} ({trivial['label']})",
+            ", ".join(f"{name} {statistics.mean(values):.1f}" for name, values in by_class.items() if values)]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--tasks", default="mrpc,rte")
+    parser.add_argument("--variants", default=",".join(VARIANTS), help=f"comma-separated: {', '.join(VARIANTS)}")
+    parser.add_argument("--seeds", default="0", help="comma-separated seeds; rows show mean and spread")
+    parser.add_argument("--steps", type=int, default=4000)
+    parser.add_argument("--transfer-size", type=int, default=40000)
+    parser.add_argument("--teachers-dir", default="runs/teachers")
+    parser.add_argument("--runs-dir", default="runs/bench/pairs")
+    parser.add_argument("--cache-dir", default=DistillConfig.cache_dir)
+    parser.add_argument("--data-root")
+    parser.add_argument("--json", default="runs/bench/pairs_table.json")
+    args = parser.parse_args()
+
+    rows, results = [], []
+    for task in args.tasks.split(","):
+        for variant in args.variants.split(","):
+            reports = [run_one(task, variant, int(seed), args) for seed in args.seeds.split(",")]
+            results.extend({"task": task, "variant": variant, "seed": r["config"]["seed"], **r} for r in reports)
+            rows.append(summary_row(task, variant, reports) + class_columns(reports))
+    table = markdown_table(SUMMARY_HEADERS + ["constant answer", "agreement by teacher class"], rows)
+    machine = machine_description()
+    print(table)
+    print(f"\nmetric: MRPC F1, RTE accuracy, on dev; label s = building + teacher labelling (0 when cached); {machine}")
+    save_results(args.json, "pairs_table", machine, args=vars(args), results=results, table=table)
+
+
+if __name__ == "__main__":
+    main()
