@@ -4,8 +4,8 @@ Tang et al. 2019 gave the BiLSTM students they distilled from BERT for MNLI and 
 reads [CLS] a [SEP] b [SEP] as one text and, distilled on pairs, learned to answer one class (issue 19).
 
 Each branch reads its segment left-aligned and, for the backward direction, reversed within its own length, so
-that no state ever sees the other segment or padding; the shapes never depend on the data, and the same code is
-the batched path, the one-input path and the ONNX graph.
+that no state ever sees the other segment or padding. The same code is the batched path, the one-input path and
+the ONNX graph (where every shape follows the input's length, none the data).
 """
 
 from __future__ import annotations
@@ -81,7 +81,7 @@ class PairBiLSTMStudent(Student):
 
 def run_lstm(lstm: nn.LSTM, inputs: torch.Tensor) -> torch.Tensor:
     """[B, S, H] states of a one-layer, one-direction `lstm` over [B, S, E] `inputs` from zero state: the kernel
-    call itself (`nn.LSTM.forward` fixes the sequence length of an exported graph, and costs more per call)."""
+    call `nn.LSTM.forward` makes, without its per-call argument checks."""
     zeros = inputs.new_zeros(1, inputs.shape[0], lstm.hidden_size)
     return torch.lstm(inputs, (zeros, zeros), lstm._flat_weights, lstm.bias, 1, 0.0, lstm.training, False, True)[0]
 
