@@ -44,46 +44,19 @@ def student_id_map(teacher_vocab_size: int, kept_token_ids: Sequence[int]) -> np
     return mapping
 
 
-@dataclasses.dataclass
-class PCABasis:
-    """The map from the teacher's embedding space [D] to a student's [dim]: centre on the kept rows' mean, project
-    on their top principal components (zero columns past their rank), rescale so the kept rows' average norm
-    stays the teacher's."""
-
-    mean: torch.Tensor  # [1, D]
-    components: torch.Tensor  # [k, D], k <= dim
-    dim: int
-    scale: torch.Tensor | float = 1.0
-
-    def project(self, vectors: torch.Tensor) -> torch.Tensor:
-        """[..., D] -> [..., dim]."""
-        projected = (vectors - self.mean) @ self.components.T
-        if projected.shape[-1] < self.dim:  # wider than the teacher, or fewer kept tokens than dimensions
-            projected = torch.nn.functional.pad(projected, (0, self.dim - projected.shape[-1]))
-        return projected * self.scale
-
-    def to(self, device: torch.device) -> "PCABasis":
-        scale = self.scale.to(device) if isinstance(self.scale, torch.Tensor) else self.scale
-        return PCABasis(self.mean.to(device), self.components.to(device), self.dim, scale)
-
-
-def pca_basis(teacher_embeddings: torch.Tensor, kept_token_ids: Sequence[int], dim: int) -> PCABasis:
-    """The `PCABasis` of the kept rows of the teacher's [V, D] embedding matrix, for `dim` dimensions."""
-    rows = teacher_embeddings[list(kept_token_ids)].detach().float()
-    mean = rows.mean(0, keepdim=True)
-    _, _, components = torch.linalg.svd(rows - mean, full_matrices=False)
-    basis = PCABasis(mean, components[:dim], dim)
-    basis.scale = rows.norm(dim=1).mean() / basis.project(rows).norm(dim=1).mean().clamp_min(1e-8)
-    return basis
-
-
 def pca_embeddings(teacher_embeddings: torch.Tensor, kept_token_ids: Sequence[int], dim: int) -> torch.Tensor:
-    """[V_student, dim] initial embeddings: the kept rows of the teacher's [V, D] matrix through their `PCABasis`.
-    At the teacher's width, the rows themselves."""
+    """[V_student, dim] initial embeddings: the kept rows of the teacher's [V, D] matrix, centred, projected on their
+    top `dim` principal components (zero columns past their rank) and rescaled so that their average norm stays the
+    teacher's. At the teacher's width, the rows themselves."""
     rows = teacher_embeddings[list(kept_token_ids)].detach().float()
     if dim == rows.shape[1]:
         return rows.clone()
-    return pca_basis(teacher_embeddings, kept_token_ids, dim).project(rows)
+    centred = rows - rows.mean(0, keepdim=True)
+    _, _, components = torch.linalg.svd(centred, full_matrices=False)
+    projected = centred @ components[:dim].T
+    if projected.shape[-1] < dim:  # wider than the teacher, or fewer kept tokens than dimensions
+        projected = torch.nn.functional.pad(projected, (0, dim - projected.shape[-1]))
+    return projected * (rows.norm(dim=1).mean() / projected.norm(dim=1).mean().clamp_min(1e-8))
 
 
 class Student(nn.Module):
