@@ -71,6 +71,13 @@ def test_cls_and_sep_stay_the_teachers_rows(teacher, pairs):
     assert segments[0].tolist() == ([0] * 5 + [1] * 4 if pairs else [0] * 8)
 
 
+def test_the_zipf_prior_draws_early_vocabulary_words_more_often(teacher):
+    torch.manual_seed(0)
+    ids = {prior: make_guesser(teacher, word_prior=prior).initial(64, 8).candidates.float().mean()
+           for prior in ("uniform", "zipf")}
+    assert ids["zipf"] < 0.7 * ids["uniform"], ids  # student ids here are the teacher's (the full vocabulary)
+
+
 def test_pseudo_inputs_are_real_words_the_teacher_labels_the_same(teacher):
     guesser = make_guesser(teacher, guess_steps=5)
     pseudo = guesser.guess(torch.tensor([0, 1, 0, 1]), length=6)
@@ -169,3 +176,5 @@ def test_bad_options_are_clear_errors(tmp_path, tiny_model, capsys):
     assert "unknown --embedding-guess-text 'wiki'" in capsys.readouterr().err
     assert main([*base, "--embedding-guess-min-tokens", "9", "--embedding-guess-max-tokens", "4"]) == 2
     assert "give 1 <= min <= max" in capsys.readouterr().err
+    assert main([*base, "--embedding-guess-word-prior", "frequent"]) == 2
+    assert "choose uniform or zipf" in capsys.readouterr().err

@@ -63,6 +63,8 @@ class EmbeddingGuessOptions:
     candidates: int = option(16, "candidate words at each pseudo-input position, drawn at random; guessing moves the "
                                  "position between them")
     init_spread: float = option(1.0, "standard deviation of the candidates' initial scores")
+    word_prior: str = option("uniform", "how candidate words are drawn: uniform, or zipf (by rank in the tokenizer's "
+                                        "vocabulary, which most tokenizers number from frequent to rare)")
     guess_steps: int = option(3, "steps toward the target class for each guessed batch")
     lr: float = option(0.3, "step size of the candidates' scores, in mean gradient magnitudes")
     diversity: float = option(1.0, "weight of the mean cosine similarity between a batch's pseudo-inputs (0: off)")
@@ -114,6 +116,10 @@ class EmbeddingGuesser:
                  if i in student_id and token.isalpha() and token.isascii() and not token.startswith("[")]
         # whole words, as `random` draws; a vocabulary without any (a tiny test one) offers all its tokens
         self.words = torch.tensor(sorted(words) or sorted(set(range(len(vocabulary))) - set(self.special.values())))
+        self.word_weights = None  # uniform
+        if options.word_prior == "zipf":  # P ~ 1 / rank in the tokenizer's vocabulary, numbered frequent to rare
+            rank = torch.tensor([vocabulary[i] for i in self.words.tolist()]).argsort().argsort()
+            self.word_weights = 1.0 / (rank + 1.0)
 
     def targets(self, count: int) -> torch.Tensor:
         """[count] target classes, as even as the count allows, in random order."""
@@ -121,10 +127,16 @@ class EmbeddingGuesser:
         return classes[torch.randperm(count, device=self.table.device)]
 
     def initial(self, count: int, length: int) -> PseudoWords:
-        """`candidates` words drawn uniformly at each position, their scores Gaussian with spread `init_spread`."""
+        """`candidates` words drawn by `word_prior` at each position, their scores Gaussian with spread
+        `init_spread`."""
         options, device = self.options, self.table.device
-        candidates = self.words.to(device)[torch.randint(len(self.words), (count, length, options.candidates),
-                                                         device=device)]
+        shape = (count, length, options.candidates)
+        if self.word_weights is None:
+            drawn = torch.randint(len(self.words), shape, device=device)
+        else:
+            drawn = torch.multinomial(self.word_weights.to(device), count * length * options.candidates,
+                                      replacement=True).view(shape)
+        candidates = self.words.to(device)[drawn]
         scores = options.init_spread * torch.randn(candidates.shape, device=device)
         return PseudoWords(candidates, scores)
 
@@ -303,6 +315,8 @@ def validate(config) -> None:
     for flag, value in (("every", options.every), ("batch-size", options.batch_size)):
         if value < 1:
             raise DataError(f"--embedding-guess-{flag} {value} must be at least 1")
+    if options.word_prior not in ("uniform", "zipf"):
+        raise DataError(f"unknown --embedding-guess-word-prior {options.word_prior!r}: choose uniform or zipf")
     if not 0.0 < options.mask_rate <= 1.0:
         raise DataError(f"--embedding-guess-mask-rate {options.mask_rate} is not a fraction: give a number in (0, 1]")
 
