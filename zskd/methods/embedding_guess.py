@@ -48,7 +48,7 @@ from zskd.config import append_jsonl, option
 from zskd.data import DataError
 from zskd.methods.base import Batch, Method, Objective, Setup, last_before_evaluation
 from zskd.methods.ood import ood_transfer_set
-from zskd.methods.random_tokens import random_transfer_set
+from zskd.methods.random_tokens import is_whole_word, random_transfer_set
 
 TEXTS = {"random": random_transfer_set, "ood": ood_transfer_set}
 
@@ -113,7 +113,7 @@ class EmbeddingGuesser:
         student_id = {teacher_id: i for i, teacher_id in enumerate(vocabulary)}
         self.special = {name: student_id[getattr(tokenizer, f"{name}_token_id")] for name in ("cls", "sep", "mask")}
         words = [student_id[i] for token, i in tokenizer.get_vocab().items()
-                 if i in student_id and token.isalpha() and token.isascii() and not token.startswith("[")]
+                 if i in student_id and is_whole_word(token)]
         # whole words, as `random` draws; a vocabulary without any (a tiny test one) offers all its tokens
         self.words = torch.tensor(sorted(words) or sorted(set(range(len(vocabulary))) - set(self.special.values())))
         self.word_weights = None  # uniform
@@ -140,24 +140,30 @@ class EmbeddingGuesser:
         scores = options.init_spread * torch.randn(candidates.shape, device=device)
         return PseudoWords(candidates, scores)
 
+    def positions(self, count: int, length: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        """Of [CLS] pseudo [SEP] (pairs: [CLS] first half [SEP] second half [SEP]) for `length` pseudo positions:
+        (token_type_ids [count, L'], is_pseudo [count, L'] bool)."""
+        if self.pairs:
+            half = first_sentence_length(length)
+            segments = [0] * (half + 2) + [1] * (length - half + 1)
+            flags = [False] + [True] * half + [False] + [True] * (length - half) + [False]
+        else:
+            segments, flags = [0] * (length + 2), [False] + [True] * length + [False]
+        return (torch.tensor(segments, device=device).expand(count, -1),
+                torch.tensor(flags, device=device).expand(count, -1))
+
     def layout(self, pseudo: torch.Tensor, cls: torch.Tensor, sep: torch.Tensor,
                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """[CLS] pseudo [SEP] (pairs: [CLS] first half [SEP] second half [SEP]) with the given [CLS]/[SEP] rows:
+        """`pseudo` [B, L, width] between the given [CLS]/[SEP] rows, as `positions` lays them out:
         (embeddings [B, L', width], token_type_ids [B, L'], is_pseudo [B, L'] bool)."""
         count, length, width = pseudo.shape
         cls, sep = cls.expand(count, 1, width), sep.expand(count, 1, width)
         if self.pairs:
-            half = max(1, length // 2)
+            half = first_sentence_length(length)
             parts = [cls, pseudo[:, :half], sep, pseudo[:, half:], sep]
-            segments = [0] * (half + 2) + [1] * (length - half + 1)
-            flags = [False] + [True] * half + [False] + [True] * (length - half) + [False]
         else:
-            parts, segments = [cls, pseudo, sep], [0] * (length + 2)
-            flags = [False] + [True] * length + [False]
-        embeds = torch.cat(parts, dim=1)
-        token_type_ids = torch.tensor(segments, device=pseudo.device).expand(count, -1)
-        is_pseudo = torch.tensor(flags, device=pseudo.device).expand(count, -1)
-        return embeds, token_type_ids, is_pseudo
+            parts = [cls, pseudo, sep]
+        return torch.cat(parts, dim=1), *self.positions(count, length, pseudo.device)
 
     def teacher_logits(self, pseudo: PseudoWords) -> torch.Tensor:
         """[B, K] float32 teacher logits, differentiable with respect to the pseudo-inputs' scores."""
@@ -195,6 +201,11 @@ class EmbeddingGuesser:
         return [{"text": tokenizer.decode([vocabulary[i] for i in ids.tolist()]), "top_weight": round(float(w), 4),
                  "teacher_label": names[int(p.argmax())], "confidence": round(float(p.max()), 4)}
                 for ids, w, p in zip(words, weight, probabilities)]
+
+
+def first_sentence_length(length: int) -> int:
+    """How many of a pair's `length` pseudo positions go to its first sentence."""
+    return max(1, length // 2)
 
 
 def normalised_step(pseudo: PseudoWords, losses: list[torch.Tensor], lr: float) -> PseudoWords:
@@ -244,7 +255,8 @@ class EmbeddingGuessObjective(Objective):
 
     def masked_positions(self, pseudo: PseudoWords) -> torch.Tensor:
         """[B, L'] bool, over the student's layout: `mask_rate` of the pseudo positions, at least one per input."""
-        _, is_pseudo = self.student_inputs(pseudo)
+        count, length, _ = pseudo.candidates.shape
+        _, is_pseudo = self.guesser.positions(count, length, pseudo.candidates.device)
         chosen = is_pseudo & (torch.rand(is_pseudo.shape, device=is_pseudo.device) < self.options.mask_rate)
         empty = ~chosen.any(1)
         if empty.any():  # one random pseudo position for inputs left with none

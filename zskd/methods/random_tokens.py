@@ -8,10 +8,15 @@ from zskd.methods.base import Method
 from zskd.methods.common import TransferSet
 
 
+def is_whole_word(token: str) -> bool:
+    """A vocabulary entry that is a whole ASCII word: not a "##" piece, punctuation or a [SPECIAL] token."""
+    return token.isalpha() and token.isascii() and not token.startswith("[")
+
+
 def random_transfer_set(config, teacher) -> TransferSet:
     """`config.transfer_size` inputs of uniformly random length in [min_words, max_words] (pairs: two of them)."""
     rng = np.random.default_rng([config.seed, 1])
-    words = [w for w in teacher.tokenizer.get_vocab() if w.isalpha() and w.isascii() and not w.startswith("[")]
+    words = [w for w in teacher.tokenizer.get_vocab() if is_whole_word(w)]
     words.sort()
 
     def sentence() -> str:
