@@ -34,13 +34,7 @@ from zskd.batching import length_grouped_batches
 from zskd.checkpoint import load_checkpoint, save_checkpoint
 from zskd.config import append_jsonl, config_dict, load_config, option, write_json
 from zskd.data import DataError, Examples, read_labelled
-from zskd.evaluate import (
-    agreement,
-    agreement_by_class,
-    best_constant_answer,
-    classification_metrics,
-    percent_of_teacher,
-)
+from zskd.evaluate import agreement, best_constant_answer, classification_metrics, teacher_comparison
 from zskd.labelling import label_with_teacher
 from zskd.methods import METHODS, Batch, Method, Objective, Setup, TransferSet
 from zskd.methods.adversarial import AdversarialOptions
@@ -408,12 +402,10 @@ def _final_eval(student, teacher: Teacher, examples: Examples, metric: str, cach
     student_pred = student.logits(inputs).argmax(-1)
     teacher_pred = label_with_teacher(teacher, inputs, cache_dir, progress=False)[0].argmax(-1)
     student_scores = classification_metrics(examples.labels, student_pred, teacher.num_labels, metric)
-    teacher_scores = classification_metrics(examples.labels, teacher_pred, teacher.num_labels, metric)
     return {"data": examples.source, "n": len(inputs), "metric": metric, "student": student_scores,
-            "teacher": teacher_scores, "agreement": agreement(student_pred, teacher_pred),
-            "agreement_by_class": agreement_by_class(student_pred, teacher_pred, teacher.label_names),
             "constant_answer": best_constant_answer(examples.labels, teacher.label_names, metric),
-            "percent_of_teacher": percent_of_teacher(student_scores["task_metric"], teacher_scores["task_metric"])}
+            **teacher_comparison(examples.labels, student_pred, teacher_pred, teacher.label_names, metric,
+                                 student_scores["task_metric"])}
 
 
 def _digest(token_ids: list[int]) -> str:

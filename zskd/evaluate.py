@@ -81,6 +81,16 @@ def percent_of_teacher(student_score: float, teacher_score: float) -> float:
     return round(100.0 * student_score / max(teacher_score, 1e-9), 2)
 
 
+def teacher_comparison(y_true: Sequence[int], predictions: Sequence[int], teacher_predictions: Sequence[int],
+                       label_names: Sequence[str], metric: str, student_score: float) -> dict:
+    """The teacher's scores on the same examples, the agreement (overall and on each class the teacher predicts),
+    and the student's `metric` `student_score` as a percentage of the teacher's."""
+    teacher = classification_metrics(y_true, teacher_predictions, len(label_names), metric)
+    return {"teacher": teacher, "agreement": agreement(predictions, teacher_predictions),
+            "agreement_by_class": agreement_by_class(predictions, teacher_predictions, label_names),
+            "percent_of_teacher": percent_of_teacher(student_score, teacher["task_metric"])}
+
+
 def evaluate(model: Classifier, examples: Examples, metric: str = "accuracy",
              teacher: Classifier | None = None) -> dict:
     """Score `model` on labelled `examples` beside the best constant answer; with a teacher, also the teacher's
@@ -89,15 +99,11 @@ def evaluate(model: Classifier, examples: Examples, metric: str = "accuracy",
         raise ValueError("evaluation needs labelled examples")
     inputs = examples.inputs()
     predictions = model.logits(inputs).argmax(-1)
-    num_labels = len(model.label_names)
-    result = classification_metrics(examples.labels, predictions, num_labels, metric)
+    result = classification_metrics(examples.labels, predictions, len(model.label_names), metric)
     result["constant_answer"] = best_constant_answer(examples.labels, model.label_names, metric)
     if teacher is not None:
-        teacher_predictions = teacher.logits(inputs).argmax(-1)
-        result["teacher"] = classification_metrics(examples.labels, teacher_predictions, num_labels, metric)
-        result["agreement"] = agreement(predictions, teacher_predictions)
-        result["agreement_by_class"] = agreement_by_class(predictions, teacher_predictions, model.label_names)
-        result["percent_of_teacher"] = percent_of_teacher(result["task_metric"], result["teacher"]["task_metric"])
+        result.update(teacher_comparison(examples.labels, predictions, teacher.logits(inputs).argmax(-1),
+                                         model.label_names, metric, result["task_metric"]))
     return result
 
 
