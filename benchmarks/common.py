@@ -6,6 +6,7 @@ The scripts run as `python benchmarks/<script>.py`, so this directory is on thei
   evaluation split (`zskd.tasks`); `eval_splits`, `eval_split_option`, `eval_examples` and `eval_inputs` read it.
 - `made_with` and `reuse_or_run`: a finished run (distillation, teacher, generated set) is reused when it was made
   with the same configuration, and made again otherwise, so a rerun does only what changed.
+- `run_grid`: every task x method (or variant) x seed, grouped for rows and flat for the JSON.
 - `SUMMARY_HEADERS` and `summary_row`: one table row for the seeds of a task and method.
 """
 
@@ -95,6 +96,19 @@ def save_results(path: str | Path, benchmark: str, machine: str, **payload: Any)
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     write_json(path, {"benchmark": benchmark, "date": date.today().isoformat(), "machine": machine,
                       "versions": versions(), **payload})
+
+
+def run_grid(tasks: str, names: str, seeds: str, run_one: Callable[[str, str, int], dict],
+             key: str) -> tuple[list[tuple[str, str, list[dict]]], list[dict]]:
+    """`run_one(task, name, seed)` for every comma-separated task, name (a method or variant) and seed: the reports
+    grouped by (task, name) for table rows, and one record per run for the JSON, the name under `key`."""
+    groups, records = [], []
+    for task in tasks.split(","):
+        for name in names.split(","):
+            reports = [run_one(task, name, int(seed)) for seed in seeds.split(",")]
+            groups.append((task, name, reports))
+            records.extend({"task": task, key: name, "seed": r["config"]["seed"], **r} for r in reports)
+    return groups, records
 
 
 SUMMARY_HEADERS = ["task", "method", "seeds", "teacher", "student", "% of teacher", "agreement", "params",

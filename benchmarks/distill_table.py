@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from common import SUMMARY_HEADERS, eval_split_option, reuse_or_run, save_results, summary_row
+from common import SUMMARY_HEADERS, eval_split_option, reuse_or_run, run_grid, save_results, summary_row
 from zskd.distill import DistillConfig, distill
 from zskd.report import markdown_table
 from zskd.runinfo import machine_description
@@ -49,12 +49,9 @@ def main() -> None:
     parser.add_argument("--json", default="runs/bench/distill_table.json")
     args = parser.parse_args()
 
-    rows, results = [], []
-    for task in args.tasks.split(","):
-        for method in args.methods.split(","):
-            reports = [run_one(task, method, int(seed), args) for seed in args.seeds.split(",")]
-            results.extend({"task": task, "method": method, "seed": r["config"]["seed"], **r} for r in reports)
-            rows.append(summary_row(task, method, reports))
+    groups, results = run_grid(args.tasks, args.methods, args.seeds,
+                               lambda task, method, seed: run_one(task, method, seed, args), "method")
+    rows = [summary_row(task, method, reports) for task, method, reports in groups]
     table = markdown_table(SUMMARY_HEADERS, rows)
     machine = machine_description()
     print(table)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from common import SUMMARY_HEADERS, eval_split_option, reuse_or_run, save_results, summary_row
+from common import SUMMARY_HEADERS, eval_split_option, reuse_or_run, run_grid, save_results, summary_row
 from zskd.distill import DistillConfig, distill
 from zskd.methods.embedding_guess import EmbeddingGuessOptions
 from zskd.report import markdown_table
@@ -58,12 +58,9 @@ def main() -> None:
     parser.add_argument("--json", default="runs/bench/embedding_guess_table.json")
     args = parser.parse_args()
 
-    rows, results = [], []
-    for task in args.tasks.split(","):
-        for variant in args.variants.split(","):
-            reports = [run_one(task, variant, int(seed), args) for seed in args.seeds.split(",")]
-            results.extend({"task": task, "variant": variant, "seed": r["config"]["seed"], **r} for r in reports)
-            rows.append(summary_row(task, variant, reports))
+    groups, results = run_grid(args.tasks, args.variants, args.seeds,
+                               lambda task, variant, seed: run_one(task, variant, seed, args), "variant")
+    rows = [summary_row(task, variant, reports) for task, variant, reports in groups]
     table = markdown_table(SUMMARY_HEADERS, rows)
     machine = machine_description()
     print(table)

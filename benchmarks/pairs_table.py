@@ -15,7 +15,7 @@ import argparse
 import statistics
 from pathlib import Path
 
-from common import SUMMARY_HEADERS, eval_split_option, reuse_or_run, save_results, summary_row
+from common import SUMMARY_HEADERS, eval_split_option, reuse_or_run, run_grid, save_results, summary_row
 from zskd.distill import DistillConfig, distill
 from zskd.methods.pairs import PAIR_KINDS
 from zskd.report import markdown_table
@@ -67,12 +67,9 @@ def main() -> None:
     parser.add_argument("--json", default="runs/bench/pairs_table.json")
     args = parser.parse_args()
 
-    rows, results = [], []
-    for task in args.tasks.split(","):
-        for variant in args.variants.split(","):
-            reports = [run_one(task, variant, int(seed), args) for seed in args.seeds.split(",")]
-            results.extend({"task": task, "variant": variant, "seed": r["config"]["seed"], **r} for r in reports)
-            rows.append(summary_row(task, variant, reports) + class_columns(reports))
+    groups, results = run_grid(args.tasks, args.variants, args.seeds,
+                               lambda task, variant, seed: run_one(task, variant, seed, args), "variant")
+    rows = [summary_row(task, variant, reports) + class_columns(reports) for task, variant, reports in groups]
     table = markdown_table(SUMMARY_HEADERS + ["constant answer", "agreement by teacher class"], rows)
     machine = machine_description()
     print(table)

@@ -92,3 +92,17 @@ def test_reuse_or_run_reuses_a_matching_run_and_redoes_any_other(tmp_path):
     generated.unlink()  # a report without its set: made again
     common.reuse_or_run(generated, config, write_set, generated.with_suffix(".json"))
     assert runs == [1, 2, 3, 3] and generated.is_file()
+
+
+def test_run_grid_groups_reports_for_rows_and_flattens_them_for_the_json():
+    calls = []
+
+    def run_one(task, name, seed):
+        calls.append((task, name, seed))
+        return {"config": {"seed": seed}, "score": len(calls)}
+
+    groups, records = common.run_grid("sst2,trec", "a,b", "0,1", run_one, "variant")
+    assert calls == [(t, n, s) for t in ("sst2", "trec") for n in ("a", "b") for s in (0, 1)]
+    assert [(t, n, [r["score"] for r in reports]) for t, n, reports in groups] == [
+        ("sst2", "a", [1, 2]), ("sst2", "b", [3, 4]), ("trec", "a", [5, 6]), ("trec", "b", [7, 8])]
+    assert records[2] == {"task": "sst2", "variant": "b", "seed": 0, "config": {"seed": 0}, "score": 3}

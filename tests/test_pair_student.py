@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import SMALL_STUDENTS
 from zskd.students import create_student, parse_student_options
 from zskd.teacher import Teacher
 
@@ -13,7 +14,7 @@ def student(tiny_model):
     teacher = Teacher.from_pretrained(tiny_model)
     torch.manual_seed(0)
     student = create_student("pair-bilstm", teacher, list(range(len(teacher.tokenizer))),
-                             parse_student_options("pair-bilstm", "embedding_dim=8,hidden_size=8,classifier_size=8"))
+                             parse_student_options("pair-bilstm", SMALL_STUDENTS["pair-bilstm"]))
     return student.eval()
 
 
