@@ -18,7 +18,7 @@ from zskd import __version__
 from zskd.config import ConfigError, add_config_arguments, load_config, write_json
 from zskd.data import DataError, read_labelled
 from zskd.distill import DistillConfig, distill
-from zskd.report import confusion_table, markdown_table
+from zskd.report import by_class_text, confusion_table, markdown_table
 from zskd.resources import PACKAGED_MODELS, ResourceError, directory_size, find_data_root
 from zskd.tasks import TASKS, get_task, load_split
 from zskd.train_teacher import TeacherTrainConfig, train_teacher
@@ -128,10 +128,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
     rows.append([f"\"{trivial['label']}\" to everything", result["n"], "", "", trivial["task_metric"]])
     print(markdown_table(["", "n", "accuracy", "macro-F1", f"task metric ({metric})"], rows))
     if teacher is not None:
-        by_class = ", ".join(f"{name} {value:.2f}%" for name, value in result["agreement_by_class"].items()
-                             if value is not None)
         print(f"\nagreement with teacher: {result['agreement']:.2f}% (on each class the teacher predicts: "
-              f"{by_class}); {metric}: {result['percent_of_teacher']:.2f}% of the teacher's")
+              f"{by_class_text(result['agreement_by_class'])}); {metric}: {result['percent_of_teacher']:.2f}% of "
+              "the teacher's")
         sizes = {"model": model.num_parameters(), "teacher": teacher.num_parameters()}
         result["parameters"] = sizes
         print(f"parameters: model {sizes['model']:,}, teacher {sizes['teacher']:,} "

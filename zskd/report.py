@@ -19,6 +19,11 @@ def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str
     return "\n".join([line(headers), "|" + "|".join("-" * (w + 2) for w in widths) + "|", *map(line, cells)])
 
 
+def by_class_text(agreement_by_class: dict[str, float | None]) -> str:
+    """Per-class agreement on one line, "name 12.34%, ...", for the classes the teacher predicts."""
+    return ", ".join(f"{name} {value:.2f}%" for name, value in agreement_by_class.items() if value is not None)
+
+
 def confusion_table(confusion: Sequence[Sequence[int]], label_names: Sequence[str]) -> str:
     """Rows are true labels, columns predicted labels."""
     return markdown_table(["true \\ predicted", *label_names],
@@ -63,10 +68,9 @@ def model_card(report: dict) -> str:
             f"the two agree on {e['agreement']:.2f}% of inputs.",
         ]
         if "agreement_by_class" in e:  # reports of older runs lack these two
-            by_class = ", ".join(f"{name} {value:.2f}%" for name, value in e["agreement_by_class"].items()
-                                 if value is not None)
             trivial = e["constant_answer"]
-            lines += ["", f"Agreement on each class the teacher predicts: {by_class}. Answering "
+            lines += ["", f"Agreement on each class the teacher predicts: {by_class_text(e['agreement_by_class'])}. "
+                          "Answering "
                           f"\"{trivial['label']}\" to everything scores {trivial['task_metric']:.2f} {e['metric']}."]
     lines += [
         "",
