@@ -64,7 +64,8 @@ class EmbeddingGuessOptions:
                                  "position between them")
     init_spread: float = option(1.0, "standard deviation of the candidates' initial scores")
     word_prior: str = option("uniform", "how candidate words are drawn: uniform, or zipf (by rank in the tokenizer's "
-                                        "vocabulary, which most tokenizers number from frequent to rare)")
+                                        "vocabulary, which most tokenizers number from frequent to rare; single "
+                                        "letters left out)")
     guess_steps: int = option(3, "steps toward the target class for each guessed batch")
     lr: float = option(0.3, "step size of the candidates' scores, in mean gradient magnitudes")
     diversity: float = option(1.0, "weight of the mean cosine similarity between a batch's pseudo-inputs (0: off)")
@@ -118,8 +119,13 @@ class EmbeddingGuesser:
         self.words = torch.tensor(sorted(words) or sorted(set(range(len(vocabulary))) - set(self.special.values())))
         self.word_weights = None  # uniform
         if options.word_prior == "zipf":  # P ~ 1 / rank in the tokenizer's vocabulary, numbered frequent to rare
-            rank = torch.tensor([vocabulary[i] for i in self.words.tolist()]).argsort().argsort()
-            self.word_weights = 1.0 / (rank + 1.0)
+            # WordPiece vocabularies number the single letters before every word; ranked first, they took a third of
+            # the draws ("a d a shards d gail he forget"), so the prior leaves them out
+            letters = torch.tensor([len(tokenizer.convert_ids_to_tokens(vocabulary[i])) == 1
+                                    for i in self.words.tolist()])
+            rank = torch.tensor([vocabulary[i] for i in self.words.tolist()]).masked_fill(letters, len(tokenizer))
+            rank = rank.argsort().argsort()
+            self.word_weights = (1.0 / (rank + 1.0)).masked_fill(letters, 0.0)
 
     def targets(self, count: int) -> torch.Tensor:
         """[count] target classes, as even as the count allows, in random order."""
