@@ -101,3 +101,10 @@ def test_transformer_starts_from_the_teachers_layers(teacher):
 def test_unknown_student_option_is_named():
     with pytest.raises(ValueError, match="student bilstm has no option 'depth'"):
         parse_student_options("bilstm", "depth=3")
+
+
+def test_boolean_student_options_read_true_and_false_only():
+    assert parse_student_options("pair-bilstm", "cross_attention=False") == {"cross_attention": False}
+    assert parse_student_options("pair-bilstm", "cross_attention=true") == {"cross_attention": True}
+    with pytest.raises(ValueError, match="cross_attention='yes please': give true or false"):
+        parse_student_options("pair-bilstm", "cross_attention=yes please")

@@ -43,6 +43,10 @@ def parse_student_options(student_type: str, options: str | dict | None) -> dict
         if isinstance(value, str):
             if typing.get_origin(kind) is list:
                 value = [int(v) for v in value.split(":")]
+            elif kind is bool:  # bool("false") is True
+                if value.lower() not in ("true", "false"):
+                    raise ValueError(f"student option {name}={value!r}: give true or false")
+                value = value.lower() == "true"
             else:
                 value = kind(value)
         parsed[name] = value
