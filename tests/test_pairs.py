@@ -5,22 +5,59 @@ import json
 import numpy as np
 
 from zskd.cli import main
-from zskd.methods.pairs import PAIR_KINDS, make_pairs, near_copy, negated, part, question
+from zskd.methods.pairs import (
+    PAIR_KINDS,
+    changed_detail,
+    make_pairs,
+    near_copy,
+    negated,
+    part,
+    question,
+    redrawn_digits,
+)
 
 SENTENCES = [f"The film number {i} was long and the plot was thin ." for i in range(12)]
 
 
 def test_each_kind_of_second_sentence_is_what_it_promises():
-    pairs = make_pairs(SENTENCES, np.random.default_rng(0), ["x", "y"], min_words=3)
+    pairs = make_pairs(SENTENCES, np.random.default_rng(0), ["x", "y", "Anna", "Bob"], min_words=3)
     assert [a for a, _ in pairs] == SENTENCES
-    kinds = {kind: [b for (_, b), k in zip(pairs, PAIR_KINDS * 2) if k == kind] for kind in PAIR_KINDS}
-    assert kinds["neighbour"] == [SENTENCES[1], SENTENCES[7]]
-    assert all(b in SENTENCES for b in kinds["unrelated"])
-    near_copies = zip(SENTENCES[2::6], kinds["near-copy"])
-    assert all(b != a and len(set(a.split()) & set(b.split())) >= 8 for a, b in near_copies)
-    assert all(b in a and len(b.split()) < len(a.split()) for a, b in zip(SENTENCES[3::6], kinds["part"]))
-    assert kinds["negated"][0] == "The film number 4 was not long and the plot was thin ."
-    assert kinds["question"][0] == "Was the film number 5 long and the plot was thin ?"
+    kinds = {kind: [(i, b) for i, (_, b) in enumerate(pairs) if PAIR_KINDS[i % len(PAIR_KINDS)] == kind]
+             for kind in PAIR_KINDS}
+    assert kinds["neighbour"] == [(i, SENTENCES[i + 1]) for i, _ in kinds["neighbour"]]
+    assert all(b in SENTENCES for _, b in kinds["unrelated"])
+    assert all(b != SENTENCES[i] and len(set(SENTENCES[i].split()) & set(b.split())) >= 8
+               for i, b in kinds["near-copy"])
+    for i, b in kinds["detail"]:  # the sentence itself with one number redrawn, or with a span of another added
+        a = SENTENCES[i].split()
+        changed = [(x, y) for x, y in zip(a, b.split()) if x != y]
+        assert (len(b.split()) == len(a) and len(changed) == 1 and changed[0][0] == str(i)) or \
+            (b.startswith(SENTENCES[i][:-2] + " , and ") and b.endswith(" ."))
+    assert all(b in SENTENCES[i] and len(b.split()) < len(SENTENCES[i].split()) for i, b in kinds["part"])
+    i, b = kinds["negated"][0]
+    assert b == f"The film number {i} was not long and the plot was thin ."
+    i, b = kinds["question"][0]
+    assert b == f"Was the film number {i} long and the plot was thin ?"
+
+
+def test_changed_details_are_numbers_names_or_added_spans():
+    rng = np.random.default_rng(0)
+    sentence = "Shares of Acme rose 12 percent on Monday ."
+    seen = set()
+    for _ in range(60):
+        b = changed_detail(sentence, rng, ["Acme", "Globex", "Friday"], "The board met in Paris last week .", 3)
+        a_words, b_words = sentence.split(), b.split()
+        if len(b_words) == len(a_words):
+            (i, x, y), = [(i, x, y) for i, (x, y) in enumerate(zip(a_words, b_words)) if x != y]
+            kind = "number" if x == "12" else "name"
+            assert (y.isdigit() and len(y) == 2) if kind == "number" else y in ("Acme", "Globex", "Friday")
+        else:
+            kind = "added"
+            assert b.startswith("Shares of Acme rose 12 percent on Monday , and ") and b.endswith(" .")
+            assert b[len("Shares of Acme rose 12 percent on Monday , and "):-2] in "The board met in Paris last week"
+        seen.add(kind)
+    assert seen == {"number", "name", "added"}
+    assert redrawn_digits("$12", rng) != "$12" and redrawn_digits("$12", rng)[0] == "$"
 
 
 def test_negation_flips_and_falls_back():

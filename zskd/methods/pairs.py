@@ -5,6 +5,9 @@ transfer set is balanced over the classes it predicts, so a kind that lands in o
     neighbour   the next sentence of the corpus                 related, rarely the same meaning
     unrelated   a random sentence                               unrelated
     near-copy   words dropped, replaced or swapped (~15%)       a paraphrase, or nearly
+    detail      a copy with one detail changed: a number or a   the same topic and wording, a different
+                name replaced, or a span of another sentence    statement: the hard negatives of paraphrase
+                added                                           teachers
     part        a contiguous span of 30-80% of it               entailed
     negated     "not" added or removed at the first auxiliary   contradicted
     question    the first auxiliary moved to the front, or      a yes/no question it answers
@@ -67,6 +70,36 @@ def near_copy(sentence: str, rng: np.random.Generator, vocabulary: list[str]) ->
     return " ".join(out) if out else sentence
 
 
+def changed_detail(sentence: str, rng: np.random.Generator, names: list[str], other: str, min_words: int) -> str:
+    """`sentence` with one detail changed, chosen at random among those it offers: a number's digits redrawn, a
+    name (a capitalised word past the first) replaced by another of `names`, or a span of `other` added at the
+    end."""
+    words = sentence.split()
+    numbers = [i for i, w in enumerate(words) if any(c.isdigit() for c in w)]
+    capitalised = [i for i, w in enumerate(words) if i > 0 and w[:1].isupper() and w.isalpha()]
+    changes = ["added"] + (["number"] if numbers else []) + (["name"] if capitalised and len(names) > 1 else [])
+    change = changes[int(rng.integers(len(changes)))]
+    if change == "number":
+        i = numbers[int(rng.integers(len(numbers)))]
+        words[i] = redrawn_digits(words[i], rng)
+    elif change == "name":
+        i = capitalised[int(rng.integers(len(capitalised)))]
+        j = int(rng.integers(len(names)))
+        words[i] = names[j] if names[j] != words[i] else names[(j + 1) % len(names)]
+    else:
+        end = words.pop() if words and words[-1] in ".!?" else ""
+        words += [",", "and", part(other, rng, min_words).rstrip(" .!?")] + ([end] if end else [])
+    return " ".join(words)
+
+
+def redrawn_digits(word: str, rng: np.random.Generator) -> str:
+    """`word` with its digits redrawn at random, never all as they were ("1998" -> "1974", "$12" -> "$85")."""
+    while True:
+        out = "".join(str(int(rng.integers(10))) if c.isdigit() else c for c in word)
+        if out != word:
+            return out
+
+
 def part(sentence: str, rng: np.random.Generator, min_words: int) -> str:
     """A random contiguous span of 30-80% of the sentence's words (at least `min_words`)."""
     words = sentence.split()
@@ -75,12 +108,13 @@ def part(sentence: str, rng: np.random.Generator, min_words: int) -> str:
     return " ".join(words[start : start + length])
 
 
-PAIR_KINDS = ("neighbour", "unrelated", "near-copy", "part", "negated", "question")
+PAIR_KINDS = ("neighbour", "unrelated", "near-copy", "detail", "part", "negated", "question")
 
 
 def make_pairs(sentences: list[str], rng: np.random.Generator, vocabulary: list[str], min_words: int,
                kinds: tuple[str, ...] = PAIR_KINDS) -> list[tuple[str, str]]:
     """One pair per sentence, (sentence, second), the `kinds` in turn."""
+    names = sorted({w for w in vocabulary if w[:1].isupper()})
     pairs = []
     for i, sentence in enumerate(sentences):
         kind = kinds[i % len(kinds)]
@@ -90,6 +124,8 @@ def make_pairs(sentences: list[str], rng: np.random.Generator, vocabulary: list[
             second = sentences[int(rng.integers(len(sentences)))]
         elif kind == "near-copy":
             second = near_copy(sentence, rng, vocabulary)
+        elif kind == "detail":
+            second = changed_detail(sentence, rng, names, sentences[int(rng.integers(len(sentences)))], min_words)
         elif kind == "part":
             second = part(sentence, rng, min_words)
         elif kind == "negated":
