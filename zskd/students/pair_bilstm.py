@@ -3,6 +3,10 @@ one shared BiLSTM, and the two pooled encodings u, v are compared through [u; v;
 Tang et al. 2019 gave the BiLSTM students they distilled from BERT for MNLI and QQP). The single-sequence `bilstm`
 reads [CLS] a [SEP] b [SEP] as one text and, distilled on pairs, learned to answer one class (issue 19).
 
+With `cross_attention`, before pooling, each sentence's states also attend over the other's and are compared with
+what they align to, [h; a; h - a; h * a] projected back to the states' width (ESIM's local inference, Chen et
+al. 2017): pooled encodings alone blur the one changed word or number that separates a paraphrase from a near miss.
+
 Each branch reads its segment left-aligned and, for the backward direction, reversed within its own length, so
 that no state ever sees the other segment or padding. The same code is the batched path, the one-input path and
 the ONNX graph (where every shape follows the input's length, none the data).
@@ -25,6 +29,7 @@ class PairBiLSTMConfig:
     embedding_dim: int = 32
     hidden_size: int = 64
     classifier_size: int = 64
+    cross_attention: bool = False
     dropout: float = 0.2
 
 
@@ -40,6 +45,8 @@ class PairBiLSTMStudent(Student):
         self.forward_lstm = nn.LSTM(config.embedding_dim, config.hidden_size, batch_first=True)
         self.backward_lstm = nn.LSTM(config.embedding_dim, config.hidden_size, batch_first=True)
         self.dropout = nn.Dropout(config.dropout)
+        if config.cross_attention:
+            self.compare = nn.Linear(8 * config.hidden_size, 2 * config.hidden_size)
         self.classifier = nn.Sequential(
             nn.Linear(16 * config.hidden_size, config.classifier_size), nn.Tanh(), nn.Dropout(config.dropout),
             nn.Linear(config.classifier_size, config.num_labels),
@@ -53,30 +60,61 @@ class PairBiLSTMStudent(Student):
             else attention_mask.bool()
         second = real & (token_type_ids == 1) if token_type_ids is not None else torch.zeros_like(real)
         first_length, second_length = (real & ~second).sum(1), second.sum(1)
-        u = self.encode_segment(embeds, torch.zeros_like(first_length), first_length)
-        v = self.encode_segment(embeds, first_length, second_length)
+        first = self.segment_states(embeds, torch.zeros_like(first_length), first_length)
+        second = self.segment_states(embeds, first_length, second_length)
+        if self.config.cross_attention:
+            first, second = self.aligned(first, second)
+        u, v = pooled(*first), pooled(*second)
         return self.classifier(self.dropout(torch.cat([u, v, (u - v).abs(), u * v], dim=-1)))
 
     def encode_segment(self, embeds: torch.Tensor, start: torch.Tensor, length: torch.Tensor) -> torch.Tensor:
         """[B, 4H] mean and max of the BiLSTM states over the `length` [B] tokens of each row of `embeds` [B, L, E]
         from `start` [B]: that segment alone (zeros for an empty one: a single sentence has no second segment)."""
-        present = (length > 0).unsqueeze(1)
-        length = length.clamp_min(1).unsqueeze(1)
+        return pooled(*self.segment_states(embeds, start, length))
+
+    def segment_states(self, embeds: torch.Tensor, start: torch.Tensor, length: torch.Tensor,
+                       ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The BiLSTM states [B, S, 2H] of the `length` [B] tokens of each row of `embeds` [B, L, E] from `start`
+        [B], read as that segment alone, and which of the S steps are inside it, [B, S] bool."""
         last = embeds.shape[1] - 1
         exported = torch.compiler.is_compiling() or torch.compiler.is_exporting()
-        steps = embeds.shape[1] if exported else int(length.max())  # eager: no further than the longest segment
+        steps = embeds.shape[1] if exported else int(length.max().clamp_min(1))  # eager: to the longest segment
         positions = torch.arange(steps, device=embeds.device).unsqueeze(0)  # [1, steps]
         ahead = (start.unsqueeze(1) + positions).clamp(0, last)  # the segment from its first token on
-        behind = (start.unsqueeze(1) + length - 1 - positions).clamp(0, last)  # from its last token back
+        behind = (start.unsqueeze(1) + length.clamp_min(1).unsqueeze(1) - 1 - positions).clamp(0, last)  # back
         # a state at step t depends only on steps before t: the tokens read past the segment's end change nothing
-        # that is pooled
+        # that is pooled or attended to
         forward_states = run_lstm(self.forward_lstm, self.dropout(gather_rows(embeds, ahead)))
         backward_states = run_lstm(self.backward_lstm, self.dropout(gather_rows(embeds, behind)))
-        states = torch.cat([forward_states, backward_states], dim=-1)  # [B, L, 2H]; pooling ignores token order
-        inside = (positions < length).unsqueeze(-1)
-        mean = (states * inside).sum(1) / length
-        maximum = states.masked_fill(~inside, -1e4).max(1).values
-        return torch.cat([mean, maximum], dim=-1) * present
+        return torch.cat([forward_states, backward_states], dim=-1), positions < length.unsqueeze(1)
+
+    def aligned(self, first: tuple[torch.Tensor, torch.Tensor], second: tuple[torch.Tensor, torch.Tensor],
+                ) -> tuple[tuple[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]:
+        """Each segment's states [B, S, 2H] compared with the other segment's states they attend to (`compared`).
+        Inside-masks pass through; an empty segment offers nothing to attend to (zeros)."""
+        (a, inside_a), (b, inside_b) = first, second
+        scores = a @ b.transpose(1, 2)  # [B, Sa, Sb]
+        to_b = scores.masked_fill(~inside_b.unsqueeze(1), -1e4).softmax(-1) * inside_b.any(1).view(-1, 1, 1)
+        to_a = scores.transpose(1, 2).masked_fill(~inside_a.unsqueeze(1), -1e4).softmax(-1) \
+            * inside_a.any(1).view(-1, 1, 1)
+        a_aligned, b_aligned = to_b @ b, to_a @ a
+        return (self.compared(a, a_aligned), inside_a), (self.compared(b, b_aligned), inside_b)
+
+    def compared(self, states: torch.Tensor, aligned: torch.Tensor) -> torch.Tensor:
+        """ReLU of `compare` on [h; a; h - a; h * a], [B, S, 2H]. The rows are flattened by hand with S left as -1:
+        the export fixes the example's length wherever a shape is spelled out (a linear layer on a 3-D input)."""
+        features = torch.cat([states, aligned, states - aligned, states * aligned], dim=-1)
+        compared = torch.relu(self.compare(features.reshape(-1, features.shape[-1])))
+        return compared.view(states.shape[0], -1, compared.shape[-1])
+
+
+def pooled(states: torch.Tensor, inside: torch.Tensor) -> torch.Tensor:
+    """[B, 2D] mean and max of `states` [B, S, D] over the steps `inside` [B, S]; zeros where none is."""
+    length = inside.sum(1, keepdim=True)
+    mask = inside.unsqueeze(-1)
+    mean = (states * mask).sum(1) / length.clamp_min(1)
+    maximum = states.masked_fill(~mask, -1e4).max(1).values
+    return torch.cat([mean, maximum], dim=-1) * (length > 0)
 
 
 def run_lstm(lstm: nn.LSTM, inputs: torch.Tensor) -> torch.Tensor:
