@@ -9,7 +9,7 @@ import torch
 
 from zskd.cli import main
 from zskd.generation import LanguageModel, SamplingConfig, clean_samples, is_degenerate
-from zskd.methods.generate import GenerateConfig, generate, prompt_plan
+from zskd.methods.generate import PAIR_RELATIONS, GenerateConfig, generate, prompt_plan
 
 
 def test_batched_sampling_returns_one_text_per_prompt_reproducibly(tiny_lm):
@@ -157,3 +157,35 @@ def test_low_data_generate_and_distill(tmp_path, tiny_lm, tiny_model, sentiment_
         batch_size=4, heldout=2, student_options="embedding_dim=8,hidden_size=8", teacher_bf16=False))
     assert run["few_shot_examples"] == 8
     assert "8 labelled examples" in (tmp_path / "student" / "README.md").read_text()
+
+
+def test_generated_pairs_ask_about_corpus_sentences_and_distill_a_pair_student(tmp_path, tiny_lm, tiny_model,
+                                                                               ood_file, capsys):
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("".join(f"the film number {i} had a long plot and a very large cast .\n" for i in range(40)))
+    generated = tmp_path / "pairs.parquet"
+    code = main(["generate", "--teacher", str(tiny_model), "--pairs", "--ood", str(corpus), "--generator",
+                 str(tiny_lm), "--count", "20", "--max-new-tokens", "8", "--min-words", "1",
+                 "--cache-dir", str(tmp_path / "cache"), "--out", str(generated), "--no-teacher-bf16"])
+    out = capsys.readouterr().out
+    assert code == 0 and "pairs to" in out and "teacher classes of the paraphrase pairs" in out
+    table = pq.read_table(generated).to_pydict()
+    assert len(table["text"]) == len(table["text_pair"]) == len(table["relation"]) > 0
+    for first, prompt, relation in zip(table["text"], table["prompt"], table["relation"]):
+        assert first.startswith("the film number") and f'"{first}"' in prompt
+        assert prompt == PAIR_RELATIONS[relation].format(sentence=first)
+    report = json.loads((tmp_path / "pairs.json").read_text())
+    assert sum(sum(c.values()) for c in report["teacher_classes_by_relation"].values()) == len(table["text"])
+
+    common = ["distill", "--teacher", str(tiny_model), "--method", "generate", "--generated", str(generated),
+              "--cache-dir", str(tmp_path / "cache"), "--steps", "2", "--batch-size", "4", "--heldout", "2",
+              "--no-teacher-bf16"]
+    assert main([*common, "--pairs", "--ood", str(ood_file), "--transfer-size", "40", "--out",
+                 str(tmp_path / "s")]) == 0
+    run = json.loads((tmp_path / "s" / "run.json").read_text())
+    assert run["student"] == "pair-bilstm" and run["transfer_info"]["generated_texts"] == len(table["text"])
+    assert main([*common, "--out", str(tmp_path / "single")]) == 2
+    assert "holds sentence pairs but the teacher reads single texts" in capsys.readouterr().err
+    code = main(["generate", "--teacher", str(tiny_model), "--pairs", "--describe", "review",
+                 "--out", str(tmp_path / "x.parquet")])
+    assert code == 2 and "--task, --describe and --few-shot do not apply" in capsys.readouterr().err

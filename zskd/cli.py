@@ -94,10 +94,14 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
     config = load_config(GenerateConfig, args.config, vars(args))
     report = generate(config)
-    print(f"wrote {report['kept']:,} texts to {config.out} "
+    print(f"wrote {report['kept']:,} {'pairs' if config.pairs else 'texts'} to {config.out} "
           f"({report['prompts']:,} prompts; dropped {report['dropped']})")
-    print(f"teacher classes: {report['teacher_classes']}; the teacher agrees with the prompt's label on "
-          f"{report['hint_agreement']:.2f}%")
+    if config.pairs:
+        for relation, classes in report["teacher_classes_by_relation"].items():
+            print(f"teacher classes of the {relation} pairs: {classes}")
+    else:
+        print(f"teacher classes: {report['teacher_classes']}; the teacher agrees with the prompt's label on "
+              f"{report['hint_agreement']:.2f}%")
     return 0
 
 

@@ -4,6 +4,7 @@
     zskd generate --teacher my-teacher --describe "support ticket" --labels billing,bug,other --out gen.parquet
     zskd generate --teacher runs/teachers/sst2 --task sst2 --few-shot sst2-k16.tsv --out runs/gen/sst2-k16.parquet
     zskd distill --teacher runs/teachers/sst2 --method generate --generated runs/gen/sst2.parquet --out ...
+    zskd generate --teacher runs/teachers/mrpc --pairs --count 2000 --out runs/gen/mrpc-pairs.parquet
 
 An instruct LM (default: the packaged SmolLM2-135M-Instruct) is asked, per label, for a text of the described
 kind, through varied templates and topics. The prompt's label is only a hint: the teacher labels every sample, and
@@ -12,6 +13,11 @@ With `--few-shot FILE` (k labelled examples: the low-data setting of Generation-
 fine-tuned to answer each example's label prompt with the example, then sampled the same way. Sampling runs in
 chunks, each written whole to `<out>.partial/`, so an interrupted run resumes; the finished file (text, prompt,
 label hint, teacher logits) appears at `--out` in one rename.
+
+With `--pairs` (teachers that read sentence pairs), the LM is given a sentence of the out-of-domain corpora and
+asked for a second one in a relation pair teachers separate (`PAIR_RELATIONS`: a paraphrase, a consequence, a
+contradiction, a question it answers, a copy with one fact changed); the file gains a `text_pair` column and the
+report the teacher's classes for each relation.
 """
 
 from __future__ import annotations
@@ -47,6 +53,18 @@ TEMPLATES = (
     "Give an example of a {kind} that {label}. Answer with the {kind} alone.",
     "You are collecting examples. Write a {kind} that {label}, mentioning {topic}. One sentence.",
 )
+# --pairs: the second sentence the LM is asked for, given a first one
+PAIR_RELATIONS = {
+    "paraphrase": 'Rewrite this sentence in other words, keeping its meaning: "{sentence}" Reply with the new '
+                  'sentence only.',
+    "consequence": 'Write one sentence that must be true if this sentence is true: "{sentence}" Reply with that '
+                   'sentence only.',
+    "contradiction": 'Write one sentence that says the opposite of this sentence: "{sentence}" Reply with that '
+                     'sentence only.',
+    "question": 'Write a question that this sentence answers: "{sentence}" Reply with the question only.',
+    "changed fact": 'Rewrite this sentence with one fact changed (a number, a name or a place): "{sentence}" Reply '
+                    'with the new sentence only.',
+}
 # for few-shot prompts: a topic could contradict the example
 TOPIC_FREE = tuple(t for t in TEMPLATES if "{topic}" not in t)
 TOPICS = (
@@ -80,6 +98,11 @@ class GenerateConfig:
     lm_epochs: int = option(4, "--few-shot: fine-tuning epochs")
     lm_lr: float = option(5e-5, "--few-shot: fine-tuning learning rate")
     min_words: int = option(3, "shorter samples are dropped")
+    pairs: bool = option(False, "write sentence pairs: a corpus sentence and a second one the LM writes about it "
+                                "(paraphrase, consequence, contradiction, question, changed fact)")
+    ood: str | None = option(None, "--pairs: corpus files of first sentences, comma-separated (default: the "
+                                   "out-of-domain corpora in the data root)")
+    data_root: str | None = option(None, "benchmark data root (default: $ZSKD_DATA or ../shared/data)")
     cache_dir: str = option("runs/cache/labels", "teacher label cache, shared across runs")
     teacher_bf16: bool | None = option(None, "label under bfloat16 autocast (default: where the CPU has native bf16)")
     seed: int = option(0, "seed for prompts and sampling")
@@ -98,6 +121,25 @@ def prompt_plan(kind: str, label_phrases: list[str], count: int, seed: int, temp
         topic = TOPICS[int(rng.integers(len(TOPICS)))]
         plan.append((template.format(kind=kind, label=label_phrases[label], topic=topic), label))
     return plan
+
+
+def pair_prompt_plan(sentences: list[str], count: int, seed: int) -> list[tuple[str, str, str]]:
+    """`count` (prompt, first sentence, relation): random distinct sentences, the relations in turn."""
+    rng = np.random.default_rng([seed, 7])
+    chosen = rng.permutation(len(sentences))[:count]
+    relations = list(PAIR_RELATIONS)
+    plan = []
+    for i, index in enumerate(chosen):
+        relation = relations[i % len(relations)]
+        plan.append((PAIR_RELATIONS[relation].format(sentence=sentences[index]), sentences[index], relation))
+    return plan
+
+
+def first_sentences(config: GenerateConfig) -> list[str]:
+    """The corpus sentences `--pairs` asks about: 8 to 30 words, so that a second one of the same length fits."""
+    from zskd.methods.ood import corpus_files, read_sentences
+
+    return read_sentences(corpus_files(config), 8, 30)
 
 
 def label_phrases(config: GenerateConfig, teacher_labels: list[str]) -> tuple[str, list[str]]:
@@ -124,12 +166,19 @@ def generate(config: GenerateConfig, language_model: LanguageModel | None = None
 
     if not config.teacher or not config.out:
         raise DataError("give --teacher DIR and --out FILE.parquet")
+    if config.pairs and (config.task or config.describe or config.few_shot):
+        raise DataError("--pairs asks for second sentences about corpus sentences: --task, --describe and --few-shot "
+                        "do not apply; drop them")
     run = RunDirectory(config.out)
     teacher = Teacher.from_pretrained(config.teacher, trust_remote_code=config.trust_remote_code,
                                       bf16=config.teacher_bf16)
-    kind, phrases = label_phrases(config, teacher.label_names)
-    templates = TOPIC_FREE if config.few_shot else TEMPLATES
-    plan = prompt_plan(kind, phrases, config.count, config.seed, templates)
+    if config.pairs:
+        pair_plan = pair_prompt_plan(first_sentences(config), config.count, config.seed)
+        plan = [(prompt, relation) for prompt, _, relation in pair_plan]
+    else:
+        kind, phrases = label_phrases(config, teacher.label_names)
+        templates = TOPIC_FREE if config.few_shot else TEMPLATES
+        plan = prompt_plan(kind, phrases, config.count, config.seed, templates)
     work = run.begin({k: v for k, v in config_dict(config).items() if k not in ("cache_dir", "teacher_bf16")})
 
     lm = language_model
@@ -152,22 +201,29 @@ def generate(config: GenerateConfig, language_model: LanguageModel | None = None
     kept, dropped = clean_samples(texts, config.min_words)
     if not kept:
         raise DataError(f"the generator wrote no usable text ({dropped}); try another --generator or prompts")
-    texts = [texts[i] for i in kept]
-    logits, _ = label_with_teacher(teacher, texts, config.cache_dir)
-    table = pa.table({
-        "text": texts, "prompt": [plan[i][0] for i in kept],
-        "label_hint": [teacher.label_names[plan[i][1]] for i in kept],
-        "teacher_logits": [row.tolist() for row in logits],
-    })
+    texts = [texts[i].strip().strip("\"'").strip() if config.pairs else texts[i] for i in kept]
+    if config.pairs:
+        firsts = [pair_plan[i][1] for i in kept]
+        logits, _ = label_with_teacher(teacher, list(zip(firsts, texts)), config.cache_dir)
+        columns = {"text": firsts, "text_pair": texts, "relation": [plan[i][1] for i in kept]}
+    else:
+        logits, _ = label_with_teacher(teacher, texts, config.cache_dir)
+        columns = {"text": texts, "label_hint": [teacher.label_names[plan[i][1]] for i in kept]}
+    table = pa.table({**columns, "prompt": [plan[i][0] for i in kept],
+                      "teacher_logits": [row.tolist() for row in logits]})
     pq.write_table(table, work / "generated.parquet")
-    hints = np.array([plan[i][1] for i in kept])
-    report = {
-        "prompts": len(plan), "kept": len(kept), "dropped": dropped, "label_phrases": phrases, "text_kind": kind,
-        "teacher_classes": class_histogram(logits, teacher.label_names),
-        "hint_agreement": round(100.0 * float((logits.argmax(-1) == hints).mean()), 2),
-        "peak_memory_mib": peak_memory_mib(),
-        "config": config_dict(config),
-    }
+    report = {"prompts": len(plan), "kept": len(kept), "dropped": dropped,
+              "teacher_classes": class_histogram(logits, teacher.label_names)}
+    if config.pairs:  # which relations land in which of the teacher's classes
+        relations = np.array(columns["relation"])
+        report["teacher_classes_by_relation"] = {
+            relation: class_histogram(logits[relations == relation], teacher.label_names)
+            for relation in PAIR_RELATIONS if (relations == relation).any()}
+    else:
+        hints = np.array([plan[i][1] for i in kept])
+        report.update(label_phrases=phrases, text_kind=kind,
+                      hint_agreement=round(100.0 * float((logits.argmax(-1) == hints).mean()), 2))
+    report.update(peak_memory_mib=peak_memory_mib(), config=config_dict(config))
     if finetuning is not None:
         report["finetuning"] = finetuning
     write_json(work / "generated.json", report)
@@ -201,15 +257,20 @@ def fine_tuned_lm(config: GenerateConfig, kind: str, phrases: list[str], label_n
     return lm, result
 
 
-def read_generated(path: str | Path) -> list[str]:
-    """The texts of a file written by `zskd generate`."""
+def read_generated(path: str | Path, pairs: bool = False) -> list[str] | list[tuple[str, str]]:
+    """The texts of a file written by `zskd generate` (with `pairs`, its sentence pairs)."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path} not found: write it with `zskd generate ... --out {path}`")
     table = pq.read_table(path)
     if "text" not in table.column_names:
         raise DataError(f"{path} has no 'text' column: it was not written by `zskd generate`")
-    return table.column("text").to_pylist()
+    if pairs != ("text_pair" in table.column_names):
+        raise DataError(f"{path} holds {'single texts' if pairs else 'sentence pairs'} but the teacher reads "
+                        f"{'pairs' if pairs else 'single texts'}: write it with `zskd generate"
+                        f"{' --pairs' if pairs else ''}`")
+    texts = table.column("text").to_pylist()
+    return list(zip(texts, table.column("text_pair").to_pylist())) if pairs else texts
 
 
 def generated_transfer_set(config, teacher) -> TransferSet:
@@ -218,10 +279,10 @@ def generated_transfer_set(config, teacher) -> TransferSet:
     most `transfer_size`, balanced across the teacher's predicted classes when `config.balance`. With `config.ood`,
     sentences of those corpora (built as method `ood` builds them; with `config.ood_nearest` < 1, only those that
     read most like the generated texts) fill the budget the generated texts leave."""
-    texts = generated = read_generated(config.generated)
+    texts = generated = read_generated(config.generated, bool(config.pairs))
     rng = np.random.default_rng([config.seed, 6])
     info: dict = {"generated": str(config.generated), "generated_texts": len(texts)}
-    if config.augment:
+    if config.augment and not config.pairs:  # spans and perturbed copies are rule-made pairs' job (`ood`)
         texts = list(dict.fromkeys(texts + augmented(texts, config.augment, rng, config.min_words)))
     texts = [texts[i] for i in rng.permutation(len(texts))]
     info["pool"] = len(texts)
@@ -236,7 +297,7 @@ def generated_transfer_set(config, teacher) -> TransferSet:
     description = f"generate: {len(texts)} texts from {Path(config.generated).name}"
     if config.ood and config.transfer_size > len(texts):  # out-of-domain text fills the rest of the budget
         extra = ood_transfer_set(dataclasses.replace(config, transfer_size=config.transfer_size - len(texts)), teacher,
-                                 near=generated)
+                                 near=None if config.pairs else generated)
         texts += extra.inputs
         info["ood"] = extra.info
         description += f" + {extra.description}"
