@@ -4,9 +4,12 @@ student's agreement with the teacher on each class.
 
     python benchmarks/pairs_table.py                                   # MRPC and RTE, seed 0, every variant
     python benchmarks/pairs_table.py --tasks mrpc --seeds 0,1,2 --variants pair-bilstm+7-kinds,indomain-pair-bilstm
+    python benchmarks/pairs_table.py --tasks mrpc --variants pair-bilstm+generated --generate-count 2000
 
 Teachers come from benchmarks/teachers.py (runs/teachers/<task>). A finished run whose configuration matches is
-reused; anything else is run again.
+reused; anything else is run again. The `generated` variant first writes `--generate-count` pairs with `zskd
+generate --pairs` (the packaged SmolLM2), and rule-made pairs of the out-of-domain corpora fill the rest of the
+transfer set.
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ from pathlib import Path
 
 from common import SUMMARY_HEADERS, eval_split_option, reuse_or_run, run_grid, save_results, summary_row
 from zskd.distill import DistillConfig, distill
+from zskd.methods.generate import GenerateConfig, generate
+from zskd.methods.ood import corpus_files
 from zskd.methods.pairs import PAIR_KINDS
 from zskd.report import markdown_table
 from zskd.runinfo import machine_description
@@ -33,6 +38,7 @@ VARIANTS = {
     "pair-bilstm+7-kinds": dict(method="ood", student="pair-bilstm", pair_kinds=ALL_KINDS),  # both: the default
     "pair-bilstm-cross+7-kinds": dict(method="ood", student="pair-bilstm", pair_kinds=ALL_KINDS,
                                       student_options="cross_attention=true"),
+    "pair-bilstm+generated": dict(method="generate", student="pair-bilstm", pair_kinds=ALL_KINDS),
     "indomain-bilstm": dict(method="indomain", student="bilstm"),
     "indomain-pair-bilstm": dict(method="indomain", student="pair-bilstm"),
     "indomain-pair-bilstm-cross": dict(method="indomain", student="pair-bilstm",
@@ -47,7 +53,19 @@ def run_one(task: str, variant: str, seed: int, args) -> dict:
         eval_split=eval_split_option(task), data_root=args.data_root, transfer_size=args.transfer_size,
         steps=args.steps, seed=seed, cache_dir=args.cache_dir, **VARIANTS[variant],
     )
+    if config.method == "generate":  # the LM's pairs, rule-made pairs of the corpora filling the rest
+        config.generated = generated_pairs(task, seed, args)
+        config.ood = ",".join(str(f) for f in corpus_files(config))
     return reuse_or_run(out, config, lambda: distill(config))
+
+
+def generated_pairs(task: str, seed: int, args) -> str:
+    """The file of `args.generate_count` LM-written pairs for `task`'s teacher: the one already written, or new."""
+    out = Path(args.runs_dir) / f"{task}-generated-pairs-s{seed}.parquet"
+    config = GenerateConfig(teacher=str(Path(args.teachers_dir) / task), out=str(out), pairs=True,
+                            count=args.generate_count, seed=seed, cache_dir=args.cache_dir, data_root=args.data_root)
+    reuse_or_run(out, config, lambda: generate(config), out.with_suffix(".json"))
+    return str(out)
 
 
 def class_columns(reports: list[dict]) -> list[str]:
@@ -67,6 +85,7 @@ def main() -> None:
     parser.add_argument("--seeds", default="0", help="comma-separated seeds; rows show mean and spread")
     parser.add_argument("--steps", type=int, default=4000)
     parser.add_argument("--transfer-size", type=int, default=40000)
+    parser.add_argument("--generate-count", type=int, default=2000, help="pairs the LM writes (variant generated)")
     parser.add_argument("--teachers-dir", default="runs/teachers")
     parser.add_argument("--runs-dir", default="runs/bench/pairs")
     parser.add_argument("--cache-dir", default=DistillConfig.cache_dir)
