@@ -77,8 +77,11 @@ def cmd_distill(args: argparse.Namespace) -> int:
     _, report = distill(config)
     if not report:
         return 0
-    print(f"student saved to {config.out}: {report['student_parameters']:,} parameters "
-          f"({report['compression']}x smaller than the teacher), {report['total_seconds']:.0f} s")
+    smaller = f"{report['compression']}x smaller than the teacher" if report["compression"] else "teacher size unknown"
+    print(f"student saved to {config.out}: {report['student_parameters']:,} parameters ({smaller}), "
+          f"{report['total_seconds']:.0f} s")
+    if "teacher_cost" in report:
+        print(f"teacher calls: {report['teacher_cost']}")
     print(f"agreement with the teacher on held-out transfer inputs: {report['heldout_agreement']:.2f}%")
     if "eval" in report:
         e = report["eval"]

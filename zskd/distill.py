@@ -31,6 +31,7 @@ from tqdm.auto import tqdm
 
 from zskd import losses
 from zskd.batching import length_grouped_batches
+from zskd.black_box_teacher import BlackBoxTeacher, EndpointOptions, EndpointScorer, function_scorer
 from zskd.checkpoint import load_checkpoint, save_checkpoint
 from zskd.config import append_jsonl, config_dict, load_config, option, write_json
 from zskd.data import DataError, Examples, read_labelled
@@ -43,6 +44,7 @@ from zskd.methods.ood import read_sentences
 from zskd.methods.pairs import PAIR_KINDS
 from zskd.objectives import shared_objectives
 from zskd.report import model_card
+from zskd.resources import MINILM
 from zskd.rundir import RunDirectory
 from zskd.runinfo import machine_description, peak_memory_mib, versions
 from zskd.schedule import linear_warmup_decay
@@ -59,6 +61,17 @@ class DistillConfig:
     """Every option of a distillation run; each is a flag of `zskd distill` and a key of its YAML recipes."""
 
     teacher: str = option("", "teacher model directory or hub id")
+    teacher_url: str | None = option(None, "instead of --teacher: an HTTP endpoint speaking Hugging Face's "
+                                           "text-classification JSON (only its answers are used)")
+    teacher_function: str | None = option(None, "instead of --teacher: module:function, a Python function from a "
+                                                "list of inputs to class probabilities")
+    teacher_labels: str | None = option(None, "--teacher-url/--teacher-function: the label names, comma-separated, "
+                                              "in class order (default: the first answer's, sorted)")
+    max_teacher_calls: int = option(0, "--teacher-url/--teacher-function: most requests to send (0: no limit)")
+    student_base: str | None = option(None, "--teacher-url/--teacher-function: the model whose tokenizer and "
+                                            "embeddings the student starts from (default: the packaged MiniLM-L6)")
+    endpoint: EndpointOptions = option(help="--teacher-url/--teacher-function: how requests are sent",
+                                       factory=EndpointOptions)
     out: str = option("", "output student directory")
     method: str = option("ood", f"distillation method: {', '.join(METHODS)}")
     student: str | None = option(None, f"student: {', '.join(STUDENTS)} (default: pair-bilstm when the teacher reads "
@@ -149,8 +162,7 @@ def distill(config: DistillConfig | None = None, stop_after_steps: int | None = 
     started = time.time()
     accelerator = Accelerator()
     torch.manual_seed(config.seed)
-    teacher = Teacher.from_pretrained(config.teacher, trust_remote_code=config.trust_remote_code,
-                                      max_length=config.max_length, bf16=config.teacher_bf16, device=accelerator.device)
+    teacher = load_teacher(config, accelerator.device)
     eval_examples, metric = load_eval_data(config)
     if config.pairs is None:
         config = dataclasses.replace(config, pairs=bool(eval_examples is not None and eval_examples.is_pair))
@@ -169,10 +181,42 @@ def distill(config: DistillConfig | None = None, stop_after_steps: int | None = 
     return finish(config, run, setup, transfer, objectives, trained, eval_examples, metric, started)
 
 
+def load_teacher(config: DistillConfig, device: torch.device | None = None) -> Teacher | BlackBoxTeacher:
+    """The local transformers teacher `--teacher` names, or the black box of `--teacher-url` / `--teacher-function`
+    on the student base."""
+    if config.teacher:
+        return Teacher.from_pretrained(config.teacher, trust_remote_code=config.trust_remote_code,
+                                       max_length=config.max_length, bf16=config.teacher_bf16, device=device)
+    base = Teacher.from_pretrained(config.student_base or MINILM.name, trust_remote_code=config.trust_remote_code,
+                                   max_length=config.max_length, bf16=False)
+    score = EndpointScorer(config.teacher_url, config.endpoint.timeout, config.endpoint.token_env) \
+        if config.teacher_url else function_scorer(config.teacher_function)
+    labels = [x.strip() for x in config.teacher_labels.split(",")] if config.teacher_labels else None
+    return BlackBoxTeacher(score, config.teacher_url or config.teacher_function, base, config.endpoint, labels,
+                           config.max_teacher_calls)
+
+
 def check_config(config: DistillConfig) -> Method:
     """The method `config` names, once it and the options every run shares pass their checks."""
-    if not config.teacher or not config.out:
-        raise DataError("give --teacher DIR and --out DIR")
+    sources = [flag for flag, value in (("--teacher", config.teacher), ("--teacher-url", config.teacher_url),
+                                        ("--teacher-function", config.teacher_function)) if value]
+    if len(sources) != 1 or not config.out:
+        raise DataError("give one teacher (--teacher DIR, --teacher-url URL or --teacher-function module:function) "
+                        f"and --out DIR{f'; got {chr(32).join(sources)}' if len(sources) > 1 else ''}")
+    black_box = not config.teacher
+    if not black_box:
+        for flag, value in (("--teacher-labels", config.teacher_labels), ("--student-base", config.student_base),
+                            ("--max-teacher-calls", config.max_teacher_calls)):
+            if value:
+                raise DataError(f"{flag} is for --teacher-url/--teacher-function; a local --teacher gives its own")
+    endpoint = config.endpoint
+    for flag, value, least in (("batch-size", endpoint.batch_size, 1), ("concurrency", endpoint.concurrency, 1),
+                               ("retries", endpoint.retries, 0)):
+        if value < least:
+            raise DataError(f"--endpoint-{flag} {value} must be at least {least}")
+    if endpoint.timeout <= 0 or endpoint.rate_limit < 0 or endpoint.backoff < 0 or config.max_teacher_calls < 0:
+        raise DataError("--endpoint-timeout must be positive; --endpoint-rate-limit, --endpoint-backoff and "
+                        "--max-teacher-calls must not be negative")
     if config.method not in METHODS:
         raise DataError(f"unknown method {config.method!r}: choose one of {', '.join(METHODS)}")
     if config.student is not None and config.student not in STUDENTS:
@@ -190,6 +234,11 @@ def check_config(config: DistillConfig) -> Method:
         raise DataError(f"unknown --pair-kinds {', '.join(sorted(unknown)) or '(none given)'}: choose from "
                         f"{', '.join(PAIR_KINDS)}")
     method = METHODS[config.method]
+    if black_box and (method.needs_weights or config.hidden_weight > 0):
+        what = f"method {config.method}" if method.needs_weights else "--hidden-weight"
+        raise DataError(f"{what} reads the teacher's weights, and {sources[0]} gives only its answers: use method "
+                        f"{', '.join(name for name, m in METHODS.items() if not m.needs_weights)}, or a local "
+                        "--teacher")
     method.validate(config)
     return method
 
@@ -375,17 +424,25 @@ def finish(config: DistillConfig, run: RunDirectory, setup: Setup, transfer: Lab
         "vocabulary": len(setup.vocabulary), "few_shot_examples": len(setup.shots) if setup.shots is not None else 0,
         "teacher_bf16": teacher.bf16, "teacher_parameters": teacher.num_parameters(),
         "student_parameters": best_student.num_parameters(),
-        "compression": round(teacher.num_parameters() / best_student.num_parameters(), 1),
+        "compression": round(teacher.num_parameters() / best_student.num_parameters(), 1)
+        if teacher.num_parameters() else None,
         "heldout_agreement": best, "heldout_size": len(transfer.heldout), "steps": config.steps,
         "transfer_seconds": round(transfer.seconds, 1), "train_seconds_this_session": round(train_seconds, 1),
         "peak_memory_mib": peak_memory_mib(), "artefacts": artefacts,
         "config": config_dict(config), "versions": versions(), "machine": machine_description(),
     }
-    exact_teacher = Teacher(teacher.model, teacher.tokenizer, teacher.max_length, bf16=False)  # as `zskd eval` scores
+    # as `zskd eval` scores; a black box answers as it answers
+    exact_teacher = Teacher(teacher.model, teacher.tokenizer, teacher.max_length, bf16=False) \
+        if teacher.white_box else teacher
+    if not teacher.white_box:
+        report["teacher"] = teacher.identity
     if eval_examples is not None:
         report["eval"] = _final_eval(best_student, exact_teacher, eval_examples, metric, config.cache_dir)
     # 0 when everything came from the cache
-    report["teacher_inputs_labelled"] = teacher.inputs_labelled + exact_teacher.inputs_labelled
+    report["teacher_inputs_labelled"] = teacher.inputs_labelled + \
+        (exact_teacher.inputs_labelled if exact_teacher is not teacher else 0)
+    if not teacher.white_box:  # what the labels cost: requests, texts, retries, failures, seconds
+        report["teacher_cost"] = dict(teacher.cost)
     report["total_seconds"] = round(time.time() - started, 1)
     write_json(final / "run.json", report)
     for name in ("metrics.jsonl", *artefacts):

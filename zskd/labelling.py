@@ -19,7 +19,6 @@ from tqdm.auto import tqdm
 from zskd.data import TextInput
 
 log = logging.getLogger(__name__)
-SHARD_SIZE = 4096
 
 
 def input_key(item: TextInput) -> str:
@@ -76,9 +75,10 @@ def label_with_teacher(teacher, inputs: Sequence[TextInput], cache_dir: str | Pa
     todo_indices = list(todo.values())
     if todo_indices:
         log.info("labelling %d inputs (%d cached)", len(todo_indices), len(cache))
-    for start in tqdm(range(0, len(todo_indices), SHARD_SIZE), desc="teacher labelling", unit="shard",
+    size = teacher.label_chunk_size  # a shard per chunk: an interruption loses at most the chunk being labelled
+    for start in tqdm(range(0, len(todo_indices), size), desc="teacher labelling", unit="chunk",
                       disable=not progress or not todo_indices):
-        chunk = [inputs[i] for i in todo_indices[start : start + SHARD_SIZE]]
+        chunk = [inputs[i] for i in todo_indices[start : start + size]]
         cache.add(chunk, teacher.logits(chunk))
     return (np.stack([cache.get(k) for k in keys]) if keys else np.zeros((0, teacher.num_labels), np.float32),
             len(todo_indices))

@@ -45,8 +45,10 @@ def model_card(report: dict) -> str:
     lines += [
         "",
         markdown_table(["", "parameters", "compression"], [
-            ["teacher", f"{report['teacher_parameters']:,}", "1x"],
-            ["student", f"{report['student_parameters']:,}", f"{report['compression']}x"],
+            ["teacher", f"{report['teacher_parameters']:,}" if report["teacher_parameters"] else
+             f"unknown (answers only: {report['teacher']})", "1x"],
+            ["student", f"{report['student_parameters']:,}",
+             f"{report['compression']}x" if report["compression"] else "unknown"],
         ]),
         "",
         f"Agreement with the teacher on {report['heldout_size']} held-out transfer inputs: "

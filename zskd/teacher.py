@@ -46,6 +46,9 @@ class Teacher:
     With `bf16` (default: on a GPU that supports it, or where it measures clearly faster on this CPU) labelling runs
     under bfloat16 autocast; pass bf16=False for exact float32 computation. `device` moves the model first."""
 
+    label_chunk_size = 4096  # inputs labelled between writes to the label cache
+    white_box = True  # methods may read its embeddings and gradients, not only its answers
+
     def __init__(self, model, tokenizer, max_length: int = 128, batch_size: int = 64, max_tokens: int = 8192,
                  bf16: bool | None = None, device: str | torch.device | None = None):
         self.model = (model.to(device) if device is not None else model).eval()

@@ -276,5 +276,5 @@ def validate(config) -> None:
             raise DataError(f"--adversarial-{flag} {value} must be at least 1")
 
 
-METHOD = Method(transfer_set=ood_transfer_set, validate=validate,
+METHOD = Method(transfer_set=ood_transfer_set, validate=validate, needs_weights=True,
                 objectives=lambda setup: [AdversarialObjective(setup)])

@@ -101,3 +101,4 @@ class Method:
     transfer_set: Callable[[DistillConfig, Teacher], TransferSet]
     validate: Callable[[DistillConfig], None] = field(default=no_checks)
     objectives: Callable[[Setup], list[Objective]] = field(default=no_objectives)
+    needs_weights: bool = False  # white-box: reads the teacher's embeddings and gradients, not only its answers

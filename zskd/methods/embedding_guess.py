@@ -339,5 +339,5 @@ def validate(config) -> None:
         raise DataError(f"--embedding-guess-mask-rate {options.mask_rate} is not a fraction: give a number in (0, 1]")
 
 
-METHOD = Method(transfer_set=embedding_guess_text, validate=validate,
+METHOD = Method(transfer_set=embedding_guess_text, validate=validate, needs_weights=True,
                 objectives=lambda setup: [EmbeddingGuessObjective(setup)])
