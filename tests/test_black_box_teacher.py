@@ -146,6 +146,14 @@ def test_a_dead_endpoint_fails_with_one_clear_error(teacher):
     with pytest.raises(ResourceError, match="failed 3 times in a row on one batch"):
         dead.logits(["a film"])
     assert dead.cost["requests"] == 3 and dead.cost["retries"] == 2
+    for answer, message in (({"error": "model loading"}, "expected, per input, a list of {label, score}"),
+                            ([[0.5, 0.4, 0.1]], r"array of shape \(1, 3\) for 1 inputs and 2 labels"),
+                            ([[{"label": teacher.label_names[0], "score": 1.0}]],
+                             rf"lacks label\(s\) {teacher.label_names[1]}:"),
+                            ([[-0.5, 1.5]], "not probabilities")):
+        odd = BlackBoxTeacher(lambda batch: answer, "odd", base=teacher, label_names=teacher.label_names)
+        with pytest.raises(ResourceError, match=message):
+            odd.logits(["a film"])
 
 
 def test_distilling_from_an_endpoint_and_from_a_function(tmp_path, monkeypatch, teacher, rule_teacher, ood_file,

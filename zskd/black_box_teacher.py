@@ -113,6 +113,12 @@ def function_scorer(spec: str) -> Callable[[Sequence[TextInput]], Answer]:
     return function
 
 
+def is_label_scores(answer: Answer) -> bool:
+    """Whether an answer is, per input, a list of {label, score} objects (else it should be an array)."""
+    return isinstance(answer, list) and len(answer) > 0 and isinstance(answer[0], list) and len(answer[0]) > 0 \
+        and isinstance(answer[0][0], dict)
+
+
 class BlackBoxTeacher:
     """A teacher seen only through `score` (a batch of inputs -> its answer): `logits` are the log-probabilities it
     answers, labelled with `EndpointOptions`' concurrency, retries, rate limit and `max_calls` budget. Tokenizer and
@@ -189,8 +195,12 @@ class BlackBoxTeacher:
 
     def probabilities(self, answer: Answer, count: int) -> np.ndarray:
         """[count, K] probabilities, in `label_names` order, from an answer; each row normalised to sum to 1."""
-        if isinstance(answer, np.ndarray) or (answer and not isinstance(answer[0], list)):
-            rows = np.asarray(answer, dtype=np.float64)
+        if not is_label_scores(answer):
+            try:
+                rows = np.asarray(answer, dtype=np.float64)
+            except (TypeError, ValueError):
+                raise ResourceError(f"the teacher answered {str(answer)[:200]!r}: expected, per input, a list of "
+                                    "{label, score} objects, or an [N, K] array of probabilities") from None
             if rows.shape != (count, self.num_labels):
                 raise ResourceError(f"the teacher answered an array of shape {rows.shape} for {count} inputs and "
                                     f"{self.num_labels} labels ({', '.join(self._label_names)})")
@@ -217,9 +227,8 @@ class BlackBoxTeacher:
             self._start_request()
             try:
                 answer = self.score(batch)
-                labels = [str(item["label"]) for item in answer[0]] if answer is not None and len(answer) and \
-                    isinstance(answer[0], list) else []
                 result = read(answer, len(batch))
+                labels = [str(item["label"]) for item in answer[0]] if is_label_scores(answer) else []
                 with self._lock:
                     self.cost["texts"] += len(batch)
                 return result, labels
