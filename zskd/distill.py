@@ -36,7 +36,9 @@ from zskd.checkpoint import load_checkpoint, save_checkpoint
 from zskd.config import append_jsonl, config_dict, load_config, option, write_json
 from zskd.data import DataError, Examples, read_labelled
 from zskd.evaluate import agreement, best_constant_answer, classification_metrics, teacher_comparison
+from zskd.generation import LanguageModel
 from zskd.labelling import label_with_teacher
+from zskd.lm_teacher import LanguageModelScorer
 from zskd.methods import METHODS, Batch, Method, Objective, Setup, TransferSet
 from zskd.methods.adversarial import AdversarialOptions
 from zskd.methods.embedding_guess import EmbeddingGuessOptions
@@ -65,13 +67,21 @@ class DistillConfig:
                                            "text-classification JSON (only its answers are used)")
     teacher_function: str | None = option(None, "instead of --teacher: module:function, a Python function from a "
                                                 "list of inputs to class probabilities")
-    teacher_labels: str | None = option(None, "--teacher-url/--teacher-function: the label names, comma-separated, "
-                                              "in class order (default: the first answer's, sorted)")
-    max_teacher_calls: int = option(0, "--teacher-url/--teacher-function: most requests to send (0: no limit)")
-    student_base: str | None = option(None, "--teacher-url/--teacher-function: the model whose tokenizer and "
+    teacher_lm: str | None = option(None, "instead of --teacher: a causal LM (packaged smollm2-135m, a directory or "
+                                          "a hub id) as a zero-shot teacher, from a prompt and one word per label")
+    teacher_prompt: str | None = option(None, "--teacher-lm: the prompt, with {text} ({text_pair} for pairs; "
+                                              "{labels} lists the words; default: zskd/lm_teacher.py)")
+    teacher_verbalisers: str | None = option(None, "--teacher-lm: the word the LM answers for each label, "
+                                                   "comma-separated (default: the label names)")
+    teacher_labels: str | None = option(None, "a teacher known by its answers: the label names, comma-separated, in "
+                                              "class order (default: the first answer's, sorted; --teacher-lm needs "
+                                              "them)")
+    max_teacher_calls: int = option(0, "a teacher known by its answers: most requests (batches) to send (0: no "
+                                       "limit)")
+    student_base: str | None = option(None, "a teacher known by its answers: the model whose tokenizer and "
                                             "embeddings the student starts from (default: the packaged MiniLM-L6)")
-    endpoint: EndpointOptions = option(help="--teacher-url/--teacher-function: how requests are sent",
-                                       factory=EndpointOptions)
+    endpoint: EndpointOptions = option(help="a teacher known by its answers (--teacher-url, --teacher-function, "
+                                            "--teacher-lm): how requests are sent", factory=EndpointOptions)
     out: str = option("", "output student directory")
     method: str = option("ood", f"distillation method: {', '.join(METHODS)}")
     student: str | None = option(None, f"student: {', '.join(STUDENTS)} (default: pair-bilstm when the teacher reads "
@@ -162,10 +172,10 @@ def distill(config: DistillConfig | None = None, stop_after_steps: int | None = 
     started = time.time()
     accelerator = Accelerator()
     torch.manual_seed(config.seed)
-    teacher = load_teacher(config, accelerator.device)
     eval_examples, metric = load_eval_data(config)
     if config.pairs is None:
         config = dataclasses.replace(config, pairs=bool(eval_examples is not None and eval_examples.is_pair))
+    teacher = load_teacher(config, accelerator.device)
     if config.student is None:
         config = dataclasses.replace(config, student=default_student(config.pairs))
     work = run.begin({k: v for k, v in config_dict(config).items() if k != "cache_dir"})
@@ -182,33 +192,50 @@ def distill(config: DistillConfig | None = None, stop_after_steps: int | None = 
 
 
 def load_teacher(config: DistillConfig, device: torch.device | None = None) -> Teacher | BlackBoxTeacher:
-    """The local transformers teacher `--teacher` names, or the black box of `--teacher-url` / `--teacher-function`
-    on the student base."""
+    """The local transformers teacher `--teacher` names, or the one known by its answers (`--teacher-url`,
+    `--teacher-function`, `--teacher-lm`) on the student base."""
     if config.teacher:
         return Teacher.from_pretrained(config.teacher, trust_remote_code=config.trust_remote_code,
                                        max_length=config.max_length, bf16=config.teacher_bf16, device=device)
+    labels = [x.strip() for x in config.teacher_labels.split(",")] if config.teacher_labels else None
+    if config.teacher_url:
+        score, identity = EndpointScorer(config.teacher_url, config.endpoint.timeout, config.endpoint.token_env), \
+            config.teacher_url
+    elif config.teacher_function:
+        score, identity = function_scorer(config.teacher_function), config.teacher_function
+    else:
+        lm = LanguageModel.load(config.teacher_lm, config.trust_remote_code, bf16=False)
+        verbalisers = [x.strip() for x in config.teacher_verbalisers.split(",")] if config.teacher_verbalisers \
+            else labels
+        score = LanguageModelScorer(lm, verbalisers, config.teacher_prompt, bool(config.pairs))
+        identity = f"lm:{config.teacher_lm}|{score.prompt}|{','.join(verbalisers)}"
     base = Teacher.from_pretrained(config.student_base or MINILM.name, trust_remote_code=config.trust_remote_code,
                                    max_length=config.max_length, bf16=False)
-    score = EndpointScorer(config.teacher_url, config.endpoint.timeout, config.endpoint.token_env) \
-        if config.teacher_url else function_scorer(config.teacher_function)
-    labels = [x.strip() for x in config.teacher_labels.split(",")] if config.teacher_labels else None
-    return BlackBoxTeacher(score, config.teacher_url or config.teacher_function, base, config.endpoint, labels,
-                           config.max_teacher_calls)
+    return BlackBoxTeacher(score, identity, base, config.endpoint, labels, config.max_teacher_calls)
 
 
 def check_config(config: DistillConfig) -> Method:
     """The method `config` names, once it and the options every run shares pass their checks."""
     sources = [flag for flag, value in (("--teacher", config.teacher), ("--teacher-url", config.teacher_url),
-                                        ("--teacher-function", config.teacher_function)) if value]
+                                        ("--teacher-function", config.teacher_function),
+                                        ("--teacher-lm", config.teacher_lm)) if value]
     if len(sources) != 1 or not config.out:
-        raise DataError("give one teacher (--teacher DIR, --teacher-url URL or --teacher-function module:function) "
-                        f"and --out DIR{f'; got {chr(32).join(sources)}' if len(sources) > 1 else ''}")
+        raise DataError("give one teacher (--teacher DIR, --teacher-url URL, --teacher-function module:function or "
+                        f"--teacher-lm LM) and --out DIR{f'; got {chr(32).join(sources)}' if len(sources) > 1 else ''}")
     black_box = not config.teacher
     if not black_box:
         for flag, value in (("--teacher-labels", config.teacher_labels), ("--student-base", config.student_base),
                             ("--max-teacher-calls", config.max_teacher_calls)):
             if value:
-                raise DataError(f"{flag} is for --teacher-url/--teacher-function; a local --teacher gives its own")
+                raise DataError(f"{flag} is for a teacher known by its answers (--teacher-url, --teacher-function, "
+                                "--teacher-lm); a local --teacher gives its own")
+    if not config.teacher_lm and (config.teacher_prompt or config.teacher_verbalisers):
+        raise DataError("--teacher-prompt and --teacher-verbalisers are for --teacher-lm")
+    if config.teacher_lm and not config.teacher_labels:
+        raise DataError("--teacher-lm needs the label names: pass --teacher-labels, e.g. negative,positive")
+    words, labels = (len(x.split(",")) if x else 0 for x in (config.teacher_verbalisers, config.teacher_labels))
+    if words and words != labels:
+        raise DataError(f"--teacher-verbalisers gives {words} words for {labels} --teacher-labels: give one per label")
     endpoint = config.endpoint
     for flag, value, least in (("batch-size", endpoint.batch_size, 1), ("concurrency", endpoint.concurrency, 1),
                                ("retries", endpoint.retries, 0)):
