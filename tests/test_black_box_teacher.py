@@ -195,7 +195,7 @@ def test_white_box_methods_and_bad_teacher_options_are_refused(tmp_path, tiny_mo
         assert main(["distill", *url, *extra, *out]) == 2
         assert message in capsys.readouterr().err
     assert main(["distill", "--teacher", str(tiny_model), "--teacher-labels", "a,b", *out]) == 2
-    assert "--teacher-labels is for --teacher-url/--teacher-function" in capsys.readouterr().err
+    assert "--teacher-labels is for a teacher known by its answers" in capsys.readouterr().err
     monkeypatch.delenv("NO_SUCH_TOKEN", raising=False)
     assert main(["distill", *url, "--endpoint-token-env", "NO_SUCH_TOKEN", "--student-base", str(tiny_model),
                  *out]) == 2

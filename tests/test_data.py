@@ -112,5 +112,7 @@ def test_tokenize_matches_the_tokenizers_own_call(tiny_model):
         assert tokenize(tokenizer, texts, max_length) == {k: expected[k] for k in ("input_ids", "token_type_ids")}
         expected = tokenizer([a for a, _ in pairs], [b for _, b in pairs], truncation="longest_first",
                              max_length=max_length)
-        assert tokenize(tokenizer, pairs, max_length) == {k: expected[k] for k in ("input_ids", "token_type_ids")}
+        # the students' segments of a BERT pair are its token_type_ids
+        assert tokenize(tokenizer, pairs, max_length) == {"segments": expected["token_type_ids"],
+                                                          **{k: expected[k] for k in ("input_ids", "token_type_ids")}}
     assert tokenizer(texts, truncation=True, max_length=8)["input_ids"] == tokenize(tokenizer, texts, 8)["input_ids"]

@@ -53,7 +53,24 @@ def tokenize(tokenizer, inputs: Sequence[TextInput], max_length: int) -> dict[st
     out = {"input_ids": [e.ids for e in encodings]}
     if "token_type_ids" in tokenizer.model_input_names:
         out["token_type_ids"] = [e.type_ids for e in encodings]
+    if pairs:  # for the students, whatever the teacher takes: RoBERTa-style tokenizers give no segment ids
+        out["segments"] = [second_segment_flags(e.sequence_ids) for e in encodings]
     return out
+
+
+def second_segment_flags(sequence_ids: Sequence[int | None]) -> list[int]:
+    """Per token of a pair, 1 from the second sentence's first token on (its special tokens included), else 0:
+    BERT's token_type_ids, for every tokenizer."""
+    flags, second = [], 0
+    for sequence in sequence_ids:
+        second = second or int(sequence == 1)
+        flags.append(second)
+    return flags
+
+
+def segment_ids(encoded: dict[str, list[list[int]]]) -> list[list[int]]:
+    """The students' segment ids of `tokenize`'s output: the second sentence's flags for pairs, else zeros."""
+    return encoded.get("segments") or encoded.get("token_type_ids") or [[0] * len(x) for x in encoded["input_ids"]]
 
 
 @dataclass

@@ -34,7 +34,7 @@ from zskd.batching import length_grouped_batches
 from zskd.black_box_teacher import BlackBoxTeacher, EndpointOptions, EndpointScorer, function_scorer
 from zskd.checkpoint import load_checkpoint, save_checkpoint
 from zskd.config import append_jsonl, config_dict, load_config, option, write_json
-from zskd.data import DataError, Examples, read_labelled
+from zskd.data import DataError, Examples, read_labelled, segment_ids
 from zskd.evaluate import agreement, best_constant_answer, classification_metrics, teacher_comparison
 from zskd.generation import LanguageModel
 from zskd.labelling import label_with_teacher
@@ -320,7 +320,7 @@ def build_student(config: DistillConfig, teacher: Teacher, transfer: LabelledTra
     vocabulary = build_vocabulary(teacher.tokenizer, token_counts, config.max_vocab)
     student = create_student(config.student, teacher, vocabulary,
                              parse_student_options(config.student, config.student_options))
-    segments = encoded.get("token_type_ids") or [[0] * len(x) for x in encoded["input_ids"]]
+    segments = segment_ids(encoded)
     return Setup(config=config, teacher=teacher, student=student, vocabulary=vocabulary, token_counts=token_counts,
                  teacher_ids=encoded["input_ids"], segments=segments, shots=shots, work=work,
                  is_main_process=is_main_process)

@@ -20,7 +20,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from zskd.data import TextInput, tokenize
+from zskd.data import TextInput, segment_ids, tokenize
 from zskd.resources import ResourceError
 from zskd.students.base import STUDENT_CONFIG_FILE, is_student_directory, student_id_map
 
@@ -121,11 +121,11 @@ class OnnxStudent:
     def logits(self, inputs: Sequence[TextInput], batch_size: int = 64) -> np.ndarray:
         """[N, K] float32 logits in the order of `inputs`, one input at a time (`batch_size` is ignored)."""
         encoded = tokenize(self.tokenizer, inputs, self.max_length)
-        segments = encoded.get("token_type_ids")
+        segments = segment_ids(encoded)
         out = np.zeros((len(inputs), len(self.label_names)), dtype=np.float32)
         for i, ids in enumerate(encoded["input_ids"]):
             input_ids = self._teacher_to_student[ids][None]
-            token_type_ids = np.array([segments[i]], dtype=np.int64) if segments else np.zeros_like(input_ids)
+            token_type_ids = np.array([segments[i]], dtype=np.int64)
             out[i] = self.session.run(None, {"input_ids": input_ids, "token_type_ids": token_type_ids})[0][0]
         return out
 

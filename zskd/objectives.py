@@ -11,6 +11,7 @@ import torch
 
 from zskd import losses
 from zskd.batching import pad
+from zskd.data import segment_ids
 from zskd.methods.base import Batch, Objective, Setup
 
 
@@ -22,7 +23,7 @@ class FewShotCrossEntropy(Objective):
     def __init__(self, setup: Setup):
         encoded = setup.teacher.encode(setup.shots.texts)
         self.ids = setup.student.from_teacher_ids(encoded["input_ids"])
-        self.segments = encoded.get("token_type_ids") or [[0] * len(x) for x in self.ids]
+        self.segments = segment_ids(encoded)
         self.labels = torch.tensor(setup.shots.labels)
         self.collate = setup.student.collate
         self.batch_size, self.weight = setup.config.batch_size, setup.config.few_shot_weight

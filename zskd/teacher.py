@@ -41,6 +41,16 @@ def bf16_supported() -> bool:
         return False
 
 
+def usable_positions(config, tokenizer) -> int:
+    """How many tokens the model can read: its position table, less RoBERTa's offset (its positions start after
+    the padding index), and no more than the tokenizer's `model_max_length` where that is set."""
+    positions = getattr(config, "max_position_embeddings", None) or 10**9
+    if config.model_type in ("roberta", "xlm-roberta", "camembert") and config.pad_token_id is not None:
+        positions -= config.pad_token_id + 1
+    limit = getattr(tokenizer, "model_max_length", None)
+    return min(positions, limit) if limit and limit < 10**6 else positions
+
+
 class Teacher:
     """A classifier to distil from: batched float32 logits for texts or sentence pairs, and embedding access.
     With `bf16` (default: on a GPU that supports it, or where it measures clearly faster on this CPU) labelling runs
@@ -53,8 +63,7 @@ class Teacher:
                  bf16: bool | None = None, device: str | torch.device | None = None):
         self.model = (model.to(device) if device is not None else model).eval()
         self.tokenizer = tokenizer
-        # Never longer than the model has positions for (a small model may have fewer than `max_length`).
-        self.max_length = min(max_length, getattr(model.config, "max_position_embeddings", max_length))
+        self.max_length = min(max_length, usable_positions(model.config, tokenizer))
         self.batch_size = batch_size
         self.max_tokens = max_tokens
         self.bf16 = self._bf16_pays() if bf16 is None else bf16
@@ -153,5 +162,6 @@ class Teacher:
         self, inputs_embeds: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor | None = None
     ) -> torch.Tensor:
         """[B, K] logits from [B, L, D] word embeddings, differentiable with respect to them."""
-        return self.model(inputs_embeds=inputs_embeds, attention_mask=attention_mask,
-                          token_type_ids=token_type_ids).logits
+        takes_segments = "token_type_ids" in self.tokenizer.model_input_names  # not RoBERTa's or DistilBERT's
+        extra = {"token_type_ids": token_type_ids} if token_type_ids is not None and takes_segments else {}
+        return self.model(inputs_embeds=inputs_embeds, attention_mask=attention_mask, **extra).logits

@@ -48,7 +48,7 @@ from zskd.config import append_jsonl, option
 from zskd.data import DataError
 from zskd.methods.base import Batch, Method, Objective, Setup, last_before_evaluation
 from zskd.methods.ood import ood_transfer_set
-from zskd.methods.random_tokens import is_whole_word, random_transfer_set
+from zskd.methods.random_tokens import random_transfer_set, whole_words
 
 TEXTS = {"random": random_transfer_set, "ood": ood_transfer_set}
 
@@ -113,16 +113,14 @@ class EmbeddingGuesser:
         tokenizer = teacher.tokenizer
         student_id = {teacher_id: i for i, teacher_id in enumerate(vocabulary)}
         self.special = {name: student_id[getattr(tokenizer, f"{name}_token_id")] for name in ("cls", "sep", "mask")}
-        words = [student_id[i] for token, i in tokenizer.get_vocab().items()
-                 if i in student_id and is_whole_word(token)]
+        word_of = {student_id[i]: word for word, i in whole_words(tokenizer) if i in student_id}
         # whole words, as `random` draws; a vocabulary without any (a tiny test one) offers all its tokens
-        self.words = torch.tensor(sorted(words) or sorted(set(range(len(vocabulary))) - set(self.special.values())))
+        self.words = torch.tensor(sorted(word_of) or sorted(set(range(len(vocabulary))) - set(self.special.values())))
         self.word_weights = None  # uniform
         if options.word_prior == "zipf":  # P ~ 1 / rank in the tokenizer's vocabulary, numbered frequent to rare
             # WordPiece vocabularies number the single letters before every word; ranked first, they took a third of
             # the draws ("a d a shards d gail he forget"), so the prior leaves them out
-            letters = torch.tensor([len(tokenizer.convert_ids_to_tokens(vocabulary[i])) == 1
-                                    for i in self.words.tolist()])
+            letters = torch.tensor([len(word_of.get(i, "")) == 1 for i in self.words.tolist()])
             rank = torch.tensor([vocabulary[i] for i in self.words.tolist()]).masked_fill(letters, len(tokenizer))
             rank = rank.argsort().argsort()
             self.word_weights = (1.0 / (rank + 1.0)).masked_fill(letters, 0.0)

@@ -4,20 +4,33 @@ from __future__ import annotations
 
 import numpy as np
 
+from zskd.data import DataError
 from zskd.methods.base import Method
 from zskd.methods.common import TransferSet
 
 
-def is_whole_word(token: str) -> bool:
-    """A vocabulary entry that is a whole ASCII word: not a "##" piece, punctuation or a [SPECIAL] token."""
-    return token.isalpha() and token.isascii() and not token.startswith("[")
+def whole_words(tokenizer) -> list[tuple[str, int]]:
+    """(word, token id), sorted by word, for each vocabulary entry that is a whole ASCII word: the word typed after a
+    space tokenizes to exactly that entry. Not a WordPiece "##" piece, a BPE or SentencePiece continuation,
+    punctuation or a special token, whatever the tokenizer marks them with."""
+    special = set(tokenizer.all_special_ids)
+    candidates = []
+    for token, i in tokenizer.get_vocab().items():
+        word = tokenizer.convert_tokens_to_string([token]).strip()
+        if i not in special and word.isalpha() and word.isascii():
+            candidates.append((word, i))
+    if not candidates:
+        return []
+    encoded = tokenizer([" " + word for word, _ in candidates], add_special_tokens=False)["input_ids"]
+    return sorted((word, i) for (word, i), ids in zip(candidates, encoded) if ids == [i])
 
 
 def random_transfer_set(config, teacher) -> TransferSet:
     """`config.transfer_size` inputs of uniformly random length in [min_words, max_words] (pairs: two of them)."""
     rng = np.random.default_rng([config.seed, 1])
-    words = [w for w in teacher.tokenizer.get_vocab() if is_whole_word(w)]
-    words.sort()
+    words = [word for word, _ in whole_words(teacher.tokenizer)]
+    if not words:
+        raise DataError("the teacher's vocabulary has no whole words for method random to draw")
 
     def sentence() -> str:
         length = rng.integers(config.min_words, config.max_words + 1)

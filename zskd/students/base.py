@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from zskd.batching import pad, sorted_batches
-from zskd.data import TextInput, tokenize
+from zskd.data import TextInput, segment_ids, tokenize
 
 STUDENT_CONFIG_FILE = "config.json"
 
@@ -98,7 +98,7 @@ class Student(nn.Module):
         """Student token ids (and segment ids) for texts or pairs, not padded."""
         enc = tokenize(self.tokenizer, inputs, self.max_length)
         return {"input_ids": self.from_teacher_ids(enc["input_ids"]),
-                "token_type_ids": enc.get("token_type_ids") or [[0] * len(ids) for ids in enc["input_ids"]]}
+                "token_type_ids": segment_ids(enc)}
 
     def from_teacher_ids(self, teacher_ids: Sequence[Sequence[int]]) -> list[list[int]]:
         """The student ids of teacher token-id sequences ([UNK] for tokens outside the pruned vocabulary)."""

@@ -1,6 +1,8 @@
 """Small transformer student: a shallower (and optionally narrower) BERT. At the teacher's width it starts from
-the teacher's embeddings and from evenly spaced teacher layers; narrower, its embeddings start from a PCA of the
-teacher's and its layers are random. It can match the teacher's hidden states (`hidden_weight` in the config)."""
+the teacher's embeddings and, for a teacher of BERT's shape (`BERT_SHAPED`), from evenly spaced teacher layers;
+narrower, or from another family (DistilBERT, ELECTRA, DeBERTa, ModernBERT), its layers are random and its
+embeddings start from a PCA of the teacher's. It can match the teacher's hidden states (`hidden_weight` in the
+config)."""
 
 from __future__ import annotations
 
@@ -9,6 +11,9 @@ from dataclasses import dataclass, field
 import torch
 
 from zskd.students.base import Student
+
+# teacher families whose layers and embeddings have BERT's shapes, so that they load into the student's
+BERT_SHAPED = ("bert", "roberta", "xlm-roberta", "camembert")
 
 
 @dataclass
@@ -40,10 +45,13 @@ class TransformerStudent(Student):
         options.setdefault("max_position_embeddings", teacher_config.max_position_embeddings)
         if options["hidden_size"] == teacher_config.hidden_size:
             options.setdefault("num_heads", teacher_config.num_attention_heads)
-            options.setdefault("intermediate_size", teacher_config.intermediate_size)
+            options.setdefault("intermediate_size", getattr(teacher_config, "intermediate_size",
+                                                            4 * teacher_config.hidden_size))
             layers = options.setdefault("num_layers", 2)
             total = teacher_config.num_hidden_layers
-            options.setdefault("teacher_layers", [round(i * (total - 1) / max(1, layers - 1)) for i in range(layers)])
+            if teacher_config.model_type in BERT_SHAPED:  # other families' layers do not load into BERT's: random
+                options.setdefault("teacher_layers",
+                                   [round(i * (total - 1) / max(1, layers - 1)) for i in range(layers)])
         student = super().from_teacher(teacher, kept_token_ids, options)
         if student.config.teacher_layers:
             student.initialise_from_teacher(teacher.model)
