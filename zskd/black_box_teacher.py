@@ -63,8 +63,9 @@ class TransientError(Exception):
         self.retry_after = retry_after
 
 
-class EndpointScorer:
-    """POSTs a batch of inputs to a text-classification endpoint and returns its answer."""
+class JsonEndpoint:
+    """POSTs JSON to `url` (with a bearer token from the environment variable `token_env`) and returns the JSON
+    answer; timeouts, dropped connections, 429 and 5xx raise `TransientError`, other HTTP errors `ResourceError`."""
 
     def __init__(self, url: str, timeout: float, token_env: str | None = None):
         self.url, self.timeout = url, timeout
@@ -76,10 +77,9 @@ class EndpointScorer:
                                 "with the endpoint's token")
             self.headers["Authorization"] = f"Bearer {token}"
 
-    def __call__(self, batch: Sequence[TextInput]) -> Answer:
-        inputs = [{"text": x[0], "text_pair": x[1]} if isinstance(x, (tuple, list)) else x for x in batch]
-        body = json.dumps({"inputs": inputs, "parameters": {"top_k": None}}).encode()
-        request = urllib.request.Request(self.url, data=body, headers=self.headers, method="POST")
+    def post(self, payload: dict):
+        request = urllib.request.Request(self.url, data=json.dumps(payload).encode(), headers=self.headers,
+                                         method="POST")
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
                 return json.loads(response.read())
@@ -93,6 +93,14 @@ class EndpointScorer:
                                 ) from None
         except (urllib.error.URLError, TimeoutError, ConnectionError, json.JSONDecodeError) as error:
             raise TransientError(f"{type(error).__name__}: {error}") from None
+
+
+class EndpointScorer(JsonEndpoint):
+    """A batch of inputs -> a text-classification endpoint's answer (Hugging Face's JSON)."""
+
+    def __call__(self, batch: Sequence[TextInput]) -> Answer:
+        inputs = [{"text": x[0], "text_pair": x[1]} if isinstance(x, (tuple, list)) else x for x in batch]
+        return self.post({"inputs": inputs, "parameters": {"top_k": None}})
 
 
 def function_scorer(spec: str) -> Callable[[Sequence[TextInput]], Answer]:

@@ -38,7 +38,7 @@ from zskd.data import DataError, Examples, read_labelled, segment_ids
 from zskd.evaluate import agreement, best_constant_answer, classification_metrics, teacher_comparison
 from zskd.generation import LanguageModel
 from zskd.labelling import label_with_teacher
-from zskd.lm_teacher import LanguageModelScorer
+from zskd.lm_teacher import LanguageModelScorer, OpenAIScorer
 from zskd.methods import METHODS, Batch, Method, Objective, Setup, TransferSet
 from zskd.methods.adversarial import AdversarialOptions
 from zskd.methods.embedding_guess import EmbeddingGuessOptions
@@ -69,10 +69,17 @@ class DistillConfig:
                                                 "list of inputs to class probabilities")
     teacher_lm: str | None = option(None, "instead of --teacher: a causal LM (packaged smollm2-135m, a directory or "
                                           "a hub id) as a zero-shot teacher, from a prompt and one word per label")
-    teacher_prompt: str | None = option(None, "--teacher-lm: the prompt, with {text} ({text_pair} for pairs; "
-                                              "{labels} lists the words; default: zskd/lm_teacher.py)")
-    teacher_verbalisers: str | None = option(None, "--teacher-lm: the word the LM answers for each label, "
-                                                   "comma-separated (default: the label names)")
+    teacher_openai: str | None = option(None, "instead of --teacher: an OpenAI-compatible server's base URL (e.g. "
+                                              "http://localhost:8080/v1) whose LM answers a prompt, as --teacher-lm")
+    teacher_model: str | None = option(None, "--teacher-openai: the model name to ask for")
+    teacher_completions: bool = option(False, "--teacher-openai: /completions with batches of prompts instead of "
+                                              "/chat/completions with one input a request")
+    teacher_samples: int = option(10, "--teacher-openai: sampled answers counted where the server returns no "
+                                      "log-probabilities")
+    teacher_prompt: str | None = option(None, "--teacher-lm/--teacher-openai: the prompt, with {text} ({text_pair} "
+                                              "for pairs; {labels} lists the words; default: zskd/lm_teacher.py)")
+    teacher_verbalisers: str | None = option(None, "--teacher-lm/--teacher-openai: the word the LM answers for each "
+                                                   "label, comma-separated (default: the label names)")
     teacher_labels: str | None = option(None, "a teacher known by its answers: the label names, comma-separated, in "
                                               "class order (default: the first answer's, sorted; --teacher-lm needs "
                                               "them)")
@@ -198,41 +205,55 @@ def load_teacher(config: DistillConfig, device: torch.device | None = None) -> T
         return Teacher.from_pretrained(config.teacher, trust_remote_code=config.trust_remote_code,
                                        max_length=config.max_length, bf16=config.teacher_bf16, device=device)
     labels = [x.strip() for x in config.teacher_labels.split(",")] if config.teacher_labels else None
+    options = config.endpoint
     if config.teacher_url:
         score, identity = EndpointScorer(config.teacher_url, config.endpoint.timeout, config.endpoint.token_env), \
             config.teacher_url
     elif config.teacher_function:
         score, identity = function_scorer(config.teacher_function), config.teacher_function
     else:
-        lm = LanguageModel.load(config.teacher_lm, config.trust_remote_code, bf16=False)
         verbalisers = [x.strip() for x in config.teacher_verbalisers.split(",")] if config.teacher_verbalisers \
             else labels
-        score = LanguageModelScorer(lm, verbalisers, config.teacher_prompt, bool(config.pairs))
-        identity = f"lm:{config.teacher_lm}|{score.prompt}|{','.join(verbalisers)}"
+        if config.teacher_lm:
+            lm = LanguageModel.load(config.teacher_lm, config.trust_remote_code, bf16=False)
+            score = LanguageModelScorer(lm, verbalisers, config.teacher_prompt, bool(config.pairs))
+        else:
+            score = OpenAIScorer(config.teacher_openai, config.teacher_model, verbalisers, config.teacher_prompt,
+                                 bool(config.pairs), not config.teacher_completions, config.teacher_samples,
+                                 config.endpoint.timeout, config.endpoint.token_env)
+            if not config.teacher_completions:  # a request per input: a retried batch never pays for one twice
+                options = dataclasses.replace(options, batch_size=1)
+        identity = f"lm:{config.teacher_lm or config.teacher_openai + '|' + config.teacher_model}|{score.prompt}|" \
+                   f"{','.join(verbalisers)}"
     base = Teacher.from_pretrained(config.student_base or MINILM.name, trust_remote_code=config.trust_remote_code,
                                    max_length=config.max_length, bf16=False)
-    return BlackBoxTeacher(score, identity, base, config.endpoint, labels, config.max_teacher_calls)
+    return BlackBoxTeacher(score, identity, base, options, labels, config.max_teacher_calls)
 
 
 def check_config(config: DistillConfig) -> Method:
     """The method `config` names, once it and the options every run shares pass their checks."""
     sources = [flag for flag, value in (("--teacher", config.teacher), ("--teacher-url", config.teacher_url),
                                         ("--teacher-function", config.teacher_function),
-                                        ("--teacher-lm", config.teacher_lm)) if value]
+                                        ("--teacher-lm", config.teacher_lm),
+                                        ("--teacher-openai", config.teacher_openai)) if value]
     if len(sources) != 1 or not config.out:
-        raise DataError("give one teacher (--teacher DIR, --teacher-url URL, --teacher-function module:function or "
-                        f"--teacher-lm LM) and --out DIR{f'; got {chr(32).join(sources)}' if len(sources) > 1 else ''}")
+        raise DataError("give one teacher (--teacher DIR, --teacher-url URL, --teacher-function module:function, "
+                        "--teacher-lm LM or --teacher-openai URL) and --out DIR"
+                        f"{f'; got {chr(32).join(sources)}' if len(sources) > 1 else ''}")
     black_box = not config.teacher
     if not black_box:
         for flag, value in (("--teacher-labels", config.teacher_labels), ("--student-base", config.student_base),
                             ("--max-teacher-calls", config.max_teacher_calls)):
             if value:
                 raise DataError(f"{flag} is for a teacher known by its answers (--teacher-url, --teacher-function, "
-                                "--teacher-lm); a local --teacher gives its own")
-    if not config.teacher_lm and (config.teacher_prompt or config.teacher_verbalisers):
-        raise DataError("--teacher-prompt and --teacher-verbalisers are for --teacher-lm")
-    if config.teacher_lm and not config.teacher_labels:
-        raise DataError("--teacher-lm needs the label names: pass --teacher-labels, e.g. negative,positive")
+                                "--teacher-lm, --teacher-openai); a local --teacher gives its own")
+    prompted = config.teacher_lm or config.teacher_openai
+    if not prompted and (config.teacher_prompt or config.teacher_verbalisers):
+        raise DataError("--teacher-prompt and --teacher-verbalisers are for --teacher-lm or --teacher-openai")
+    if prompted and not config.teacher_labels:
+        raise DataError(f"{sources[0]} needs the label names: pass --teacher-labels, e.g. negative,positive")
+    if config.teacher_openai and not config.teacher_model:
+        raise DataError("--teacher-openai needs --teacher-model, the name of the model the server serves")
     words, labels = (len(x.split(",")) if x else 0 for x in (config.teacher_verbalisers, config.teacher_labels))
     if words and words != labels:
         raise DataError(f"--teacher-verbalisers gives {words} words for {labels} --teacher-labels: give one per label")
