@@ -108,6 +108,18 @@ def cmd_generate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_label(args: argparse.Namespace) -> int:
+    from zskd.label_corpus import LabelConfig, label_corpus
+
+    report = label_corpus(load_config(LabelConfig, args.config, vars(args)))
+    if report["skipped"]:
+        print(f"shard {report['shard']} was labelled before ({report['inputs']:,} inputs): nothing to do")
+    else:
+        print(f"shard {report['shard']}: {report['inputs']:,} inputs, {report['labelled']:,} labelled, "
+              f"{report['cached']:,} already cached, {report['seconds']:.0f} s")
+    return 0
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     from zskd.evaluate import evaluate, measure_latency
 
@@ -197,6 +209,13 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--config", help="YAML file of options; flags override it")
     add_config_arguments(gen, GenerateConfig)
     gen.set_defaults(run=cmd_generate)
+
+    from zskd.label_corpus import LabelConfig
+
+    lab = commands.add_parser("label", help="label a corpus into the teacher's label cache, one shard per process")
+    lab.add_argument("--config", help="YAML file of options; flags override it")
+    add_config_arguments(lab, LabelConfig)
+    lab.set_defaults(run=cmd_label)
 
     ev = commands.add_parser("eval", help="score a model on a task or a labelled file")
     ev.add_argument("--model", required=True,

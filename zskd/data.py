@@ -246,13 +246,21 @@ def _label_id(value: str, names: list[str], by_name: dict[str, int]) -> int | No
 
 def read_unlabelled(path: str | Path, text_col: str = "text") -> list[str]:
     """Read unlabelled text: .txt has one example a line; tabular formats read `text_col`."""
+    return list(iter_unlabelled(path, text_col))
+
+
+def iter_unlabelled(path: str | Path, text_col: str = "text", text_col2: str | None = None) -> Iterator[TextInput]:
+    """Unlabelled inputs of a file one at a time, read as a stream (Parquet excepted): .txt has one text a line;
+    tabular formats give `text_col` (with `text_col2`, (first, second) pairs). Bad rows are skipped with a warning,
+    and the file refused at its end when most of it was bad."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: no such file")
     bad = _BadRows(path)
-    texts: list[str] = []
     total = 0
     if path.suffix.lower() == ".txt":
+        if text_col2:
+            raise DataError(f"{path}: a .txt file holds one text a line, not pairs; give a tsv/csv/jsonl/parquet file")
         with open(path, encoding="utf-8", errors="surrogateescape") as handle:
             for number, line in enumerate(handle, start=1):
                 line = line.strip()
@@ -262,17 +270,16 @@ def read_unlabelled(path: str | Path, text_col: str = "text") -> list[str]:
                 if _undecodable(line):
                     bad.add(number, "undecodable bytes (not UTF-8)")
                 else:
-                    texts.append(line)
+                    yield line
     else:
-        _check_columns(path, [text_col])
+        _check_columns(path, [text_col] + ([text_col2] if text_col2 else []))
         for number, row in _read_rows(path):
             total += 1
-            text = _text(row, text_col) if "__error__" not in row else None
-            if text is None:
+            texts = [_text(row, c) if "__error__" not in row else None for c in [text_col, text_col2] if c]
+            if any(t is None for t in texts):
                 bad.add(number, row.get("__error__", "missing text"))
-            elif _undecodable(text):
+            elif any(_undecodable(t) for t in texts):
                 bad.add(number, "undecodable bytes (not UTF-8)")
             else:
-                texts.append(text)
+                yield (texts[0], texts[1]) if text_col2 else texts[0]
     bad.check(total)
-    return texts

@@ -7,7 +7,10 @@ where it stopped, and a second run with the same teacher labels nothing. Runs an
 from __future__ import annotations
 
 import hashlib
+import itertools
 import logging
+import os
+import time
 from pathlib import Path
 from typing import Sequence
 
@@ -19,6 +22,7 @@ from tqdm.auto import tqdm
 from zskd.data import TextInput
 
 log = logging.getLogger(__name__)
+_shard_numbers = itertools.count()
 
 
 def input_key(item: TextInput) -> str:
@@ -50,23 +54,21 @@ class LabelCache:
         second = [x[1] if isinstance(x, (tuple, list)) else None for x in items]
         table = pa.table({"key": keys, "text": first, "text2": pa.array(second, pa.string()),
                           "logits": [row.tolist() for row in logits.astype(np.float32)]})
-        index = len(list(self.directory.glob("shard-*.parquet")))
-        final = self.directory / f"shard-{index:06d}.parquet"
-        while final.exists():
-            index += 1
-            final = self.directory / f"shard-{index:06d}.parquet"
+        # a name no other process writing to the same cache can pick (several label shards of one corpus at once)
+        final = self.directory / f"shard-{time.time_ns():020d}-{os.getpid()}-{next(_shard_numbers)}.parquet"
         tmp = final.with_suffix(".parquet.tmp")
         pq.write_table(table, tmp)
         tmp.replace(final)
         self._logits.update(zip(keys, logits.astype(np.float32)))
 
 
-def label_with_teacher(teacher, inputs: Sequence[TextInput], cache_dir: str | Path | None = None,
+def label_with_teacher(teacher, inputs: Sequence[TextInput], cache_dir: str | Path | LabelCache | None = None,
                        progress: bool = True) -> tuple[np.ndarray, int]:
-    """[N, K] teacher logits for `inputs`, from the cache where present; returns (logits, number newly labelled)."""
+    """[N, K] teacher logits for `inputs`, from the cache (a directory, or one opened for this teacher) where
+    present; returns (logits, number newly labelled)."""
     if cache_dir is None:
         return teacher.logits(inputs, progress=progress), len(inputs)
-    cache = LabelCache(cache_dir, teacher.fingerprint())
+    cache = cache_dir if isinstance(cache_dir, LabelCache) else LabelCache(cache_dir, teacher.fingerprint())
     keys = [input_key(x) for x in inputs]
     todo: dict[str, int] = {}  # uncached key -> first input with it
     for index, key in enumerate(keys):
