@@ -2,6 +2,7 @@
 
     zskd distill --teacher runs/teachers/sst2 --method ood --student bilstm --eval-task sst2 --out runs/sst2-ood
     accelerate launch -m zskd.cli distill ...        # the same on several processes or GPUs, unchanged
+    accelerate launch --cpu --num_processes 2 -m zskd.cli distill ...   # two CPU processes (gloo), as tested
 
 `distill` is the recipe, in four steps: the method's transfer set, labelled by the teacher (cached), with a held-out
 slice (`label_transfer_set`); a student whose vocabulary is pruned to the tokens the set uses, initialised from the
@@ -187,7 +188,8 @@ def distill(config: DistillConfig | None = None, stop_after_steps: int | None = 
         config = dataclasses.replace(config, student=default_student(config.pairs))
     work = run.begin({k: v for k, v in config_dict(config).items() if k != "cache_dir"})
 
-    transfer = label_transfer_set(config, method, teacher)
+    with accelerator.main_process_first():  # the others then read its labels from the cache
+        transfer = label_transfer_set(config, method, teacher)
     setup = build_student(config, teacher, transfer, work, accelerator.is_main_process)
     objectives = [*shared_objectives(setup), *method.objectives(setup)]
     evaluation = Evaluation(transfer.heldout_inputs, transfer.heldout_labels, eval_examples, metric)
