@@ -54,7 +54,7 @@ from zskd.schedule import linear_warmup_decay
 from zskd.students import STUDENTS, Student, create_student, default_student, load_student, parse_student_options
 from zskd.students.base import build_vocabulary
 from zskd.tasks import get_task, load_split
-from zskd.teacher import Teacher
+from zskd.teacher import TEACHER_RUNTIMES, Teacher
 
 log = logging.getLogger(__name__)
 
@@ -146,6 +146,8 @@ class DistillConfig:
     max_length: int = option(128, "tokens per input")
     teacher_bf16: bool | None = option(None, "label under bfloat16 autocast (default: where it measures clearly faster "
                                              "than float32 on this CPU)")
+    teacher_runtime: str = option("torch", "what runs a local teacher to label: torch, onnx (ONNX Runtime; the graph "
+                                           "exported once into <cache-dir>/onnx) or onnx-int8 (its int8 quantisation)")
     seed: int = option(0, "seed for everything: transfer set, initialisation, batches")
     trust_remote_code: bool = option(False, "allow custom teacher code (off: safer)")
 
@@ -204,8 +206,11 @@ def load_teacher(config: DistillConfig, device: torch.device | None = None) -> T
     """The local transformers teacher `--teacher` names, or the one known by its answers (`--teacher-url`,
     `--teacher-function`, `--teacher-lm`) on the student base."""
     if config.teacher:
-        return Teacher.from_pretrained(config.teacher, trust_remote_code=config.trust_remote_code,
-                                       max_length=config.max_length, bf16=config.teacher_bf16, device=device)
+        teacher = Teacher.from_pretrained(config.teacher, trust_remote_code=config.trust_remote_code,
+                                          max_length=config.max_length, bf16=config.teacher_bf16, device=device)
+        if config.teacher_runtime != "torch":
+            teacher.use_onnx_runtime(Path(config.cache_dir) / "onnx", int8=config.teacher_runtime == "onnx-int8")
+        return teacher
     labels = [x.strip() for x in config.teacher_labels.split(",")] if config.teacher_labels else None
     options = config.endpoint
     if config.teacher_url:
@@ -249,6 +254,10 @@ def check_config(config: DistillConfig) -> Method:
             if value:
                 raise DataError(f"{flag} is for a teacher known by its answers (--teacher-url, --teacher-function, "
                                 "--teacher-lm, --teacher-openai); a local --teacher gives its own")
+    if config.teacher_runtime not in TEACHER_RUNTIMES:
+        raise DataError(f"unknown --teacher-runtime {config.teacher_runtime!r}: choose {', '.join(TEACHER_RUNTIMES)}")
+    if black_box and config.teacher_runtime != "torch":
+        raise DataError("--teacher-runtime is for a local --teacher")
     prompted = config.teacher_lm or config.teacher_openai
     if not prompted and (config.teacher_prompt or config.teacher_verbalisers):
         raise DataError("--teacher-prompt and --teacher-verbalisers are for --teacher-lm or --teacher-openai")

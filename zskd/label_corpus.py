@@ -18,6 +18,7 @@ import json
 import os
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 from tqdm.auto import tqdm
@@ -25,7 +26,7 @@ from tqdm.auto import tqdm
 from zskd.config import config_dict, option, write_json
 from zskd.data import DataError, iter_unlabelled
 from zskd.labelling import LabelCache, label_with_teacher
-from zskd.teacher import Teacher
+from zskd.teacher import TEACHER_RUNTIMES, Teacher
 
 
 @dataclass
@@ -40,6 +41,8 @@ class LabelConfig:
     chunk_size: int = option(4096, "inputs labelled between writes to the cache")
     max_length: int = option(128, "tokens per input")
     teacher_bf16: bool | None = option(None, "label under bfloat16 autocast (default: where it measures faster)")
+    teacher_runtime: str = option("torch", "torch, onnx (ONNX Runtime, exported once into <cache-dir>/onnx) or "
+                                           "onnx-int8")
     trust_remote_code: bool = option(False, "allow custom teacher code (off: safer)")
 
 
@@ -72,6 +75,8 @@ def label_corpus(config: LabelConfig) -> dict:
         raise DataError("give --teacher DIR and --inputs FILE[,FILE]")
     if config.chunk_size < 1:
         raise DataError(f"--chunk-size {config.chunk_size} must be at least 1")
+    if config.teacher_runtime not in TEACHER_RUNTIMES:
+        raise DataError(f"unknown --teacher-runtime {config.teacher_runtime!r}: choose {', '.join(TEACHER_RUNTIMES)}")
     files = [p for p in config.inputs.split(",") if p]
     for path in files:
         if not os.path.isfile(path):
@@ -81,6 +86,8 @@ def label_corpus(config: LabelConfig) -> dict:
     device = f"cuda:{local_rank % torch.cuda.device_count()}" if torch.cuda.is_available() else "cpu"
     teacher = Teacher.from_pretrained(config.teacher, trust_remote_code=config.trust_remote_code,
                                       max_length=config.max_length, bf16=config.teacher_bf16, device=device)
+    if config.teacher_runtime != "torch":
+        teacher.use_onnx_runtime(Path(config.cache_dir) / "onnx", int8=config.teacher_runtime == "onnx-int8")
     cache = LabelCache(config.cache_dir, teacher.fingerprint())
     marker = cache.directory / f"labelled-{corpus_digest(config)}-{index}-of-{count}.json"
     if marker.is_file():

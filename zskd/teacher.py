@@ -68,6 +68,8 @@ class Teacher:
         self.max_tokens = max_tokens
         self.bf16 = self._bf16_pays() if bf16 is None else bf16
         self.inputs_labelled = 0  # how many inputs `logits` has run on: what the label cache saves
+        self.runtime = "torch"
+        self.session = None  # an ONNX Runtime session, after `use_onnx_runtime`
 
     def _bf16_pays(self, margin: float = 0.8) -> bool:
         """Whether to label under bfloat16 autocast: on CUDA where the GPU supports it; on a CPU where a timed dummy
@@ -116,9 +118,11 @@ class Teacher:
         return next(self.model.parameters()).device
 
     def fingerprint(self) -> str:
-        """A hash of the weights, `max_length` and precision: what decides the logits, so it keys the label cache."""
+        """A hash of the weights, `max_length`, precision and runtime: what decides the logits, so it keys the label
+        cache."""
         if getattr(self, "_fingerprint", None) is None:
-            digest = hashlib.sha256(f"max_length={self.max_length},bf16={self.bf16}".encode())
+            runtime = "" if self.runtime == "torch" else f",runtime={self.runtime}"  # torch: as before runtimes
+            digest = hashlib.sha256(f"max_length={self.max_length},bf16={self.bf16}{runtime}".encode())
             for name, tensor in sorted(self.model.state_dict().items()):
                 digest.update(name.encode())
                 digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
@@ -145,7 +149,28 @@ class Teacher:
             out[batch] = self._forward([ids[i] for i in batch], [segments[i] for i in batch] if segments else None)
         return out
 
+    def use_onnx_runtime(self, directory: str | Path, int8: bool = False) -> "Teacher":
+        """Label with ONNX Runtime from now on (`int8`: its dynamic int8 quantisation): the graph is exported once
+        into `directory/<weights hash>/` and reused. The white-box methods still use the PyTorch model."""
+        import onnxruntime
+
+        directory = Path(directory) / self.fingerprint()[:20]
+        graph = export_onnx_classifier(self, directory / "model.onnx")
+        if int8:
+            graph = quantised_int8(graph, directory / "model-int8.onnx")
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = torch.get_num_threads()
+        self.session = onnxruntime.InferenceSession(str(graph), options, providers=["CPUExecutionProvider"])
+        self.runtime, self.bf16, self._fingerprint = ("onnx-int8" if int8 else "onnx"), False, None
+        return self
+
     def _forward(self, ids: list[list[int]], segments: list[list[int]] | None) -> np.ndarray:
+        if self.session is not None:
+            feeds = {"input_ids": pad(ids, self.tokenizer.pad_token_id or 0).numpy(),
+                     "attention_mask": pad([[1] * len(x) for x in ids], 0).numpy()}
+            if any(i.name == "token_type_ids" for i in self.session.get_inputs()):
+                feeds["token_type_ids"] = pad(segments, 0).numpy() if segments else np.zeros_like(feeds["input_ids"])
+            return self.session.run(None, feeds)[0].astype(np.float32)
         input_ids = pad(ids, self.tokenizer.pad_token_id or 0).to(self.device)
         attention_mask = pad([[1] * len(x) for x in ids], 0).to(self.device)
         extra = {"token_type_ids": pad(segments, 0).to(self.device)} if segments else {}
@@ -165,3 +190,72 @@ class Teacher:
         takes_segments = "token_type_ids" in self.tokenizer.model_input_names  # not RoBERTa's or DistilBERT's
         extra = {"token_type_ids": token_type_ids} if token_type_ids is not None and takes_segments else {}
         return self.model(inputs_embeds=inputs_embeds, attention_mask=attention_mask, **extra).logits
+
+
+TEACHER_RUNTIMES = ("torch", "onnx", "onnx-int8")
+
+
+class _Logits(torch.nn.Module):
+    """The classifier as a function of tensors to logits, for the exporter."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, input_ids, attention_mask, token_type_ids=None):
+        extra = {} if token_type_ids is None else {"token_type_ids": token_type_ids}
+        return self.model(input_ids=input_ids, attention_mask=attention_mask, **extra).logits
+
+
+def export_onnx_classifier(teacher: Teacher, path: Path) -> Path:
+    """`teacher`'s model as an ONNX graph at `path` (batch and length free), unless one is there; written under a
+    temporary name and renamed, and checked against PyTorch (largest logit difference 1e-3)."""
+    import logging
+    import warnings
+
+    if path.is_file():
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    texts = ["an example to trace the model with", "and a shorter one"]
+    encoded = teacher.tokenizer(texts, padding=True, return_tensors="pt")
+    names = ["input_ids", "attention_mask"] + (["token_type_ids"] if "token_type_ids" in encoded else [])
+    batch, length = torch.export.Dim("batch", min=1, max=4096), torch.export.Dim("length", min=2,
+                                                                              max=max(3, teacher.max_length))
+    exporter_log = logging.getLogger("torch.onnx")
+    level = exporter_log.level
+    exporter_log.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            program = torch.onnx.export(_Logits(teacher.model).eval(), tuple(encoded[n] for n in names),
+                                        input_names=names, output_names=["logits"], dynamo=True, verbose=False,
+                                        dynamic_shapes=tuple({0: batch, 1: length} for _ in names))
+    finally:
+        exporter_log.setLevel(level)
+    partial = path.with_name(path.name + ".partial")
+    program.save(str(partial))
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(str(partial), providers=["CPUExecutionProvider"])
+    check = teacher.tokenizer(texts + ["a third, longer example, to run at a length the trace did not see"],
+                              padding=True, return_tensors="np")
+    got = session.run(None, {n: check[n].astype(np.int64) for n in names})[0]
+    with torch.inference_mode():
+        want = _Logits(teacher.model)(*(torch.from_numpy(check[n]).long() for n in names)).float().numpy()
+    if np.abs(got - want).max() > 1e-3:
+        partial.unlink()
+        raise RuntimeError(f"the teacher's ONNX graph differs from PyTorch by {np.abs(got - want).max():.2g}: "
+                           "label with --teacher-runtime torch")
+    partial.replace(path)
+    return path
+
+
+def quantised_int8(graph: Path, path: Path) -> Path:
+    """ONNX Runtime's dynamic int8 quantisation of `graph` at `path`, unless one is there."""
+    if not path.is_file():
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+
+        partial = path.with_name(path.name + ".partial")
+        quantize_dynamic(str(graph), str(partial), weight_type=QuantType.QInt8)
+        partial.replace(path)
+    return path
