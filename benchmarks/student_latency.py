@@ -43,7 +43,8 @@ class OnnxTeacher:
         if not path.is_file():
             encoded = teacher.tokenizer(["a sentence long enough to export with"], return_tensors="pt")
             example = {name: encoded[name] for name in ("input_ids", "attention_mask", "token_type_ids")}
-            save_onnx(_LogitsOnly(teacher.model).eval(), example, teacher.max_length, path)
+            length = torch.export.Dim("length", min=1, max=teacher.max_length)
+            save_onnx(_LogitsOnly(teacher.model).eval(), example, path, tuple({1: length} for _ in example))
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = threads
         self.session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])

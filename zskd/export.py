@@ -48,10 +48,10 @@ def _require_onnx() -> None:
                             "pip install 'zskd[onnx]'") from None
 
 
-def save_onnx(module: torch.nn.Module, example: dict[str, torch.Tensor], max_length: int, path: Path) -> None:
-    """Export `module(*example.values())` -> logits to `path` through the dynamo exporter, every input's axis 1
-    (the sequence) of any length up to `max_length`, without the exporter's notes and deprecation warnings."""
-    length = torch.export.Dim("length", min=1, max=max_length)
+def save_onnx(module: torch.nn.Module, example: dict[str, torch.Tensor], path: Path,
+              dynamic_shapes: tuple[dict[int, torch.export.Dim], ...]) -> None:
+    """Export `module(*example.values())` -> logits to `path` through the dynamo exporter, each input's axes free
+    as `dynamic_shapes` says, without the exporter's notes and deprecation warnings."""
     # the exporter keeps aten.lstm whole (ONNX has an LSTM operator) but leaves a stale dispatch entry behind, so
     # that the next export in the process decomposes it and fixes the sequence length: start each one afresh
     for overload in (torch.ops.aten.lstm.input, torch.ops.aten.lstm.data):
@@ -63,8 +63,8 @@ def save_onnx(module: torch.nn.Module, example: dict[str, torch.Tensor], max_len
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             program = torch.onnx.export(module, tuple(example.values()), input_names=list(example),
-                                        output_names=["logits"], dynamic_shapes=tuple({1: length} for _ in example),
-                                        dynamo=True, verbose=False)
+                                        output_names=["logits"], dynamic_shapes=dynamic_shapes, dynamo=True,
+                                        verbose=False)
     finally:
         exporter_log.setLevel(level)
     program.save(str(path))
@@ -82,7 +82,8 @@ def export_onnx(directory: str | Path) -> dict:
     example = {"input_ids": torch.tensor(encoded["input_ids"]),
                "token_type_ids": torch.tensor(encoded["token_type_ids"])}
     partial = directory / (ONNX_FILE + ".partial")
-    save_onnx(_OneInput(student).eval(), example, student.max_length, partial)
+    length = torch.export.Dim("length", min=1, max=student.max_length)
+    save_onnx(_OneInput(student).eval(), example, partial, tuple({1: length} for _ in example))
     check_inputs = [*CHECK_TEXTS, tuple(CHECK_TEXTS)]
     difference = float(np.abs(OnnxStudent(directory, graph=partial).logits(check_inputs)
                               - student.logits(check_inputs)).max())

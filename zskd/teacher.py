@@ -210,8 +210,7 @@ class _Logits(torch.nn.Module):
 def export_onnx_classifier(teacher: Teacher, path: Path) -> Path:
     """`teacher`'s model as an ONNX graph at `path` (batch and length free), unless one is there; written under a
     temporary name and renamed, and checked against PyTorch (largest logit difference 1e-3)."""
-    import logging
-    import warnings
+    from zskd.export import save_onnx
 
     if path.is_file():
         return path
@@ -219,21 +218,11 @@ def export_onnx_classifier(teacher: Teacher, path: Path) -> Path:
     texts = ["an example to trace the model with", "and a shorter one"]
     encoded = teacher.tokenizer(texts, padding=True, return_tensors="pt")
     names = ["input_ids", "attention_mask"] + (["token_type_ids"] if "token_type_ids" in encoded else [])
-    batch, length = torch.export.Dim("batch", min=1, max=4096), torch.export.Dim("length", min=2,
-                                                                              max=max(3, teacher.max_length))
-    exporter_log = logging.getLogger("torch.onnx")
-    level = exporter_log.level
-    exporter_log.setLevel(logging.ERROR)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            program = torch.onnx.export(_Logits(teacher.model).eval(), tuple(encoded[n] for n in names),
-                                        input_names=names, output_names=["logits"], dynamo=True, verbose=False,
-                                        dynamic_shapes=tuple({0: batch, 1: length} for _ in names))
-    finally:
-        exporter_log.setLevel(level)
+    batch = torch.export.Dim("batch", min=1, max=4096)
+    length = torch.export.Dim("length", min=2, max=max(3, teacher.max_length))
     partial = path.with_name(path.name + ".partial")
-    program.save(str(partial))
+    save_onnx(_Logits(teacher.model).eval(), {n: encoded[n] for n in names}, partial,
+              tuple({0: batch, 1: length} for _ in names))
     import onnxruntime
 
     session = onnxruntime.InferenceSession(str(partial), providers=["CPUExecutionProvider"])
