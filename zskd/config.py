@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import types
 import typing
 from pathlib import Path
@@ -100,13 +101,61 @@ def load_config(cls: type[C], yaml_path: str | Path | None = None, overrides: di
         raise ConfigError(f"incomplete config: {error}") from error
 
 
+TYPE_WORDS = {bool: "true or false", int: "a whole number", float: "a number", str: "text"}
+
+
+def _fits(value: Any, kind: type) -> bool:
+    """Whether a YAML value is of `kind`: a bool is no number, an int is a float."""
+    if isinstance(value, bool):
+        return kind is bool
+    return isinstance(value, kind) or (kind is float and isinstance(value, int))
+
+
 def _checked(cls: type, values: dict[str, Any], where: str) -> dict[str, Any]:
-    """`values`, refused when a key is not a field of `cls`."""
+    """`values`, refused when a key is not a field of `cls` or a value is not of the field's type: YAML types are
+    taken strictly (the string "false" is not a boolean, nor true a number); an int passes for a float."""
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(values) - names)
     if unknown:
         raise ConfigError(f"{where}: unknown option {unknown[0]!r}; options are {', '.join(sorted(names))}")
-    return values
+    hints = typing.get_type_hints(cls)
+    for name, value in values.items():
+        hint = hints[name]
+        kinds = [a for a in typing.get_args(hint) if a is not type(None)] \
+            if typing.get_origin(hint) in (typing.Union, types.UnionType) else [hint]
+        if value is None or not all(kind in TYPE_WORDS or kind is dict for kind in kinds):
+            continue
+        if not any(_fits(value, kind) for kind in kinds):
+            raise ConfigError(f"{where}: {name} is {value!r} ({type(value).__name__}); it takes "
+                              f"{' or '.join(TYPE_WORDS.get(kind, 'a mapping') for kind in kinds)}")
+    return {name: float(v) if _base_type(hints[name]) is float and isinstance(v, int) else v
+            for name, v in values.items()}
+
+
+def require(flag: str, value: Any, ok: bool, allowed: str) -> None:
+    """One line naming the option, its value and what is allowed, unless `ok`."""
+    if not ok:
+        raise ConfigError(f"--{flag.replace('_', '-')} {value}: {allowed}")
+
+
+def check_numbers(config: Any, at_least: dict[str, float] = (), positive: tuple[str, ...] = (),
+                  fractions: tuple[str, ...] = ()) -> None:
+    """Range checks of a config's numeric options, each named in its error: `at_least` {name: least value},
+    `positive` (> 0), `fractions` (in [0, 1)); every float must be finite. An optional option left unset (None)
+    passes."""
+    for name, least in dict(at_least).items():
+        value = getattr(config, name)
+        require(name, value, value is None or value >= least, f"must be at least {least:g}")
+    for name in positive:
+        value = getattr(config, name)
+        require(name, value, value is None or (math.isfinite(value) and value > 0), "must be a positive number")
+    for name in fractions:
+        value = getattr(config, name)
+        require(name, value, 0.0 <= value < 1.0, "must be a fraction in [0, 1)")
+    for field in dataclasses.fields(config):
+        value = getattr(config, field.name)
+        if isinstance(value, float):
+            require(field.name, value, math.isfinite(value), "must be a finite number")
 
 
 def config_dict(config: Any) -> dict[str, Any]:

@@ -135,14 +135,25 @@ def _read_rows(path: Path) -> Iterator[tuple[int, dict]]:
     """Yield (line number, row dict) from a tsv/csv/jsonl/parquet file."""
     suffix = path.suffix.lower()
     if suffix in (".tsv", ".csv"):
-        with open(path, encoding="utf-8", errors="surrogateescape", newline="") as handle:
-            reader = csv.DictReader(handle, delimiter="\t" if suffix == ".tsv" else ",")
+        # TSV: one row a line, always; a field wholly in quotes with its inner quotes doubled (as pandas writes
+        # one) is unquoted, any other quote is text (a field that began with one used to swallow the rows up to
+        # the next). CSV: RFC 4180 quoting, a quoted field may hold commas and line breaks, but not whole rows
+        dialect = {"delimiter": "\t", "quoting": csv.QUOTE_NONE} if suffix == ".tsv" else {"delimiter": ","}
+        with open(path, encoding="utf-8-sig", errors="surrogateescape", newline="") as handle:
+            reader = csv.DictReader(handle, **dialect)
+            if suffix == ".tsv" and reader.fieldnames:
+                reader.fieldnames = [_unquoted(name) for name in reader.fieldnames]
             start = 2
             for row in reader:
+                if suffix == ".tsv":
+                    row = {key: _unquoted(value) if isinstance(value, str) else value for key, value in row.items()}
+                if suffix == ".csv" and reader.line_num > start and _swallowed_rows(row, len(reader.fieldnames)):
+                    raise DataError(f"{path}:{start}: a quote opened here is closed only at line {reader.line_num}, "
+                                    "taking the rows between into one field; close it, or double the quotes inside")
                 yield start, row
                 start = reader.line_num + 1
     elif suffix == ".jsonl":
-        with open(path, encoding="utf-8", errors="surrogateescape") as handle:
+        with open(path, encoding="utf-8-sig", errors="surrogateescape") as handle:
             for number, line in enumerate(handle, start=1):
                 if not line.strip():
                     continue
@@ -159,6 +170,20 @@ def _read_rows(path: Path) -> Iterator[tuple[int, dict]]:
             yield number, row
     else:
         raise DataError(f"{path}: unknown format {suffix!r}; use one of {', '.join(LABELLED_FORMATS)}")
+
+
+def _unquoted(field: str) -> str:
+    """A TSV field without its enclosing quotes, when it is wholly quoted with its inner quotes doubled."""
+    inner = field[1:-1]
+    if len(field) >= 2 and field[0] == field[-1] == '"' and '"' not in inner.replace('""', ""):
+        return inner.replace('""', '"')
+    return field
+
+
+def _swallowed_rows(row: dict, columns: int) -> bool:
+    """Whether a CSV row's field spans lines that look like rows of their own (as many commas as a row has)."""
+    return any(isinstance(v, str) and any(line.count(",") >= columns - 1 for line in v.split("\n")[1:])
+               for v in row.values())
 
 
 def _columns(path: Path) -> list[str]:
@@ -214,7 +239,8 @@ def read_labelled(
             bad.add(line, "undecodable bytes (not UTF-8)")
         else:
             raw.append((text, text2, label, line))
-    names = list(label_names) if label_names else _infer_label_names([r[2] for r in raw])
+    raw = [(text, text2, normalised_label(label), line) for text, text2, label, line in raw]
+    names = list(label_names) if label_names else _infer_label_names(path, [(r[2], r[3]) for r in raw])
     by_name = {name: i for i, name in enumerate(names)}
     texts, texts2, labels = [], [], []
     for text, text2, label, line in raw:
@@ -229,11 +255,37 @@ def read_labelled(
     return Examples(texts, texts2 if text_col2 else None, labels, names, str(path), len(bad.reasons))
 
 
-def _infer_label_names(values: list[str]) -> list[str]:
-    distinct = sorted(set(values))
-    if distinct and all(v.lstrip("-").isdigit() for v in distinct):
-        return [str(i) for i in range(max(int(v) for v in distinct) + 1)]
-    return distinct
+def normalised_label(value: str) -> str:
+    """One spelling per label value: a whole number however written ("1", "1.0", "+1", "01" -> "1"), booleans in
+    lower case ("True" -> "true"), names as they are."""
+    try:
+        number = float(value)
+    except ValueError:
+        return value.lower() if value.lower() in ("true", "false") else value
+    return str(int(number)) if number.is_integer() else value
+
+
+def _is_id(value: str) -> bool:
+    return value.lstrip("-").isdigit()
+
+
+def _infer_label_names(path: Path, values: list[tuple[str, int]]) -> list[str]:
+    """Class names from the (normalised label, line) of every row: ids 0..K-1 as they are; other whole numbers
+    (negative, or with gaps) as names in numeric order, said in a warning; names sorted. Numbers mixed with names
+    are refused, with a line of each."""
+    distinct = sorted({v for v, _ in values})
+    ids = [v for v in distinct if _is_id(v)]
+    if ids and len(ids) < len(distinct):
+        number = next(f"{v!r} at line {line}" for v, line in values if _is_id(v))
+        name = next(f"{v!r} at line {line}" for v, line in values if not _is_id(v))
+        raise DataError(f"{path}: labels mix numbers and names ({number}, {name}): give every label one way")
+    if not ids:
+        return distinct
+    ordered = sorted(ids, key=int)
+    if [int(v) for v in ordered] != list(range(len(ordered))):
+        log.warning("%s: labels %s are not the ids 0..%d: read as names in numeric order (%s)", path,
+                    ", ".join(ordered), len(ordered) - 1, ", ".join(f"{v} -> {i}" for i, v in enumerate(ordered)))
+    return ordered
 
 
 def _label_id(value: str, names: list[str], by_name: dict[str, int]) -> int | None:
@@ -261,7 +313,7 @@ def iter_unlabelled(path: str | Path, text_col: str = "text", text_col2: str | N
     if path.suffix.lower() == ".txt":
         if text_col2:
             raise DataError(f"{path}: a .txt file holds one text a line, not pairs; give a tsv/csv/jsonl/parquet file")
-        with open(path, encoding="utf-8", errors="surrogateescape") as handle:
+        with open(path, encoding="utf-8-sig", errors="surrogateescape") as handle:
             for number, line in enumerate(handle, start=1):
                 line = line.strip()
                 if not line:

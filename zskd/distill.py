@@ -34,7 +34,7 @@ from zskd import losses
 from zskd.batching import length_grouped_batches
 from zskd.black_box_teacher import BlackBoxTeacher, EndpointOptions, EndpointScorer, function_scorer
 from zskd.checkpoint import load_checkpoint, save_checkpoint
-from zskd.config import append_jsonl, config_dict, load_config, option, write_json
+from zskd.config import append_jsonl, check_numbers, config_dict, load_config, option, write_json
 from zskd.data import DataError, Examples, read_labelled, segment_ids
 from zskd.evaluate import agreement, best_constant_answer, classification_metrics, teacher_comparison
 from zskd.generation import LanguageModel
@@ -94,7 +94,8 @@ class DistillConfig:
     method: str = option("ood", f"distillation method: {', '.join(METHODS)}")
     student: str | None = option(None, f"student: {', '.join(STUDENTS)} (default: pair-bilstm when the teacher reads "
                                        "pairs, else bilstm)")
-    student_options: str | None = option(None, "student config, e.g. hidden_size=256,embedding_dim=96")
+    student_options: str | dict | None = option(None, "student config, e.g. hidden_size=256,embedding_dim=96 (in YAML, "
+                                                     "also a mapping)")
     ood: str | None = option(None, "out-of-domain corpus files, comma-separated (method ood, adversarial: default the "
                                    "data root's; method generate: added to the generated texts)")
     generated: str | None = option(None, "method generate: the file `zskd generate` wrote")
@@ -149,6 +150,8 @@ class DistillConfig:
     teacher_runtime: str = option("torch", "what runs a local teacher to label: torch, onnx (ONNX Runtime; the graph "
                                            "exported once into <cache-dir>/onnx) or onnx-int8 (its int8 quantisation)")
     seed: int = option(0, "seed for everything: transfer set, initialisation, batches")
+    restart: bool = option(False, "start again: delete the work an interrupted run left in <out>.partial (resuming "
+                                  "it with other options is refused)")
     trust_remote_code: bool = option(False, "allow custom teacher code (off: safer)")
 
 
@@ -188,7 +191,7 @@ def distill(config: DistillConfig | None = None, stop_after_steps: int | None = 
     teacher = load_teacher(config, accelerator.device)
     if config.student is None:
         config = dataclasses.replace(config, student=default_student(config.pairs))
-    work = run.begin({k: v for k, v in config_dict(config).items() if k != "cache_dir"})
+    work = run.begin({k: v for k, v in config_dict(config).items() if k != "cache_dir"}, config.restart)
 
     with accelerator.main_process_first():  # the others then read its labels from the cache
         transfer = label_transfer_set(config, method, teacher)
@@ -276,6 +279,12 @@ def check_config(config: DistillConfig) -> Method:
     if endpoint.timeout <= 0 or endpoint.rate_limit < 0 or endpoint.backoff < 0 or config.max_teacher_calls < 0:
         raise DataError("--endpoint-timeout must be positive; --endpoint-rate-limit, --endpoint-backoff and "
                         "--max-teacher-calls must not be negative")
+    check_numbers(config, at_least={"steps": 1, "batch_size": 1, "eval_every": 1, "checkpoint_every": 1, "heldout": 1,
+                                    "transfer_size": 2, "max_length": 4, "min_words": 1, "max_words": config.min_words,
+                                    "pool_factor": 1, "augment": 0, "max_vocab": 0, "max_teacher_calls": 0,
+                                    "kl_weight": 0, "mse_weight": 0, "hidden_weight": 0, "few_shot_weight": 0,
+                                    "weight_decay": 0, "teacher_samples": 1},
+                  positive=("temperature", "lr"), fractions=("warmup_ratio",))
     if config.method not in METHODS:
         raise DataError(f"unknown method {config.method!r}: choose one of {', '.join(METHODS)}")
     if config.student is not None and config.student not in STUDENTS:
@@ -444,6 +453,9 @@ def train(config: DistillConfig, setup: Setup, objectives: list[Objective], targ
             term = objective.loss(step, batch)
             if term is not None:
                 loss = loss + term
+        if not math.isfinite(loss.item()):  # never train on, save or score a NaN
+            raise DataError(f"step {step + 1}: the loss is {loss.item()}; the student was not saved. Check the "
+                            "teacher's logits and the options (a large --lr, --temperature near 0)")
         accelerator.backward(loss)
         accelerator.clip_grad_norm_(student.parameters(), 1.0)
         optimizer.step()

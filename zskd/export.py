@@ -87,7 +87,7 @@ def export_onnx(directory: str | Path) -> dict:
     check_inputs = [*CHECK_TEXTS, tuple(CHECK_TEXTS)]
     difference = float(np.abs(OnnxStudent(directory, graph=partial).logits(check_inputs)
                               - student.logits(check_inputs)).max())
-    if difference > 1e-3:
+    if not np.isfinite(difference) or difference > 1e-3:
         partial.unlink()
         raise RuntimeError(f"the exported graph's logits differ from the student's by {difference:.2g}; "
                            "nothing written")

@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
-from zskd.data import TextInput
+from zskd.data import DataError, TextInput
 
 log = logging.getLogger(__name__)
 _shard_numbers = itertools.count()
@@ -38,8 +38,16 @@ class LabelCache:
         self.directory.mkdir(parents=True, exist_ok=True)
         self._logits: dict[str, np.ndarray] = {}
         for shard in sorted(self.directory.glob("shard-*.parquet")):
-            table = pq.read_table(shard, columns=["key", "logits"]).to_pydict()
-            self._logits.update(zip(table["key"], (np.asarray(v, dtype=np.float32) for v in table["logits"])))
+            try:
+                table = pq.read_table(shard, columns=["key", "logits"]).to_pydict()
+                logits = np.asarray(table["logits"], dtype=np.float32)
+            except (OSError, ValueError, KeyError, pa.ArrowException) as error:
+                raise DataError(f"{shard}: a damaged label-cache file ({type(error).__name__}); delete it and "
+                                "rerun: its inputs are labelled again") from None
+            if not np.isfinite(logits).all():
+                raise DataError(f"{shard}: non-finite logits in the label cache; delete the file and rerun: its "
+                                "inputs are labelled again")
+            self._logits.update(zip(table["key"], logits))
 
     def __len__(self) -> int:
         return len(self._logits)

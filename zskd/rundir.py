@@ -22,18 +22,20 @@ class RunDirectory:
         if self.out.exists():
             raise FileExistsError(f"{self.out} already exists: remove it or choose another --out")
 
-    def begin(self, settings: dict[str, Any]) -> Path:
+    def begin(self, settings: dict[str, Any], restart: bool = False) -> Path:
         """Create the work directory, or check that the one there was started with the same `settings` (resuming
-        with other options would splice two runs into one), and keep them in `config.json`. Returns the work
-        directory."""
-        settings = json.loads(json.dumps(settings, default=str))  # as they read back from the file
+        with other options would splice two runs into one), and keep them in `config.json`; with `restart`, an
+        interrupted run's work directory is deleted first. Returns the work directory."""
+        settings = json.loads(json.dumps({k: v for k, v in settings.items() if k != "restart"}, default=str))
+        if restart and self.work.exists():
+            shutil.rmtree(self.work)
         saved = self.work / "config.json"
         if saved.is_file():
             before = json.loads(saved.read_text())
             changed = sorted(k for k in before.keys() | settings.keys() if before.get(k) != settings.get(k))
             if changed:
                 raise DataError(f"{self.work} was started with other options ({', '.join(changed)}): run the same "
-                                "command to resume it, or delete it to start again")
+                                "command to resume it, or add --restart to start again")
         self.work.mkdir(parents=True, exist_ok=True)
         write_json(saved, settings)
         return self.work

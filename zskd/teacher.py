@@ -19,6 +19,7 @@ from tqdm.auto import tqdm
 from zskd.batching import pad, sorted_batches
 from zskd.data import DataError, TextInput, tokenize
 from zskd.resources import PACKAGED_MODELS
+from zskd.students.base import finite_logits
 
 
 def resolve_model_path(name_or_path: str) -> str:
@@ -66,10 +67,10 @@ class Teacher:
         self.max_length = min(max_length, usable_positions(model.config, tokenizer))
         self.batch_size = batch_size
         self.max_tokens = max_tokens
-        self.bf16 = self._bf16_pays() if bf16 is None else bf16
-        self.inputs_labelled = 0  # how many inputs `logits` has run on: what the label cache saves
         self.runtime = "torch"
         self.session = None  # an ONNX Runtime session, after `use_onnx_runtime`
+        self.bf16 = self._bf16_pays() if bf16 is None else bf16
+        self.inputs_labelled = 0  # how many inputs `logits` has run on: what the label cache saves
 
     def _bf16_pays(self, margin: float = 0.8) -> bool:
         """Whether to label under bfloat16 autocast: on CUDA where the GPU supports it; on a CPU where a timed dummy
@@ -147,7 +148,7 @@ class Teacher:
         batches = sorted_batches([len(x) for x in ids], self.batch_size, self.max_tokens)
         for batch in tqdm(batches, desc="teacher labelling", unit="batch", disable=not progress):
             out[batch] = self._forward([ids[i] for i in batch], [segments[i] for i in batch] if segments else None)
-        return out
+        return finite_logits(out, "the teacher")
 
     def use_onnx_runtime(self, directory: str | Path, int8: bool = False) -> "Teacher":
         """Label with ONNX Runtime from now on (`int8`: its dynamic int8 quantisation): the graph is exported once

@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 
 from zskd.batching import length_grouped_batches, pad
 from zskd.checkpoint import load_checkpoint, save_checkpoint
-from zskd.config import config_dict, option, write_json
+from zskd.config import check_numbers, config_dict, option, write_json
 from zskd.data import DataError, Examples, read_labelled
 from zskd.evaluate import evaluate
 from zskd.rundir import RunDirectory
@@ -59,6 +59,8 @@ class TeacherTrainConfig:
     max_train_examples: int | None = option(None, "use only the first N shuffled training examples")
     checkpoint_every: int = option(500, "steps between resumable checkpoints")
     seed: int = option(0, "seed for initialisation, batch order and dropout")
+    restart: bool = option(False, "start again: delete the work an interrupted run left in <out>.partial (resuming "
+                                  "it with other options is refused)")
     trust_remote_code: bool = option(False, "allow custom model code from the base (off: safer)")
 
 
@@ -87,6 +89,8 @@ def train_teacher(config: TeacherTrainConfig, stop_after_steps: int | None = Non
 
     if not config.out:
         raise DataError("give --out DIR for the trained teacher")
+    check_numbers(config, at_least={"batch_size": 1, "max_length": 4, "checkpoint_every": 1, "weight_decay": 0,
+                                    "max_train_examples": 1}, positive=("epochs", "lr"), fractions=("warmup_ratio",))
     run = RunDirectory(config.out)
     started = time.time()
     accelerator = Accelerator()
@@ -117,7 +121,7 @@ def train_teacher(config: TeacherTrainConfig, stop_after_steps: int | None = Non
         [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
         lr=config.lr,
     )
-    work = run.begin(config_dict(config))
+    work = run.begin(config_dict(config), config.restart)
     step = load_checkpoint(work, model, optimizer)["step"]
     device = accelerator.device
     use_bf16 = _bf16_default(device) if config.bf16 is None else config.bf16
@@ -142,6 +146,9 @@ def train_teacher(config: TeacherTrainConfig, stop_after_steps: int | None = Non
             inputs["token_type_ids"] = pad([segments[i] for i in batch])
         with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=use_bf16):
             loss = model(**{k: v.to(device) for k, v in inputs.items()}).loss
+        if not math.isfinite(loss.item()):
+            raise DataError(f"step {step + 1}: the loss is {loss.item()}; the teacher was not saved. Check the "
+                            "labels and the options (a large --lr)")
         accelerator.backward(loss)
         accelerator.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()

@@ -106,6 +106,8 @@ class GenerateConfig:
     cache_dir: str = option("runs/cache/labels", "teacher label cache, shared across runs")
     teacher_bf16: bool | None = option(None, "label under bfloat16 autocast (default: where the CPU has native bf16)")
     seed: int = option(0, "seed for prompts and sampling")
+    restart: bool = option(False, "start again: delete the work an interrupted run left in <out>.partial (resuming "
+                                  "it with other options is refused)")
     trust_remote_code: bool = option(False, "allow custom model code (off: safer)")
 
 
@@ -166,6 +168,12 @@ def generate(config: GenerateConfig, language_model: LanguageModel | None = None
 
     if not config.teacher or not config.out:
         raise DataError("give --teacher DIR and --out FILE.parquet")
+    if Path(config.out).suffix != ".parquet":
+        raise DataError(f"--out {config.out}: the generated set is a Parquet file; give a name ending in .parquet")
+    report_path = Path(config.out).with_suffix(".json")
+    if report_path.exists() and not written_by_generate(report_path):
+        raise DataError(f"{report_path} exists and was not written by zskd generate, whose report goes there: move "
+                        "it, or choose another --out")
     if config.pairs and (config.task or config.describe or config.few_shot):
         raise DataError("--pairs asks for second sentences about corpus sentences: --task, --describe and --few-shot "
                         "do not apply; drop them")
@@ -179,7 +187,8 @@ def generate(config: GenerateConfig, language_model: LanguageModel | None = None
         kind, phrases = label_phrases(config, teacher.label_names)
         templates = TOPIC_FREE if config.few_shot else TEMPLATES
         plan = prompt_plan(kind, phrases, config.count, config.seed, templates)
-    work = run.begin({k: v for k, v in config_dict(config).items() if k not in ("cache_dir", "teacher_bf16")})
+    work = run.begin({k: v for k, v in config_dict(config).items() if k not in ("cache_dir", "teacher_bf16")},
+                     config.restart)
 
     lm = language_model
     finetuning = None
@@ -227,9 +236,18 @@ def generate(config: GenerateConfig, language_model: LanguageModel | None = None
     if finetuning is not None:
         report["finetuning"] = finetuning
     write_json(work / "generated.json", report)
-    (work / "generated.json").replace(run.out.with_suffix(".json"))
+    (work / "generated.json").replace(report_path)
     run.finish(work / "generated.parquet")
     return report
+
+
+def written_by_generate(path: Path) -> bool:
+    """Whether `path` is a report `zskd generate` wrote (and may replace)."""
+    try:
+        report = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return False
+    return isinstance(report, dict) and {"prompts", "kept", "config"} <= report.keys()
 
 
 def fine_tuned_lm(config: GenerateConfig, kind: str, phrases: list[str], label_names: list[str],

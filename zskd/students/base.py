@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from zskd.batching import pad, sorted_batches
-from zskd.data import TextInput, segment_ids, tokenize
+from zskd.data import DataError, TextInput, segment_ids, tokenize
 
 STUDENT_CONFIG_FILE = "config.json"
 
@@ -57,6 +57,15 @@ def pca_embeddings(teacher_embeddings: torch.Tensor, kept_token_ids: Sequence[in
     if projected.shape[-1] < dim:  # wider than the teacher, or fewer kept tokens than dimensions
         projected = torch.nn.functional.pad(projected, (0, dim - projected.shape[-1]))
     return projected * (rows.norm(dim=1).mean() / projected.norm(dim=1).mean().clamp_min(1e-8))
+
+
+def finite_logits(logits: np.ndarray, whose: str) -> np.ndarray:
+    """`logits`, once every value is finite: a NaN or infinite logit means damaged weights, never a score."""
+    if not np.isfinite(logits).all():
+        bad = int((~np.isfinite(logits)).any(-1).sum())
+        raise DataError(f"{whose} gave non-finite logits (NaN or infinite) for {bad} of {len(logits)} inputs: its "
+                        "weights are damaged; train or distil it again")
+    return logits
 
 
 class Student(nn.Module):
@@ -124,13 +133,13 @@ class Student(nn.Module):
             encoded = self.encode(inputs)
             ids, segments = encoded["input_ids"], encoded["token_type_ids"]
             if len(ids) == 1:
-                return self._logits_of_one(ids[0], segments[0])
+                return finite_logits(self._logits_of_one(ids[0], segments[0]), "the student")
             device = self.teacher_to_student.device
             out = np.zeros((len(ids), len(self.label_names)), dtype=np.float32)
             for batch in sorted_batches([len(x) for x in ids], batch_size):
                 tensors = self.collate([ids[i] for i in batch], [segments[i] for i in batch])
                 out[batch] = self(**{k: v.to(device) for k, v in tensors.items()}).float().cpu().numpy()
-            return out
+            return finite_logits(out, "the student")
         finally:
             if was_training:
                 self.train()
