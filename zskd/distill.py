@@ -188,9 +188,10 @@ def distill(config: DistillConfig | None = None, stop_after_steps: int | None = 
     eval_examples, metric = load_eval_data(config)
     if config.pairs is None:
         config = dataclasses.replace(config, pairs=bool(eval_examples is not None and eval_examples.is_pair))
-    teacher = load_teacher(config, accelerator.device)
     if config.student is None:
         config = dataclasses.replace(config, student=default_student(config.pairs))
+    parse_student_options(config.student, config.student_options)  # a bad option fails before any labelling
+    teacher = load_teacher(config, accelerator.device)
     work = run.begin({k: v for k, v in config_dict(config).items() if k != "cache_dir"}, config.restart)
 
     with accelerator.main_process_first():  # the others then read its labels from the cache

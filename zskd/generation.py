@@ -69,7 +69,7 @@ class LanguageModel:
             if ggufs and not (Path(path) / "config.json").is_file():
                 options["gguf_file"] = ggufs[0].name
             else:
-                options["use_safetensors"] = Path(path).is_dir() or None
+                options["use_safetensors"] = True  # a directory or a hub id: never pickled weights
         tokenizer = AutoTokenizer.from_pretrained(path, **options)
         model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32, **options)
         if "gguf_file" in options:

@@ -33,7 +33,9 @@ class RunDirectory:
         if saved.is_file():
             before = json.loads(saved.read_text())
             changed = sorted(k for k in before.keys() | settings.keys() if before.get(k) != settings.get(k))
-            if changed:
+            if changed and [p.name for p in self.work.iterdir()] == ["config.json"]:  # nothing done yet to lose
+                shutil.rmtree(self.work)
+            elif changed:
                 raise DataError(f"{self.work} was started with other options ({', '.join(changed)}): run the same "
                                 "command to resume it, or add --restart to start again")
         self.work.mkdir(parents=True, exist_ok=True)

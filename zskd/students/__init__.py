@@ -11,6 +11,7 @@ import typing
 from pathlib import Path
 from typing import Any, Sequence
 
+from zskd.data import DataError
 from zskd.students.base import STUDENT_CONFIG_FILE, Student, is_student_directory
 from zskd.students.bilstm import BiLSTMStudent
 from zskd.students.cnn import CNNStudent
@@ -27,28 +28,41 @@ def default_student(pairs: bool) -> str:
 
 
 def parse_student_options(student_type: str, options: str | dict | None) -> dict[str, Any]:
-    """Options for the student's config dataclass, from a dict (YAML) or "name=value,name=value" (command line)."""
+    """Options for the student's config dataclass, from a dict (YAML) or "name=value,name=value" (command line);
+    a name or value that does not fit is a `DataError` naming it and what it takes."""
     if not options:
         return {}
     config_class = STUDENTS[student_type].config_class
     hints = typing.get_type_hints(config_class)
     if isinstance(options, str):
-        options = dict(item.split("=", 1) for item in options.split(",") if item)
+        items = [item for item in options.split(",") if item]
+        malformed = [item for item in items if "=" not in item]
+        if malformed:
+            raise DataError(f"--student-options {options!r}: {malformed[0]!r} is not name=value; e.g. "
+                            "hidden_size=64,dropout=0.1")
+        options = dict(item.split("=", 1) for item in items)
     parsed = {}
     for name, value in options.items():
         if name not in hints or name in ("vocab_size", "num_labels"):
             allowed = [f.name for f in dataclasses.fields(config_class) if f.name not in ("vocab_size", "num_labels")]
-            raise ValueError(f"student {student_type} has no option {name!r}; options: {', '.join(allowed)}")
+            raise DataError(f"student {student_type} has no option {name!r}; options: {', '.join(allowed)}")
         kind = hints[name]
         if isinstance(value, str):
-            if typing.get_origin(kind) is list:
-                value = [int(v) for v in value.split(":")]
-            elif kind is bool:  # bool("false") is True
-                if value.lower() not in ("true", "false"):
-                    raise ValueError(f"student option {name}={value!r}: give true or false")
-                value = value.lower() == "true"
-            else:
-                value = kind(value)
+            try:
+                if typing.get_origin(kind) is list:
+                    value = [int(v) for v in value.split(":")]
+                elif kind is bool:  # bool("false") is True
+                    if value.lower() not in ("true", "false"):
+                        raise ValueError
+                    value = value.lower() == "true"
+                else:
+                    value = kind(value)
+            except ValueError:
+                wanted = {bool: "true or false", int: "a whole number", float: "a number"}.get(
+                    kind, "whole numbers joined by ':'" if typing.get_origin(kind) is list else "text")
+                raise DataError(f"student option {name}={value!r}: give {wanted}") from None
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and value < 0:
+            raise DataError(f"student option {name}={value}: must not be negative")
         parsed[name] = value
     return parsed
 

@@ -1,0 +1,190 @@
+"""The bad-input catalogue: one row per case a hostile user tried, each through the CLI's entry point, expecting
+exit code 2, one line on stderr naming the problem (no traceback), and nothing left at the output path. Add a row
+for every bug of this kind."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from zskd.cli import main
+
+# (case id, argv with {teacher} {ood} {tsv} {out} {tmp} placeholders, files to write first {name: text}, message)
+DISTILL = ["distill", "--teacher", "{teacher}", "--ood", "{ood}", "--out", "{out}", "--cache-dir", "{tmp}/cache"]
+CASES = [
+    ("temperature-zero", [*DISTILL, "--temperature", "0"], {}, "--temperature 0.0: must be a positive number"),
+    ("temperature-negative", [*DISTILL, "--temperature", "-1"], {}, "--temperature -1.0: must be a positive number"),
+    ("temperature-nan", [*DISTILL, "--temperature", "nan"], {}, "--temperature nan: must be a positive number"),
+    ("lr-negative", [*DISTILL, "--lr", "-1"], {}, "--lr -1.0: must be a positive number"),
+    ("lr-infinite", [*DISTILL, "--lr", "inf"], {}, "--lr inf: must be a positive number"),
+    ("batch-size-zero", [*DISTILL, "--batch-size", "0"], {}, "--batch-size 0: must be at least 1"),
+    ("eval-every-zero", [*DISTILL, "--eval-every", "0"], {}, "--eval-every 0: must be at least 1"),
+    ("checkpoint-every-zero", [*DISTILL, "--checkpoint-every", "0"], {}, "--checkpoint-every 0: must be at least 1"),
+    ("max-length-zero", [*DISTILL, "--max-length", "0"], {}, "--max-length 0: must be at least 4"),
+    ("steps-zero", [*DISTILL, "--steps", "0"], {}, "--steps 0: must be at least 1"),
+    ("heldout-zero", [*DISTILL, "--heldout", "0"], {}, "--heldout 0: must be at least 1"),
+    ("transfer-size-one", [*DISTILL, "--transfer-size", "1"], {}, "--transfer-size 1: must be at least 2"),
+    ("words-reversed", [*DISTILL, "--min-words", "9", "--max-words", "3"], {}, "--max-words 3: must be at least 9"),
+    ("augment-negative", [*DISTILL, "--augment", "-1"], {}, "--augment -1: must be at least 0"),
+    ("kl-weight-negative", [*DISTILL, "--kl-weight", "-0.5"], {}, "--kl-weight -0.5: must be at least 0"),
+    ("warmup-one", [*DISTILL, "--warmup-ratio", "1"], {}, "--warmup-ratio 1.0: must be a fraction in [0, 1)"),
+    ("unknown-method", [*DISTILL, "--method", "magic"], {}, "unknown method 'magic'"),
+    ("unknown-student", [*DISTILL, "--student", "gpt"], {}, "unknown student 'gpt'"),
+    ("student-option-unknown", [*DISTILL, "--student", "bilstm", "--student-options", "depth=3"], {},
+     "student bilstm has no option 'depth'"),
+    ("student-option-default-student", [*DISTILL, "--student-options", "depth=3"], {},
+     "student bilstm has no option 'depth'"),
+    ("student-option-not-a-number", [*DISTILL, "--student", "bilstm", "--student-options", "hidden_size=big"], {},
+     "student option hidden_size='big': give a whole number"),
+    ("student-option-negative", [*DISTILL, "--student", "bilstm", "--student-options", "hidden_size=-4"], {},
+     "student option hidden_size=-4: must not be negative"),
+    ("student-option-malformed", [*DISTILL, "--student", "bilstm", "--student-options", "hidden_size"], {},
+     "'hidden_size' is not name=value"),
+    ("student-option-bad-widths", [*DISTILL, "--student", "cnn", "--student-options", "widths=2:x"], {},
+     "student option widths='2:x': give whole numbers joined by ':'"),
+    ("student-option-bool", [*DISTILL, "--student", "pair-bilstm", "--student-options", "cross_attention=maybe"], {},
+     "cross_attention='maybe': give true or false"),
+    ("pair-kinds-unknown", [*DISTILL, "--pair-kinds", "paraphrase"], {}, "unknown --pair-kinds paraphrase"),
+    ("teacher-runtime-unknown", [*DISTILL, "--teacher-runtime", "tpu"], {}, "unknown --teacher-runtime 'tpu'"),
+    ("two-teachers", [*DISTILL, "--teacher-url", "http://127.0.0.1:9/x"], {}, "give one teacher"),
+    ("no-teacher", ["distill", "--out", "{out}"], {}, "give one teacher"),
+    ("yaml-bool-string", [*DISTILL, "--config", "{tmp}/c.yaml"], {"c.yaml": 'balance: "false"\n'},
+     "balance is 'false' (str); it takes true or false"),
+    ("yaml-number-string", [*DISTILL, "--config", "{tmp}/c.yaml"], {"c.yaml": "steps: ten\n"},
+     "steps is 'ten' (str); it takes a whole number"),
+    ("yaml-bool-for-number", [*DISTILL, "--config", "{tmp}/c.yaml"], {"c.yaml": "lr: true\n"},
+     "lr is True (bool); it takes a number"),
+    ("yaml-unknown-option", [*DISTILL, "--config", "{tmp}/c.yaml"], {"c.yaml": "learning_rate: 0.1\n"},
+     "unknown option 'learning_rate'"),
+    ("yaml-not-a-mapping", [*DISTILL, "--config", "{tmp}/c.yaml"], {"c.yaml": "- a\n- b\n"},
+     "expected a mapping of option: value"),
+    ("yaml-missing", [*DISTILL, "--config", "{tmp}/none.yaml"], {}, "none.yaml not found"),
+    ("eval-data-missing", [*DISTILL, "--eval-data", "{tmp}/none.tsv"], {}, "none.tsv: no such file"),
+    ("labels-mixed", [*DISTILL, "--eval-data", "{tmp}/mixed.tsv"],
+     {"mixed.tsv": "label\tsentence\n1\ta good film\npositive\tfine\n0\tbad\n"},
+     "labels mix numbers and names ('1' at line 2, 'positive' at line 3)"),
+    ("labels-bool-and-number", [*DISTILL, "--eval-data", "{tmp}/mixed.tsv"],
+     {"mixed.tsv": "label\tsentence\n1\ta good film\nTrue\tfine\n0\tbad\n"}, "labels mix numbers and names"),
+    ("csv-swallowing-quote", [*DISTILL, "--eval-data", "{tmp}/q.csv"],
+     {"q.csv": 'sentence,label\n"an open quote,1\nfine,1\nbad,0\nok,1\n'}, "q.csv:2: a quote opened here"),
+    ("label-cache-truncated", [*DISTILL], {"cache/0123456789abcdef0123/shard-x.parquet": "PAR1 not really"},
+     "a damaged label-cache file"),
+    ("teacher-missing", ["distill", "--teacher", "{tmp}/nowhere", "--out", "{out}"], {}, "no model at"),
+    ("teacher-function-bad", ["distill", "--teacher-function", "nomodule", "--out", "{out}"], {},
+     "give module:function"),
+    ("teacher-lm-no-labels", ["distill", "--teacher-lm", "smollm2-135m", "--out", "{out}"], {},
+     "--teacher-lm needs the label names"),
+    ("white-box-remote", ["distill", "--teacher-url", "http://127.0.0.1:9/x", "--method", "adversarial",
+                          "--out", "{out}"], {}, "method adversarial reads the teacher's weights"),
+    ("endpoint-concurrency-zero", ["distill", "--teacher-url", "http://127.0.0.1:9/x", "--endpoint-concurrency", "0",
+                                   "--out", "{out}"], {}, "--endpoint-concurrency 0 must be at least 1"),
+    ("teacher-train-lr-negative", ["teacher-train", "--train", "{tsv}", "--out", "{out}", "--lr", "-1"], {},
+     "--lr -1.0: must be a positive number"),
+    ("teacher-train-epochs-zero", ["teacher-train", "--train", "{tsv}", "--out", "{out}", "--epochs", "0"], {},
+     "--epochs 0.0: must be a positive number"),
+    ("teacher-train-batch-zero", ["teacher-train", "--train", "{tsv}", "--out", "{out}", "--batch-size", "0"], {},
+     "--batch-size 0: must be at least 1"),
+    ("teacher-train-no-data", ["teacher-train", "--out", "{out}"], {}, "give --task NAME or --train FILE"),
+    ("generate-out-not-parquet", ["generate", "--teacher", "{teacher}", "--describe", "review", "--out",
+                                  "{tmp}/texts.json"], {}, "give a name ending in .parquet"),
+    ("generate-report-clobber", ["generate", "--teacher", "{teacher}", "--describe", "review", "--out",
+                                 "{tmp}/x.parquet"], {"x.json": '{"mine": "a file of the user"}'},
+     "x.json exists and was not written by zskd generate"),
+    ("generate-no-prompt-kind", ["generate", "--teacher", "{teacher}", "--out", "{out}.parquet"], {}, "--describe"),
+    ("label-shard-bad", ["label", "--teacher", "{teacher}", "--inputs", "{ood}", "--shard", "3/2"], {},
+     "--shard 3/2: give I/N with 0 <= I < N"),
+    ("label-chunk-zero", ["label", "--teacher", "{teacher}", "--inputs", "{ood}", "--chunk-size", "0"], {},
+     "--chunk-size 0 must be at least 1"),
+    ("label-inputs-missing", ["label", "--teacher", "{teacher}", "--inputs", "{tmp}/none.txt"], {},
+     "none.txt: no such file"),
+]
+
+
+def filled(argv: list[str], places: dict[str, str]) -> list[str]:
+    return [arg.format(**places) for arg in argv]
+
+
+@pytest.mark.parametrize("argv,files,message", [case[1:] for case in CASES], ids=[case[0] for case in CASES])
+def test_bad_input_is_one_clear_line(tmp_path, tiny_model, ood_file, sentiment_tsv, capsys, argv, files, message):
+    places = {"teacher": str(tiny_model), "ood": str(ood_file), "tsv": str(sentiment_tsv), "out": str(tmp_path / "out"),
+              "tmp": str(tmp_path)}
+    for name, text in files.items():
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    if "cache/0123456789abcdef0123" in " ".join(files):  # the damaged file goes where this teacher's cache is
+        from zskd.teacher import Teacher
+
+        fingerprint = Teacher.from_pretrained(tiny_model, bf16=False).fingerprint()[:20]
+        (tmp_path / "cache" / "0123456789abcdef0123").rename(tmp_path / "cache" / fingerprint)
+    code = main(filled(argv, places))
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.strip() and not line.startswith("zskd: WARNING")]
+    assert code == 2 and len(lines) == 1 and "Traceback" not in err, err
+    assert lines[0].startswith("zskd: error: ") and message in lines[0], lines[0]
+    assert not (tmp_path / "out").exists() and not (tmp_path / "out.parquet").exists()
+
+
+def test_exit_codes_in_real_processes(tmp_path, tiny_model, ood_file):
+    """A handful of rows again, in subprocesses: the exit status and stderr a shell sees."""
+    for argv in (["distill", "--teacher", str(tiny_model), "--ood", str(ood_file), "--temperature", "0", "--out",
+                  str(tmp_path / "a")],
+                 ["teacher-train", "--out", str(tmp_path / "b")],
+                 ["label", "--teacher", str(tiny_model), "--inputs", str(tmp_path / "none.txt")]):
+        done = subprocess.run([sys.executable, "-m", "zskd.cli", *argv], capture_output=True, text=True, timeout=300)
+        assert done.returncode == 2 and "Traceback" not in done.stderr and done.stderr.startswith("zskd: error: ")
+
+
+def test_non_finite_values_never_pass(tmp_path, tiny_model, ood_file, capsys):
+    """A NaN in the label cache or in a student's weights stops the run or the score with one line."""
+    from zskd.labelling import label_with_teacher
+    from zskd.teacher import Teacher
+
+    teacher = Teacher.from_pretrained(tiny_model, bf16=False)
+    label_with_teacher(teacher, ["a cat", "a dog"], tmp_path / "cache", progress=False)
+    shard = next((tmp_path / "cache").glob("*/shard-*.parquet"))
+    table = pq.read_table(shard).to_pydict()
+    table["logits"][0][0] = float("nan")
+    pq.write_table(pa.table(table), shard)
+    assert main(["distill", "--teacher", str(tiny_model), "--ood", str(ood_file), "--cache-dir",
+                 str(tmp_path / "cache"), "--out", str(tmp_path / "s")]) == 2
+    assert "non-finite logits in the label cache" in capsys.readouterr().err and not (tmp_path / "s").exists()
+
+    shard.unlink()
+    assert main(["distill", "--teacher", str(tiny_model), "--ood", str(ood_file), "--cache-dir",
+                 str(tmp_path / "cache"), "--transfer-size", "40", "--min-words", "2", "--steps", "2", "--batch-size",
+                 "8", "--heldout", "8", "--no-teacher-bf16", "--out", str(tmp_path / "s")]) == 0
+    weights = tmp_path / "s" / "model.safetensors"
+    from safetensors.numpy import load_file, save_file
+
+    tensors = load_file(weights)
+    name = next(iter(tensors))
+    tensors[name] = np.full_like(tensors[name], np.nan)
+    save_file(tensors, weights)
+    data = tmp_path / "eval.tsv"
+    data.write_text("label\tsentence\n0\ta cat\n1\ta dog\n")
+    assert main(["eval", "--model", str(tmp_path / "s"), "--data", str(data)]) == 2
+    assert "non-finite logits" in capsys.readouterr().err
+    assert main(["export", "--model", str(tmp_path / "s")]) == 2
+    assert "non-finite logits" in capsys.readouterr().err and not (tmp_path / "s" / "model.onnx").exists()
+
+
+def test_resuming_with_other_options_is_refused_unless_restarted(tmp_path, tiny_distill_config, capsys):
+    from zskd.distill import distill
+
+    config = tiny_distill_config("run")
+    distill(config, stop_after_steps=4)  # interrupted after its first checkpoint
+    argv = ["distill", "--teacher", config.teacher, "--ood", config.ood, "--cache-dir", config.cache_dir,
+            "--transfer-size", "60", "--min-words", "2", "--max-words", "20", "--steps", "12", "--batch-size", "8",
+            "--eval-every", "4", "--checkpoint-every", "4", "--heldout", "10", "--max-vocab", "40",
+            "--student-options", "embedding_dim=16,hidden_size=16", "--no-teacher-bf16", "--eval-data",
+            config.eval_data, "--out", config.out]
+    assert main([*argv, "--lr", "0.01"]) == 2
+    assert "was started with other options (lr): run the same command to resume it, or add --restart" in \
+        capsys.readouterr().err
+    assert main([*argv, "--lr", "0.01", "--restart"]) == 0
+    assert json.loads((tmp_path / "run" / "run.json").read_text())["config"]["lr"] == 0.01
