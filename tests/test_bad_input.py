@@ -3,6 +3,7 @@ exit code 2, one line on stderr naming the problem (no traceback), and nothing l
 for every bug of this kind."""
 
 import json
+import shutil
 import subprocess
 import sys
 
@@ -101,6 +102,96 @@ CASES = [
      "--chunk-size 0 must be at least 1"),
     ("label-inputs-missing", ["label", "--teacher", "{teacher}", "--inputs", "{tmp}/none.txt"], {},
      "none.txt: no such file"),
+    # data files
+    ("eval-empty-file", ["eval", "--model", "{teacher}", "--data", "{tmp}/e.tsv"], {"e.tsv": ""}, "no examples in it"),
+    ("eval-header-only", ["eval", "--model", "{teacher}", "--data", "{tmp}/e.tsv"], {"e.tsv": "label\tsentence\n"},
+     "no examples in it"),
+    ("train-empty-file", ["teacher-train", "--train", "{tmp}/e.tsv", "--out", "{out}"], {"e.tsv": ""},
+     "no examples in it"),
+    ("train-header-only", ["teacher-train", "--train", "{tmp}/e.csv", "--out", "{out}"], {"e.csv": "label,sentence\n"},
+     "no examples in it"),
+    ("train-jsonl-empty", ["teacher-train", "--train", "{tmp}/e.jsonl", "--out", "{out}"], {"e.jsonl": "\n\n"},
+     "no examples in it"),
+    ("eval-binary-as-tsv", ["eval", "--model", "{teacher}", "--data", "{tmp}/b.tsv"], {"b.tsv": b"\x00\x01PK\x03"},
+     "binary data where text was expected"),
+    ("ood-binary-as-txt", [*DISTILL[:4], "{tmp}/b.txt", *DISTILL[5:]], {"b.txt": b"\x7fELF\x00\x00"},
+     "binary data where text was expected"),
+    ("eval-fake-parquet", ["eval", "--model", "{teacher}", "--data", "{tmp}/f.parquet"], {"f.parquet": "text"},
+     "not a readable Parquet file"),
+    ("eval-unknown-format", ["eval", "--model", "{teacher}", "--data", "{tmp}/d.xlsx"], {"d.xlsx": "x"},
+     "unknown format '.xlsx'"),
+    ("eval-wrong-column", ["eval", "--model", "{teacher}", "--data", "{tsv}", "--text-col", "review"], {},
+     "no column 'review'"),
+    ("eval-wrong-label-column", ["eval", "--model", "{teacher}", "--data", "{tsv}", "--label-col", "y"], {},
+     "no column 'y'"),
+    ("eval-bom-column-named", ["eval", "--model", "{teacher}", "--data", "{tmp}/bom.tsv", "--text-col", "text"],
+     {"bom.tsv": "\ufefflabel\tsentence\n1\tfun\n0\tbad\n"}, "no column 'text' (columns: label, sentence)"),
+    ("eval-mostly-bad-rows", ["eval", "--model", "{teacher}", "--data", "{tmp}/m.tsv"],
+     {"m.tsv": "label\tsentence\n1\t\n0\t\n1\t\n0\tfine\n"}, "3 of 4 rows are bad"),
+    ("eval-json-is-a-directory", ["eval", "--model", "{teacher}", "--data", "{tsv}", "--json", "{tmp}"], {},
+     "is a directory: give a file name for the JSON"),
+    ("eval-unknown-task", ["eval", "--model", "{teacher}", "--task", "imdb"], {}, "invalid choice: 'imdb'"),
+    ("eval-no-data", ["eval", "--model", "{teacher}"], {}, "give --task NAME or --data FILE"),
+    # models
+    ("model-empty-directory", ["eval", "--model", "{tmp}/m", "--data", "{tsv}"], {"m/README.md": "nothing"},
+     "has no config.json"),
+    ("model-missing-relative", ["eval", "--model", "./models/none", "--data", "{tsv}"], {},
+     "no model at ./models/none"),
+    # options that were already refused well, kept so that they stay so
+    ("distill-out-exists", [*DISTILL], {"out/x": "a finished run"}, "already exists: remove it or choose another"),
+    ("teacher-train-out-exists", ["teacher-train", "--train", "{tsv}", "--out", "{tmp}"], {},
+     "already exists: remove it or choose another"),
+    ("adversarial-mask-rate", [*DISTILL, "--method", "adversarial", "--adversarial-mask-rate", "1.5"], {},
+     "--adversarial-mask-rate 1.5 is not a fraction"),
+    ("adversarial-segments", [*DISTILL, "--method", "adversarial", "--adversarial-segments", "third"], {},
+     "unknown --adversarial-segments 'third'"),
+    ("embedding-guess-tokens", [*DISTILL, "--method", "embedding-guess", "--embedding-guess-min-tokens", "9",
+                                "--embedding-guess-max-tokens", "3"], {}, "give 1 <= min <= max"),
+    ("embedding-guess-prior", [*DISTILL, "--method", "embedding-guess", "--embedding-guess-word-prior", "heavy"], {},
+     "unknown --embedding-guess-word-prior 'heavy'"),
+    ("indomain-without-data", [*DISTILL, "--method", "indomain"], {}, "method indomain needs --indomain-data"),
+    ("generate-without-file", [*DISTILL, "--method", "generate"], {}, "--generated FILE"),
+    ("generate-file-missing", [*DISTILL, "--method", "generate", "--generated", "{tmp}/g.parquet"], {},
+     "g.parquet not found"),
+    ("ood-nearest-out-of-range", [*DISTILL, "--ood-nearest", "0"], {}, "--ood-nearest 0.0 is not a fraction"),
+    ("hidden-weight-bilstm", [*DISTILL, "--hidden-weight", "1"], {}, "--hidden-weight needs a student that takes"),
+    ("eval-split-unknown", ["eval", "--model", "{teacher}", "--task", "sst2", "--split", "validation"], {},
+     "task sst2 has no split 'validation'"),
+    ("label-text-col2-on-txt", ["label", "--teacher", "{teacher}", "--inputs", "{ood}", "--text-col2", "b"], {},
+     "a .txt file holds one text a line, not pairs"),
+    ("generate-labels-count", ["generate", "--teacher", "{teacher}", "--describe", "review", "--labels", "a,b,c",
+                               "--out", "{out}.parquet"], {}, "3 names but the teacher has 2 labels"),
+    ("flag-unknown", ["distill", "--teacher", "{teacher}", "--temprature", "2", "--out", "{out}"], {},
+     "unrecognized arguments: --temprature 2 (see: zskd --help)"),
+    ("flag-not-a-number", [*DISTILL, "--steps", "many"], {}, "argument --steps: invalid int value: 'many'"),
+    ("command-unknown", ["distil", "--teacher", "{teacher}"], {}, "invalid choice: 'distil'"),
+    ("model-truncated-weights", ["eval", "--model", "{broken}/truncated", "--data", "{tsv}"], {},
+     "cannot load a classifier from"),
+    ("model-garbage-weights", ["eval", "--model", "{broken}/garbage", "--data", "{tsv}"], {},
+     "cannot load a classifier from"),
+    ("model-unknown-type", ["eval", "--model", "{broken}/unknown-type", "--data", "{tsv}"], {},
+     "model type `nosuchmodel`"),
+    ("model-pickled-weights", ["eval", "--model", "{broken}/pickled", "--data", "{tsv}"], {},
+     "cannot load a classifier from"),
+    ("student-corrupt-config", ["eval", "--model", "{broken}/student-config", "--data", "{tsv}"], {},
+     "cannot load a classifier from"),
+    ("student-truncated-weights", ["eval", "--model", "{broken}/student-weights", "--data", "{tsv}"], {},
+     "cannot load a student from"),
+    ("distill-teacher-truncated", ["distill", "--teacher", "{broken}/truncated", "--ood", "{ood}", "--out", "{out}"],
+     {}, "cannot load a classifier from"),
+    ("distill-student-base-empty", ["distill", "--teacher-url", "http://127.0.0.1:9/x", "--teacher-labels", "a,b",
+                                    "--student-base", "{tmp}/m", "--out", "{out}"], {"m/x.txt": "x"},
+     "has no config.json"),
+    ("teacher-train-base-missing", ["teacher-train", "--train", "{tsv}", "--base", "{tmp}/nothing", "--out", "{out}"],
+     {}, "no model at"),
+    ("generate-generator-missing", ["generate", "--teacher", "{teacher}", "--describe", "review", "--generator",
+                                    "{tmp}/nothing", "--out", "{out}.parquet"], {}, "cannot load a language model"),
+    ("export-not-a-student", ["export", "--model", "{teacher}"], {}, "is not a zskd student directory"),
+    ("export-missing", ["export", "--model", "{tmp}/nothing"], {}, "is not a zskd student directory"),
+    ("eval-onnx-not-exported", ["eval", "--model", "{broken}/student-ok", "--onnx", "--data", "{tsv}"], {},
+     "model.onnx not found"),
+    ("eval-teacher-broken", ["eval", "--model", "{broken}/student-ok", "--teacher", "{broken}/garbage", "--data",
+                             "{tsv}"], {}, "cannot load a classifier from"),
 ]
 
 
@@ -108,25 +199,52 @@ def filled(argv: list[str], places: dict[str, str]) -> list[str]:
     return [arg.format(**places) for arg in argv]
 
 
+@pytest.fixture(scope="module")
+def broken(tmp_path_factory, tiny_model):
+    """Model directories damaged in the ways users damage them, and a sound student beside them."""
+    from zskd.students import create_student
+    from zskd.teacher import Teacher
+
+    root = tmp_path_factory.mktemp("broken")
+    for name in ("truncated", "garbage", "unknown-type", "pickled"):
+        shutil.copytree(tiny_model, root / name)
+    weights = (tiny_model / "model.safetensors").read_bytes()
+    (root / "truncated" / "model.safetensors").write_bytes(weights[:500])
+    (root / "garbage" / "model.safetensors").write_bytes(b"\x00" * 1000)
+    config = json.loads((tiny_model / "config.json").read_text())
+    (root / "unknown-type" / "config.json").write_text(json.dumps({**config, "model_type": "nosuchmodel"}))
+    (root / "pickled" / "model.safetensors").unlink()
+    (root / "pickled" / "pytorch_model.bin").write_bytes(b"pickle")
+    teacher = Teacher.from_pretrained(tiny_model, bf16=False)
+    student = create_student("bilstm", teacher, list(range(len(teacher.tokenizer))), {"hidden_size": 4})
+    for name in ("student-ok", "student-config", "student-weights"):
+        student.save_pretrained(root / name)
+    (root / "student-config" / "config.json").write_text('{"zskd_student": "bil')
+    (root / "student-weights" / "model.safetensors").write_bytes(b"\x00\x01")
+    return root
+
+
 @pytest.mark.parametrize("argv,files,message", [case[1:] for case in CASES], ids=[case[0] for case in CASES])
-def test_bad_input_is_one_clear_line(tmp_path, tiny_model, ood_file, sentiment_tsv, capsys, argv, files, message):
+def test_bad_input_is_one_clear_line(tmp_path, tiny_model, ood_file, sentiment_tsv, broken, capsys, argv, files,
+                                     message):
     places = {"teacher": str(tiny_model), "ood": str(ood_file), "tsv": str(sentiment_tsv), "out": str(tmp_path / "out"),
-              "tmp": str(tmp_path)}
-    for name, text in files.items():
+              "tmp": str(tmp_path), "broken": str(broken)}
+    for name, content in files.items():
         path = tmp_path / name
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
+        path.write_bytes(content) if isinstance(content, bytes) else path.write_text(content)
     if "cache/0123456789abcdef0123" in " ".join(files):  # the damaged file goes where this teacher's cache is
         from zskd.teacher import Teacher
 
         fingerprint = Teacher.from_pretrained(tiny_model, bf16=False).fingerprint()[:20]
         (tmp_path / "cache" / "0123456789abcdef0123").rename(tmp_path / "cache" / fingerprint)
+    existed = (tmp_path / "out").exists()  # a row about an output that exists made it
     code = main(filled(argv, places))
     err = capsys.readouterr().err
     lines = [line for line in err.splitlines() if line.strip() and not line.startswith("zskd: WARNING")]
     assert code == 2 and len(lines) == 1 and "Traceback" not in err, err
     assert lines[0].startswith("zskd: error: ") and message in lines[0], lines[0]
-    assert not (tmp_path / "out").exists() and not (tmp_path / "out.parquet").exists()
+    assert (tmp_path / "out").exists() == existed and not (tmp_path / "out.parquet").exists()
 
 
 def test_exit_codes_in_real_processes(tmp_path, tiny_model, ood_file):
@@ -188,3 +306,12 @@ def test_resuming_with_other_options_is_refused_unless_restarted(tmp_path, tiny_
         capsys.readouterr().err
     assert main([*argv, "--lr", "0.01", "--restart"]) == 0
     assert json.loads((tmp_path / "run" / "run.json").read_text())["config"]["lr"] == 0.01
+
+
+def test_a_teacher_that_diverges_is_stopped_not_saved(tmp_path, tiny_model, sentiment_tsv, capsys):
+    code = main(["teacher-train", "--train", str(sentiment_tsv), "--base", str(tiny_model), "--lr", "1e30",
+                 "--epochs", "3", "--batch-size", "4", "--no-freeze-embeddings", "--no-bf16", "--out",
+                 str(tmp_path / "t")])
+    err = capsys.readouterr().err
+    assert code == 2 and "the loss is" in err and "the teacher was not saved" in err, err[-500:]
+    assert not (tmp_path / "t").exists()

@@ -182,11 +182,23 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+class UsageError(ValueError):
+    """A command line argparse cannot read."""
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, with its errors as one line like every other error (not the usage block), naming the help."""
+
+    def error(self, message: str):
+        raise UsageError(f"{message} (see: {self.prog} --help)")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="zskd",
-                                     description="Zero-shot and low-data knowledge distillation of text classifiers.")
+    parser = OneLineParser(prog="zskd",
+                           description="Zero-shot and low-data knowledge distillation of text classifiers.")
     parser.add_argument("--version", action="version", version=f"zskd {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log more detail")
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an error, not one line")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     resources = commands.add_parser("resources", help="list the packaged models and the data root")
@@ -243,7 +255,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except UsageError as error:
+        print(f"zskd: error: {error}", file=sys.stderr)
+        return 2
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="zskd: %(levelname)s: %(message)s")
     try:
@@ -253,6 +269,8 @@ def main(argv: list[str] | None = None) -> int:
         transformers.utils.logging.disable_progress_bar()
         return args.run(args)
     except (DataError, ResourceError, ConfigError, OSError) as error:
+        if args.debug:
+            raise
         print(f"zskd: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -171,6 +171,11 @@ def append_jsonl(path: str | Path, records: Iterable[dict[str, Any]]) -> None:
 def write_json(path: str | Path, payload: Any) -> None:
     """Write JSON atomically (temporary name, then rename), so a reader never sees half a file."""
     path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"{path} is a directory: give a file name for the JSON")
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(payload, indent=2, default=str) + "\n")
-    tmp.replace(path)
+    try:
+        tmp.write_text(json.dumps(payload, indent=2, default=str) + "\n")
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)

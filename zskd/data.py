@@ -134,6 +134,8 @@ def _undecodable(value: str) -> bool:
 def _read_rows(path: Path) -> Iterator[tuple[int, dict]]:
     """Yield (line number, row dict) from a tsv/csv/jsonl/parquet file."""
     suffix = path.suffix.lower()
+    if suffix != ".parquet":
+        _refuse_binary(path)
     if suffix in (".tsv", ".csv"):
         # TSV: one row a line, always; a field wholly in quotes with its inner quotes doubled (as pandas writes
         # one) is unquoted, any other quote is text (a field that began with one used to swallow the rows up to
@@ -164,9 +166,14 @@ def _read_rows(path: Path) -> Iterator[tuple[int, dict]]:
                     continue
                 yield number, row if isinstance(row, dict) else {"__error__": "not a JSON object"}
     elif suffix == ".parquet":
+        import pyarrow as pa
         import pyarrow.parquet as pq
 
-        for number, row in enumerate(pq.read_table(path).to_pylist(), start=1):
+        try:
+            rows = pq.read_table(path).to_pylist()
+        except (OSError, pa.ArrowException) as error:
+            raise DataError(f"{path}: not a readable Parquet file ({' '.join(str(error).split())[:120]})") from None
+        for number, row in enumerate(rows, start=1):
             yield number, row
     else:
         raise DataError(f"{path}: unknown format {suffix!r}; use one of {', '.join(LABELLED_FORMATS)}")
@@ -186,9 +193,17 @@ def _swallowed_rows(row: dict, columns: int) -> bool:
                for v in row.values())
 
 
+def _refuse_binary(path: Path) -> None:
+    """A text format given a binary file (NUL bytes at its start) is refused before it is parsed."""
+    with open(path, "rb") as handle:
+        if b"\x00" in handle.read(8192):
+            raise DataError(f"{path}: binary data where text was expected; give a UTF-8 text file "
+                            "(.txt/.tsv/.csv/.jsonl) or a .parquet file")
+
+
 def _columns(path: Path) -> list[str]:
     for _, row in _read_rows(path):
-        return [c for c in row if c != "__error__"]
+        return [c for c in row if isinstance(c, str) and c != "__error__"]  # not csv's None key of extra fields
     return []
 
 
@@ -252,6 +267,8 @@ def read_labelled(
         texts2.append(text2)
         labels.append(label_id)
     bad.check(total)
+    if not texts:
+        raise DataError(f"{path}: no examples in it (an empty file, or a header alone); give a file with rows")
     return Examples(texts, texts2 if text_col2 else None, labels, names, str(path), len(bad.reasons))
 
 
@@ -311,6 +328,7 @@ def iter_unlabelled(path: str | Path, text_col: str = "text", text_col2: str | N
     bad = _BadRows(path)
     total = 0
     if path.suffix.lower() == ".txt":
+        _refuse_binary(path)
         if text_col2:
             raise DataError(f"{path}: a .txt file holds one text a line, not pairs; give a tsv/csv/jsonl/parquet file")
         with open(path, encoding="utf-8-sig", errors="surrogateescape") as handle:

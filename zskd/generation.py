@@ -22,7 +22,7 @@ import torch
 from tqdm.auto import tqdm
 
 from zskd.batching import sorted_batches
-from zskd.resources import SMOLLM2, smollm2_gguf_file
+from zskd.resources import SMOLLM2, loading, smollm2_gguf_file
 
 log = logging.getLogger(__name__)
 
@@ -70,8 +70,9 @@ class LanguageModel:
                 options["gguf_file"] = ggufs[0].name
             else:
                 options["use_safetensors"] = True  # a directory or a hub id: never pickled weights
-        tokenizer = AutoTokenizer.from_pretrained(path, **options)
-        model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32, **options)
+        with loading("a language model", name_or_path):
+            tokenizer = AutoTokenizer.from_pretrained(path, **options)
+            model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32, **options)
         if "gguf_file" in options:
             # GGUF weights are de-quantized to float32 on load, yet transformers keeps the model marked quantized and
             # refuses to save it, which the low-data path does after fine-tuning: the model is a plain one now.

@@ -81,6 +81,8 @@ def label_corpus(config: LabelConfig) -> dict:
     for path in files:
         if not os.path.isfile(path):
             raise DataError(f"{path}: no such file")
+        if config.text_col2 and path.lower().endswith(".txt"):
+            raise DataError(f"{path}: a .txt file holds one text a line, not pairs; give a tsv/csv/jsonl/parquet file")
     index, count = shard_of(config)
     local_rank = int(os.environ.get("LOCAL_RANK", index))
     device = f"cuda:{local_rank % torch.cuda.device_count()}" if torch.cuda.is_available() else "cpu"

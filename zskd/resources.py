@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 from dataclasses import dataclass
@@ -10,6 +11,20 @@ from pathlib import Path
 
 class ResourceError(RuntimeError):
     """A model, corpus or data root that zskd needs is not there; the message says how to get it."""
+
+
+@contextlib.contextmanager
+def loading(what: str, where: str | Path):
+    """Turns whatever a model load raises (no such model, an empty directory, truncated or garbage weights, an
+    unknown model type, no network for a hub id) into one `ResourceError` line naming the model."""
+    try:
+        yield
+    except (ResourceError, KeyboardInterrupt):
+        raise
+    except Exception as error:  # noqa: BLE001 - transformers, huggingface_hub and safetensors raise many kinds
+        reason = " ".join(str(error).split())[:200] or type(error).__name__
+        raise ResourceError(f"cannot load {what} from {where}: {reason}. Give a directory holding a complete model "
+                            "(config.json, tokenizer, model.safetensors) or a hub id this machine can reach") from None
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 
 from zskd.batching import pad, sorted_batches
 from zskd.data import DataError, TextInput, tokenize
-from zskd.resources import PACKAGED_MODELS
+from zskd.resources import PACKAGED_MODELS, loading
 from zskd.students.base import finite_logits
 
 
@@ -29,8 +29,11 @@ def resolve_model_path(name_or_path: str) -> str:
         if name_or_path == packaged.name:
             return str(packaged.path())
     looks_like_path = name_or_path.startswith((".", "/", "~")) or name_or_path.count("/") > 1
-    if looks_like_path and not Path(name_or_path).expanduser().exists():
+    path = Path(name_or_path).expanduser()
+    if looks_like_path and not path.exists():
         raise DataError(f"no model at {name_or_path}: give an existing model directory or a hub id such as org/name")
+    if path.is_dir() and not (path / "config.json").is_file() and not any(path.glob("*.gguf")):
+        raise DataError(f"{name_or_path} has no config.json: give the directory a model was saved to")
     return name_or_path
 
 
@@ -99,10 +102,11 @@ class Teacher:
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
         path = resolve_model_path(str(name_or_path))
-        tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
-        model = AutoModelForSequenceClassification.from_pretrained(
-            path, use_safetensors=True, trust_remote_code=trust_remote_code
-        )
+        with loading("a classifier", name_or_path):
+            tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
+            model = AutoModelForSequenceClassification.from_pretrained(
+                path, use_safetensors=True, trust_remote_code=trust_remote_code
+            )
         return cls(model.float(), tokenizer, **kwargs)
 
     @property

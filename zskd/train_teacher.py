@@ -26,6 +26,7 @@ from zskd.checkpoint import load_checkpoint, save_checkpoint
 from zskd.config import check_numbers, config_dict, option, write_json
 from zskd.data import DataError, Examples, read_labelled
 from zskd.evaluate import evaluate
+from zskd.resources import loading
 from zskd.rundir import RunDirectory
 from zskd.runinfo import machine_description, peak_memory_mib, versions
 from zskd.schedule import linear_warmup_decay
@@ -101,11 +102,13 @@ def train_teacher(config: TeacherTrainConfig, stop_after_steps: int | None = Non
         train = train.subset(sorted(keep.tolist()))
     names = train.label_names
     base = resolve_model_path(config.base)
-    tokenizer = AutoTokenizer.from_pretrained(base, trust_remote_code=config.trust_remote_code)
-    model = AutoModelForSequenceClassification.from_pretrained(
-        base, num_labels=len(names), id2label=dict(enumerate(names)), label2id={n: i for i, n in enumerate(names)},
-        use_safetensors=True, trust_remote_code=config.trust_remote_code,
-    ).float()
+    with loading("the base encoder", config.base):
+        tokenizer = AutoTokenizer.from_pretrained(base, trust_remote_code=config.trust_remote_code)
+        model = AutoModelForSequenceClassification.from_pretrained(
+            base, num_labels=len(names), id2label=dict(enumerate(names)),
+            label2id={n: i for i, n in enumerate(names)}, use_safetensors=True,
+            trust_remote_code=config.trust_remote_code,
+        ).float()
     if config.freeze_embeddings:
         model.get_input_embeddings().weight.requires_grad_(False)
     encoded = Teacher(model, tokenizer, max_length=config.max_length, bf16=False).encode(train.inputs())

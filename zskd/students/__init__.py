@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from zskd.data import DataError
+from zskd.resources import loading
 from zskd.students.base import STUDENT_CONFIG_FILE, Student, is_student_directory
 from zskd.students.bilstm import BiLSTMStudent
 from zskd.students.cnn import CNNStudent
@@ -85,12 +86,13 @@ def load_student(directory: str | Path) -> Student:
     if not is_student_directory(directory):
         raise FileNotFoundError(f"{directory} is not a zskd student directory "
                                 f"(no {STUDENT_CONFIG_FILE} with zskd_student)")
-    meta = json.loads((directory / STUDENT_CONFIG_FILE).read_text())
-    cls = STUDENTS[meta["zskd_student"]]
-    tokenizer = AutoTokenizer.from_pretrained(directory)
-    student = cls(cls.config_class(**meta["config"]), tokenizer, meta["kept_token_ids"], meta["label_names"],
-                  meta["max_length"])
-    student.load_state_dict(load_file(directory / "model.safetensors"))
+    with loading("a student", directory):
+        meta = json.loads((directory / STUDENT_CONFIG_FILE).read_text())
+        cls = STUDENTS[meta["zskd_student"]]
+        tokenizer = AutoTokenizer.from_pretrained(directory)
+        student = cls(cls.config_class(**meta["config"]), tokenizer, meta["kept_token_ids"], meta["label_names"],
+                      meta["max_length"])
+        student.load_state_dict(load_file(directory / "model.safetensors"))
     return student.eval()
 
 

@@ -178,5 +178,9 @@ class Student(nn.Module):
 
 
 def is_student_directory(directory: str | Path) -> bool:
+    """Whether `directory` holds a zskd student (its config.json names the student type)."""
     path = Path(directory) / STUDENT_CONFIG_FILE
-    return path.is_file() and "zskd_student" in json.loads(path.read_text())
+    try:
+        return path.is_file() and "zskd_student" in json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, TypeError):
+        return False  # not readable as a student's: loading it as a model says what is wrong
