@@ -60,6 +60,8 @@ def test_resumed_run_ends_with_the_same_weights(tmp_path, tiny_distill_config):
             np.testing.assert_array_equal(straight[name].numpy(), resumed[name].numpy(), err_msg=part + name)
     steps = [json.loads(line)["step"] for line in (tmp_path / "resumed" / "metrics.jsonl").read_text().splitlines()]
     assert steps == [0, 4, 8, 12]
+    # run.json records both sessions of the resumed run, each up to its last checkpoint
+    assert [(s["from_step"], s["to_step"]) for s in report["sessions"]] == [(0, 8), (8, 12)]
 
 
 def test_second_run_labels_nothing(tiny_distill_config):

@@ -419,6 +419,10 @@ def train(config: DistillConfig, setup: Setup, objectives: list[Objective], targ
     progress = tqdm(total=config.steps, initial=step, desc=f"distill {config.method} -> {config.student}", unit="step",
                     disable=not accelerator.is_main_process)
     train_started = time.time()
+    # every session of this run (a resumed run has several), up to its last checkpoint: run.json reports them
+    sessions_path = work / "sessions.json"
+    sessions = json.loads(sessions_path.read_text()) if sessions_path.is_file() else []
+    sessions.append({"started": time.strftime("%Y-%m-%dT%H:%M:%S"), "from_step": step, "to_step": step, "seconds": 0.0})
 
     def evaluate_and_keep_best(loss: float | None) -> None:
         nonlocal best
@@ -470,6 +474,8 @@ def train(config: DistillConfig, setup: Setup, objectives: list[Objective], targ
             save_checkpoint(work, step, model, optimizer, {"best_agreement": best,
                                                            "kept_token_ids_hash": _digest(setup.vocabulary)},
                             {o.name: o.state_dict() for o in objectives if o.state_dict()})
+            sessions[-1].update(to_step=step, seconds=round(time.time() - train_started, 1))
+            write_json(sessions_path, sessions)
             if stop_after_steps is not None and step >= stop_after_steps:
                 progress.close()
                 return None
@@ -500,6 +506,7 @@ def finish(config: DistillConfig, run: RunDirectory, setup: Setup, transfer: Lab
         if teacher.num_parameters() else None,
         "heldout_agreement": best, "heldout_size": len(transfer.heldout), "steps": config.steps,
         "transfer_seconds": round(transfer.seconds, 1), "train_seconds_this_session": round(train_seconds, 1),
+        "sessions": json.loads((work / "sessions.json").read_text()) if (work / "sessions.json").is_file() else [],
         "peak_memory_mib": peak_memory_mib(), "artefacts": artefacts,
         "config": config_dict(config), "versions": versions(), "machine": machine_description(),
     }
