@@ -33,7 +33,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from zskd.config import config_dict, option, write_json
+from zskd.config import check_numbers, config_dict, option, require, write_json
 from zskd.data import DataError, read_labelled
 from zskd.generation import LanguageModel, SamplingConfig, clean_samples
 from zskd.labelling import label_with_teacher
@@ -168,6 +168,9 @@ def generate(config: GenerateConfig, language_model: LanguageModel | None = None
 
     if not config.teacher or not config.out:
         raise DataError("give --teacher DIR and --out FILE.parquet")
+    check_numbers(config, at_least={"count": 1, "max_new_tokens": 1, "top_k": 1, "batch_size": 1, "chunk_size": 1,
+                                    "lm_epochs": 1, "min_words": 1}, positive=("temperature", "top_p", "lm_lr"))
+    require("top_p", config.top_p, config.top_p <= 1.0, "must be in (0, 1]")
     if Path(config.out).suffix != ".parquet":
         raise DataError(f"--out {config.out}: the generated set is a Parquet file; give a name ending in .parquet")
     report_path = Path(config.out).with_suffix(".json")
