@@ -108,6 +108,17 @@ def cmd_generate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_predict(args: argparse.Namespace) -> int:
+    from zskd.predict import PredictConfig, predict_command
+
+    if args.inputs_file:
+        args.inputs = args.inputs_file
+    written = predict_command(load_config(PredictConfig, None, vars(args)))
+    if args.out:
+        print(f"wrote {written:,} predictions to {args.out}", file=sys.stderr)
+    return 0
+
+
 def cmd_label(args: argparse.Namespace) -> int:
     from zskd.label_corpus import LabelConfig, label_corpus
 
@@ -228,6 +239,13 @@ def build_parser() -> argparse.ArgumentParser:
     lab.add_argument("--config", help="YAML file of options; flags override it")
     add_config_arguments(lab, LabelConfig)
     lab.set_defaults(run=cmd_label)
+
+    from zskd.predict import PredictConfig
+
+    pred = commands.add_parser("predict", help="label your own text with a student: JSON lines out")
+    pred.add_argument("inputs_file", nargs="?", metavar="FILE", help="file to label (default: standard input)")
+    add_config_arguments(pred, PredictConfig)
+    pred.set_defaults(run=cmd_predict)
 
     ev = commands.add_parser("eval", help="score a model on a task or a labelled file")
     ev.add_argument("--model", required=True,

@@ -322,6 +322,12 @@ def iter_unlabelled(path: str | Path, text_col: str = "text", text_col2: str | N
     """Unlabelled inputs of a file one at a time, read as a stream (Parquet excepted): .txt has one text a line;
     tabular formats give `text_col` (with `text_col2`, (first, second) pairs). Bad rows are skipped with a warning,
     and the file refused at its end when most of it was bad."""
+    return (item for _, item in iter_numbered(path, text_col, text_col2))
+
+
+def iter_numbered(path: str | Path, text_col: str = "text", text_col2: str | None = None, id_col: str | None = None,
+                  ) -> Iterator[tuple[object, TextInput]]:
+    """`iter_unlabelled`, each input with its line number in the file, or its `id_col` value where it has one."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: no such file")
@@ -340,7 +346,7 @@ def iter_unlabelled(path: str | Path, text_col: str = "text", text_col2: str | N
                 if _undecodable(line):
                     bad.add(number, "undecodable bytes (not UTF-8)")
                 else:
-                    yield line
+                    yield number, line
     else:
         _check_columns(path, [text_col] + ([text_col2] if text_col2 else []))
         for number, row in _read_rows(path):
@@ -351,5 +357,7 @@ def iter_unlabelled(path: str | Path, text_col: str = "text", text_col2: str | N
             elif any(_undecodable(t) for t in texts):
                 bad.add(number, "undecodable bytes (not UTF-8)")
             else:
-                yield (texts[0], texts[1]) if text_col2 else texts[0]
+                identifier = row.get(id_col) if id_col else None
+                yield (number if identifier in (None, "") else identifier), \
+                    ((texts[0], texts[1]) if text_col2 else texts[0])
     bad.check(total)

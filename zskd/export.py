@@ -22,7 +22,7 @@ import torch
 
 from zskd.data import TextInput, segment_ids, tokenize
 from zskd.resources import ResourceError
-from zskd.students.base import STUDENT_CONFIG_FILE, is_student_directory, student_id_map
+from zskd.students.base import STUDENT_CONFIG_FILE, finite_logits, is_student_directory, predictions, student_id_map
 
 ONNX_FILE = "model.onnx"
 CHECK_TEXTS = ("a short one", "a longer sentence , with a few more words in it than the first one had .")
@@ -119,6 +119,10 @@ class OnnxStudent:
         options.inter_op_num_threads = 1
         self.session = onnxruntime.InferenceSession(str(graph), options, providers=["CPUExecutionProvider"])
 
+    def predict(self, inputs: Sequence[TextInput], batch_size: int = 64) -> list[dict]:
+        """As `Student.predict`, run by ONNX Runtime."""
+        return predictions(self.logits(inputs, batch_size), self.label_names)
+
     def logits(self, inputs: Sequence[TextInput], batch_size: int = 64) -> np.ndarray:
         """[N, K] float32 logits in the order of `inputs`, one input at a time (`batch_size` is ignored)."""
         encoded = tokenize(self.tokenizer, inputs, self.max_length)
@@ -128,7 +132,7 @@ class OnnxStudent:
             input_ids = self._teacher_to_student[ids][None]
             token_type_ids = np.array([segments[i]], dtype=np.int64)
             out[i] = self.session.run(None, {"input_ids": input_ids, "token_type_ids": token_type_ids})[0][0]
-        return out
+        return finite_logits(out, "the student")
 
     def num_parameters(self) -> int:
         """The student's parameter count, read from its safetensors header."""

@@ -59,6 +59,15 @@ def pca_embeddings(teacher_embeddings: torch.Tensor, kept_token_ids: Sequence[in
     return projected * (rows.norm(dim=1).mean() / projected.norm(dim=1).mean().clamp_min(1e-8))
 
 
+def predictions(logits: np.ndarray, label_names: Sequence[str]) -> list[dict]:
+    """Per input, the predicted label, its probability and every label's probability, from [N, K] logits."""
+    shifted = logits - logits.max(-1, keepdims=True)
+    probabilities = np.exp(shifted) / np.exp(shifted).sum(-1, keepdims=True)
+    return [{"label": label_names[int(row.argmax())], "score": round(float(row.max()), 6),
+             "probabilities": {name: round(float(p), 6) for name, p in zip(label_names, row)}}
+            for row in probabilities]
+
+
 def finite_logits(logits: np.ndarray, whose: str) -> np.ndarray:
     """`logits`, once every value is finite: a NaN or infinite logit means damaged weights, never a score."""
     if not np.isfinite(logits).all():
@@ -143,6 +152,10 @@ class Student(nn.Module):
         finally:
             if was_training:
                 self.train()
+
+    def predict(self, inputs: Sequence[TextInput], batch_size: int = 64) -> list[dict]:
+        """Per text or (first, second) pair: {"label", "score", "probabilities": {label: p}}."""
+        return predictions(self.logits(inputs, batch_size), self.label_names)
 
     def _logits_of_one(self, ids: list[int], segments: list[int]) -> np.ndarray:
         """The latency path: one input, no batching machinery, on `single_input_threads` CPU threads."""
