@@ -70,3 +70,16 @@ def test_predict_standard_input(student_dir, monkeypatch, capsys):
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [line["id"] for line in lines] == [1, 2] and all(line["label"] for line in lines)
     assert main(["predict", "--model", str(student_dir), "--batch-size", "0"]) == 2
+
+
+def test_int8_export_measures_its_accuracy_change_and_runs(student_dir, sentiment_tsv, capsys):
+    assert main(["export", "--model", str(student_dir), "--quantize", "int8", "--check-data",
+                 str(sentiment_tsv)]) == 0
+    out = capsys.readouterr().out
+    assert "model-int8.onnx" in out and "in int8" in out
+    assert "## int8 (`model-int8.onnx`" in (student_dir / "README.md").read_text()
+    int8 = OnnxStudent(student_dir, int8=True)
+    np.testing.assert_allclose(int8.logits(TEXTS), OnnxStudent(student_dir).logits(TEXTS), atol=0.2)
+    assert main(["eval", "--model", str(student_dir), "--onnx", "--int8", "--data", str(sentiment_tsv)]) == 0
+    assert main(["predict", "--model", str(student_dir), "--int8", str(sentiment_tsv)]) == 2
+    assert "--int8 runs the quantised ONNX graph: add --onnx" in capsys.readouterr().err

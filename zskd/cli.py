@@ -137,7 +137,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.onnx:
         from zskd.export import OnnxStudent
 
-        model = OnnxStudent(args.model)
+        model = OnnxStudent(args.model, int8=args.int8)
+    elif args.int8:
+        raise DataError("--int8 runs the quantised ONNX graph: add --onnx")
     else:
         model = load_classifier(args.model, args.trust_remote_code)
     if args.task:
@@ -186,10 +188,26 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from zskd.export import export_onnx
+    from zskd.export import export_int8, export_onnx
 
     result = export_onnx(args.model)
     print(f"wrote {result['path']}: ONNX Runtime's logits within {result['max_abs_difference']:.1e} of the student's")
+    if args.quantize:
+        check = None
+        if args.check_task:
+            check = load_split(get_task(args.check_task), None, args.data_root)
+        elif args.check_data:
+            from zskd.students import load_student
+
+            names = load_student(args.model).label_names
+            check = read_labelled(args.check_data, args.text_col, args.label_col, args.text_col2, names)
+        result = export_int8(args.model, check)
+        print(f"wrote {result['path']}: {result['bytes_int8'] / 1e6:.2f} MB against "
+              f"{result['bytes_fp32'] / 1e6:.2f} MB")
+        if check is not None:
+            print(f"on {result['data']} ({result['n']}): accuracy {result['accuracy_fp32']:.2f} in float32, "
+                  f"{result['accuracy_int8']:.2f} in int8; {result['labels_changed_percent']:.2f}% of labels change "
+                  "(written to the model card)")
     return 0
 
 
@@ -262,12 +280,22 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--latency", action="store_true", help="median CPU latency at batch 1 and 64")
     ev.add_argument("--onnx", action="store_true",
                     help="run the student's model.onnx with ONNX Runtime (see `zskd export`)")
+    ev.add_argument("--int8", action="store_true",
+                    help="with --onnx: run model-int8.onnx (zskd export --quantize int8)")
     ev.add_argument("--json", help="also write the results to this JSON file")
     ev.add_argument("--data-root", help="benchmark data root (default: $ZSKD_DATA or ../shared/data)")
     ev.add_argument("--trust-remote-code", action="store_true", help="allow custom model code (off: safer)")
     ev.set_defaults(run=cmd_eval)
     ex = commands.add_parser("export", help="write a student's ONNX graph (model.onnx) for ONNX Runtime")
     ex.add_argument("--model", required=True, help="zskd student directory; model.onnx is written into it")
+    ex.add_argument("--quantize", choices=["int8"], help="also write model-int8.onnx (ONNX Runtime dynamic int8)")
+    ex.add_argument("--check-task", choices=sorted(TASKS), help="--quantize: measure the accuracy change on this "
+                                                                "task's evaluation split (written to the model card)")
+    ex.add_argument("--check-data", help="--quantize: measure the accuracy change on this labelled file instead")
+    ex.add_argument("--text-col", default="sentence", help="text column of --check-data (default: sentence)")
+    ex.add_argument("--text-col2", help="second text column of --check-data, for sentence pairs")
+    ex.add_argument("--label-col", default="label", help="label column of --check-data (default: label)")
+    ex.add_argument("--data-root", help="benchmark data root (default: $ZSKD_DATA or ../shared/data)")
     ex.set_defaults(run=cmd_export)
     return parser
 

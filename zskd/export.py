@@ -20,11 +20,12 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from zskd.data import TextInput, segment_ids, tokenize
+from zskd.data import Examples, TextInput, segment_ids, tokenize
 from zskd.resources import ResourceError
 from zskd.students.base import STUDENT_CONFIG_FILE, finite_logits, is_student_directory, predictions, student_id_map
 
 ONNX_FILE = "model.onnx"
+ONNX_INT8_FILE = "model-int8.onnx"
 CHECK_TEXTS = ("a short one", "a longer sentence , with a few more words in it than the first one had .")
 
 
@@ -95,19 +96,62 @@ def export_onnx(directory: str | Path) -> dict:
     return {"path": str(directory / ONNX_FILE), "max_abs_difference": difference}
 
 
+def export_int8(directory: str | Path, check: Examples | None = None) -> dict:
+    """`directory/model-int8.onnx`: ONNX Runtime's dynamic int8 quantisation of the student's `model.onnx`
+    (exported first if missing). With labelled `check` examples, the accuracy of both graphs on them and the share
+    of labels that change, also written into the model card."""
+    directory = Path(directory)
+    if not (directory / ONNX_FILE).is_file():
+        export_onnx(directory)
+    graph = quantised_int8(directory / ONNX_FILE, directory / ONNX_INT8_FILE)
+    result = {"path": str(graph), "bytes_fp32": (directory / ONNX_FILE).stat().st_size,
+              "bytes_int8": graph.stat().st_size}
+    if check is not None:
+        inputs = check.inputs()
+        fp32 = OnnxStudent(directory).logits(inputs).argmax(-1)
+        int8 = OnnxStudent(directory, int8=True).logits(inputs).argmax(-1)
+        labels = np.array(check.labels)
+        result.update(data=check.source, n=len(labels), accuracy_fp32=round(100 * float((fp32 == labels).mean()), 2),
+                      accuracy_int8=round(100 * float((int8 == labels).mean()), 2),
+                      labels_changed_percent=round(100 * float((fp32 != int8).mean()), 2))
+        card = directory / "README.md"
+        if card.is_file():
+            text = card.read_text().split("\n## int8")[0].rstrip("\n")
+            card.write_text(text + f"\n\n## int8 (`{ONNX_INT8_FILE}`, ONNX Runtime dynamic quantisation)\n\n"
+                            f"On {check.source} ({len(labels)} labelled examples): accuracy "
+                            f"{result['accuracy_fp32']:.2f} in float32, {result['accuracy_int8']:.2f} in int8 "
+                            f"({result['accuracy_int8'] - result['accuracy_fp32']:+.2f} points); "
+                            f"{result['labels_changed_percent']:.2f}% of the labels change. Run it with "
+                            f"`zskd predict --model DIR --onnx --int8` or `OnnxStudent(DIR, int8=True)`.\n")
+    return result
+
+
+def quantised_int8(graph: Path, path: Path) -> Path:
+    """ONNX Runtime's dynamic int8 quantisation of `graph` at `path` (weights int8, activations quantised on the
+    fly), unless one is there; written under a temporary name and renamed."""
+    if not path.is_file():
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+
+        partial = path.with_name(path.name + ".partial")
+        quantize_dynamic(str(graph), str(partial), weight_type=QuantType.QInt8)
+        partial.replace(path)
+    return path
+
+
 class OnnxStudent:
     """A student directory with `model.onnx`, run by ONNX Runtime on the CPU: `logits` as `Student.logits`."""
 
-    def __init__(self, directory: str | Path, graph: str | Path | None = None, threads: int = 1):
+    def __init__(self, directory: str | Path, graph: str | Path | None = None, threads: int = 1, int8: bool = False):
         import onnxruntime
         from transformers import AutoTokenizer
 
         directory = Path(directory)
         if not is_student_directory(directory):
             raise FileNotFoundError(f"{directory} is not a zskd student directory: only students are exported to ONNX")
-        graph = Path(graph) if graph else directory / ONNX_FILE
+        graph = Path(graph) if graph else directory / (ONNX_INT8_FILE if int8 else ONNX_FILE)
         if not graph.is_file():
-            raise FileNotFoundError(f"{graph} not found: write it with `zskd export --model {directory}`")
+            raise FileNotFoundError(f"{graph} not found: write it with `zskd export --model {directory}"
+                                    f"{' --quantize int8' if int8 else ''}`")
         meta = json.loads((directory / STUDENT_CONFIG_FILE).read_text())
         self.directory = directory
         self.label_names = meta["label_names"]

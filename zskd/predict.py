@@ -35,6 +35,7 @@ class PredictConfig:
     id_col: str = option("id", "column whose value identifies a row in the output (default: its line number)")
     out: str | None = option(None, "JSONL file to write (default: standard output)")
     onnx: bool = option(False, "run the exported graph (model.onnx) with ONNX Runtime")
+    int8: bool = option(False, "with --onnx: run model-int8.onnx (`zskd export --quantize int8`)")
     batch_size: int = option(64, "inputs predicted together")
 
 
@@ -52,7 +53,9 @@ def predict_to(config: PredictConfig, sink: TextIO) -> int:
 
     if config.batch_size < 1:
         raise DataError(f"--batch-size {config.batch_size} must be at least 1")
-    model = OnnxStudent(config.model) if config.onnx else load_student(config.model)
+    if config.int8 and not config.onnx:
+        raise DataError("--int8 runs the quantised ONNX graph: add --onnx")
+    model = OnnxStudent(config.model, int8=config.int8) if config.onnx else load_student(config.model)
     rows = iter_numbered(config.inputs, config.text_col, config.text_col2, config.id_col) if config.inputs \
         else numbered_stdin(sys.stdin)
     written, batch = 0, []

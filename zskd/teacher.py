@@ -162,6 +162,8 @@ class Teacher:
         directory = Path(directory) / self.fingerprint()[:20]
         graph = export_onnx_classifier(self, directory / "model.onnx")
         if int8:
+            from zskd.export import quantised_int8
+
             graph = quantised_int8(graph, directory / "model-int8.onnx")
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = torch.get_num_threads()
@@ -241,15 +243,4 @@ def export_onnx_classifier(teacher: Teacher, path: Path) -> Path:
         raise RuntimeError(f"the teacher's ONNX graph differs from PyTorch by {np.abs(got - want).max():.2g}: "
                            "label with --teacher-runtime torch")
     partial.replace(path)
-    return path
-
-
-def quantised_int8(graph: Path, path: Path) -> Path:
-    """ONNX Runtime's dynamic int8 quantisation of `graph` at `path`, unless one is there."""
-    if not path.is_file():
-        from onnxruntime.quantization import QuantType, quantize_dynamic
-
-        partial = path.with_name(path.name + ".partial")
-        quantize_dynamic(str(graph), str(partial), weight_type=QuantType.QInt8)
-        partial.replace(path)
     return path
