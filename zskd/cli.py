@@ -108,6 +108,16 @@ def cmd_generate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    from zskd.serve import ServeConfig, serve
+
+    config = load_config(ServeConfig, None, vars(args))
+    print(f"zskd: serving {config.model} at http://{config.host}:{config.port} (POST /predict, GET /health, /docs)",
+          file=sys.stderr)
+    serve(config)
+    return 0
+
+
 def cmd_predict(args: argparse.Namespace) -> int:
     from zskd.predict import PredictConfig, predict_command
 
@@ -257,6 +267,12 @@ def build_parser() -> argparse.ArgumentParser:
     lab.add_argument("--config", help="YAML file of options; flags override it")
     add_config_arguments(lab, LabelConfig)
     lab.set_defaults(run=cmd_label)
+
+    from zskd.serve import ServeConfig
+
+    srv = commands.add_parser("serve", help="serve a student over HTTP (Hugging Face text-classification JSON)")
+    add_config_arguments(srv, ServeConfig)
+    srv.set_defaults(run=cmd_serve)
 
     from zskd.predict import PredictConfig
 
