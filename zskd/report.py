@@ -35,7 +35,7 @@ def model_card(report: dict) -> str:
     lines = [
         f"# zskd student: {report['student']} distilled with `{report['method']}`",
         "",
-        f"Transfer set: {report['transfer']}.",
+        f"Teacher: {report.get('teacher') or report['config'].get('teacher')}. Transfer set: {report['transfer']}.",
     ]
     if report.get("in_domain"):
         lines.append("**This run used the task's own training text (in-domain ceiling): "
@@ -83,6 +83,17 @@ def model_card(report: dict) -> str:
         "a sample of the transfer set with the teacher's labels: `transfer_sample.tsv`"
         + "".join(f"; written by the method during training: `{name}`" for name in report.get("artefacts", [])) + ".",
         "",
-        "Load it with `zskd.students.load_student(dir)`; `student.logits(texts)` gives the logits.",
+        "## Using it",
+        "",
+        "```bash",
+        "zskd predict --model DIR texts.txt                 # JSON lines: id, label, score, probabilities",
+        "zskd eval --model DIR --data labelled.tsv --latency",
+        "zskd export --model DIR --quantize int8 --check-data labelled.tsv   # model.onnx and model-int8.onnx",
+        "zskd predict --model DIR --onnx --int8 texts.txt   # run by ONNX Runtime",
+        "zskd serve --model DIR                             # POST /predict, GET /health on http://127.0.0.1:8080",
+        "```",
+        "",
+        "From Python: `zskd.load_student(DIR).predict(texts)` (or `zskd.export.OnnxStudent(DIR).predict(texts)`); "
+        "`.logits(texts)` gives the raw logits.",
     ]
     return "\n".join(lines) + "\n"
