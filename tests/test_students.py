@@ -108,3 +108,19 @@ def test_boolean_student_options_read_true_and_false_only():
     assert parse_student_options("pair-bilstm", "cross_attention=true") == {"cross_attention": True}
     with pytest.raises(ValueError, match="cross_attention='yes please': give true or false"):
         parse_student_options("pair-bilstm", "cross_attention=yes please")
+
+
+def test_a_transformer_student_loads_in_plain_transformers(tmp_path, teacher):
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer, pipeline
+
+    torch.manual_seed(0)
+    student = make("transformer", teacher).eval()
+    student.save_pretrained(tmp_path / "s")
+    plain = AutoModelForSequenceClassification.from_pretrained(tmp_path / "s" / "transformers", use_safetensors=True)
+    tokenizer = AutoTokenizer.from_pretrained(tmp_path / "s" / "transformers")
+    texts = [*TEXTS[:3], "dog ran on the cat mat"]  # tokens the student dropped read as its [UNK]
+    with torch.no_grad():
+        logits = plain(**tokenizer(texts, padding=True, return_tensors="pt")).logits.numpy()
+    np.testing.assert_allclose(logits, student.logits(texts), atol=1e-5)
+    classify = pipeline("text-classification", model=plain, tokenizer=tokenizer)
+    assert [answer["label"] for answer in classify(texts)] == [p["label"] for p in student.predict(texts)]

@@ -7,10 +7,11 @@ config)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 
-from zskd.students.base import Student
+from zskd.students.base import Student, student_id_map
 
 # teacher families whose layers and embeddings have BERT's shapes, so that they load into the student's
 BERT_SHAPED = ("bert", "roberta", "xlm-roberta", "camembert")
@@ -83,6 +84,29 @@ class TransformerStudent(Student):
     @property
     def word_embeddings(self) -> torch.nn.Embedding:
         return self.bert.get_input_embeddings()
+
+    def save_pretrained(self, directory: str | Path) -> None:
+        """The student as every student saves, and in `directory/transformers/` as a plain transformers BERT
+        classifier over the tokenizer's whole vocabulary (each token the row of its student id, so tokens the
+        student dropped read as its [UNK]: the same function), for `AutoModelForSequenceClassification` and
+        `pipeline("text-classification")` without zskd."""
+        from transformers import BertConfig, BertForSequenceClassification
+
+        super().save_pretrained(directory)
+        names = list(self.label_names)
+        config = BertConfig(**{**self.bert.config.to_dict(), "vocab_size": len(self.tokenizer),
+                               "id2label": dict(enumerate(names)), "label2id": {n: i for i, n in enumerate(names)},
+                               "pad_token_id": self.tokenizer.pad_token_id or 0})
+        plain = BertForSequenceClassification(config)
+        state = dict(self.bert.state_dict())
+        rows = torch.from_numpy(student_id_map(len(self.tokenizer), self.kept_token_ids))
+        state["bert.embeddings.word_embeddings.weight"] = state["bert.embeddings.word_embeddings.weight"][rows]
+        plain.load_state_dict(state)
+        plain.eval()
+        target = Path(directory) / "transformers"
+        plain.save_pretrained(target, safe_serialization=True)
+        self.tokenizer.model_max_length = self.max_length
+        self.tokenizer.save_pretrained(target)
 
     def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, inputs_embeds=None,
                 output_hidden_states: bool = False):
