@@ -1,4 +1,5 @@
-"""Batch-1 CPU latency of students against their teacher, in PyTorch and in ONNX Runtime, measured in one run.
+"""CPU latency of students against their teacher, in PyTorch and in ONNX Runtime (students also in int8), at batch
+1 and 64, with each one's SST-2 dev + test accuracy, measured in one run.
 
     python benchmarks/student_latency.py --students runs/sst2-ood[,DIR...] --teacher runs/teachers/sst2 [--repeats 5]
 
@@ -8,7 +9,9 @@ medians. Students run in ONNX Runtime after `zskd export` (done here when model.
 exported too (a temporary file), so each ratio can be read within one runtime: student / teacher in PyTorch,
 student in ONNX Runtime / teacher in PyTorch (what a user who deploys the student sees against the teacher as
 transformers runs it), and both in ONNX Runtime. ONNX Runtime runs the teacher on 1 and on all threads; the
-faster is kept.
+faster is kept. Batch 64: the median of `--repeats` x 5 calls on 64 sentences each (ONNX students still run one
+input at a time: their graph takes one). Students also run the int8 graph of `zskd export --quantize int8` (made
+here when missing).
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ import torch
 from common import save_results
 from zskd.data import tokenize
 from zskd.evaluate import measure_latency
-from zskd.export import ONNX_FILE, OnnxStudent, export_onnx, save_onnx
+from zskd.export import ONNX_FILE, ONNX_INT8_FILE, OnnxStudent, export_int8, export_onnx, save_onnx
 from zskd.report import markdown_table
 from zskd.runinfo import machine_description
 from zskd.students import load_student
@@ -73,6 +76,14 @@ def batch1_ms(model, inputs, repeats: int) -> dict:
     return {"median_ms": round(statistics.median(medians), 3), "medians_ms": medians}
 
 
+def measured_row(model, inputs, scored: tuple[list, np.ndarray], repeats: int) -> dict:
+    """Batch-1 and batch-64 median ms, and accuracy on the scored (inputs, labels)."""
+    texts, labels = scored
+    accuracy = 100 * float((model.logits(texts).argmax(-1) == labels).mean())
+    batch64 = measure_latency(model, inputs, 64, repeats=5 * repeats, warmup=2)["median_ms"]
+    return {**batch1_ms(model, inputs, repeats), "batch64_ms": batch64, "accuracy": round(accuracy, 2)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--students", required=True, help="student directories, comma-separated")
@@ -83,28 +94,35 @@ def main() -> None:
     args = parser.parse_args()
 
     inputs = load_split("sst2", "dev", args.data_root).texts
+    scored_examples = [load_split("sst2", split, args.data_root) for split in ("dev", "test")]
+    scored = ([t for e in scored_examples for t in e.texts], np.array([y for e in scored_examples for y in e.labels]))
     teacher = Teacher.from_pretrained(args.teacher, bf16=False)
     with tempfile.TemporaryDirectory() as scratch:
-        candidates = {threads: batch1_ms(OnnxTeacher(teacher, Path(scratch), threads), inputs, args.repeats)
-                      for threads in sorted({1, torch.get_num_threads()})}
-    onnx_threads = min(candidates, key=lambda t: candidates[t]["median_ms"])
-    onnx_name = f"teacher, ONNX Runtime ({onnx_threads} thread{'s' if onnx_threads > 1 else ''})"
-    measured = {"teacher, PyTorch": batch1_ms(teacher, inputs, args.repeats), onnx_name: candidates[onnx_threads]}
+        candidates = {threads: OnnxTeacher(teacher, Path(scratch), threads) for threads in
+                      sorted({1, torch.get_num_threads()})}
+        timed = {threads: batch1_ms(model, inputs, args.repeats) for threads, model in candidates.items()}
+        onnx_threads = min(timed, key=lambda t: timed[t]["median_ms"])
+        onnx_name = f"teacher, ONNX Runtime ({onnx_threads} thread{'s' if onnx_threads > 1 else ''})"
+        measured = {"teacher, PyTorch": measured_row(teacher, inputs, scored, args.repeats),
+                    onnx_name: measured_row(candidates[onnx_threads], inputs, scored, args.repeats)}
     teacher_torch, teacher_onnx = (m["median_ms"] for m in measured.values())
-    rows = [[name, m["median_ms"], "", "", ""] for name, m in measured.items()]
+    rows = [[name, m["median_ms"], m["batch64_ms"], m["accuracy"], "", "", ""] for name, m in measured.items()]
     for directory in args.students.split(","):
         if not (Path(directory) / ONNX_FILE).is_file():
             export_onnx(directory)
+        if not (Path(directory) / ONNX_INT8_FILE).is_file():
+            export_int8(directory)
         student = load_student(directory)
         name = f"{Path(directory).name} ({student.student_type}, {student.num_parameters():,} parameters)"
-        torch_ms = batch1_ms(student, inputs, args.repeats)
-        onnx_ms = batch1_ms(OnnxStudent(directory), inputs, args.repeats)
-        measured[f"{name}, PyTorch"], measured[f"{name}, ONNX Runtime"] = torch_ms, onnx_ms
-        rows.append([f"{name}, PyTorch", torch_ms["median_ms"], round(teacher_torch / torch_ms["median_ms"], 1),
-                     "", ""])
-        rows.append([f"{name}, ONNX Runtime", onnx_ms["median_ms"], "",
-                     round(teacher_torch / onnx_ms["median_ms"], 1), round(teacher_onnx / onnx_ms["median_ms"], 1)])
-    headers = ["model", "batch 1 ms", "teacher (PyTorch) / student (PyTorch)",
+        for runtime, model in (("PyTorch", student), ("ONNX Runtime", OnnxStudent(directory)),
+                               ("ONNX Runtime int8", OnnxStudent(directory, int8=True))):
+            m = measured[f"{name}, {runtime}"] = measured_row(model, inputs, scored, args.repeats)
+            torch_ratio = round(teacher_torch / m["median_ms"], 1)
+            onnx_ratio = round(teacher_onnx / m["median_ms"], 1) if runtime != "PyTorch" else ""
+            rows.append([f"{name}, {runtime}", m["median_ms"], m["batch64_ms"], m["accuracy"],
+                         torch_ratio if runtime == "PyTorch" else "", torch_ratio if runtime != "PyTorch" else "",
+                         onnx_ratio])
+    headers = ["model", "batch 1 ms", "batch 64 ms", "SST-2 dev+test accuracy", "teacher (PyTorch) / student (PyTorch)",
                "teacher (PyTorch) / student (ONNX Runtime)", "teacher (ONNX Runtime) / student (ONNX Runtime)"]
     table = markdown_table(headers, rows)
     machine = machine_description()
