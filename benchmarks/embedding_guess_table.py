@@ -29,7 +29,8 @@ VARIANTS = {
         adversarial_steps=0, ssl_weight=0.0)),
     "embedding-guess-no-diversity": dict(method="embedding-guess",
                                          embedding_guess=EmbeddingGuessOptions(diversity=0.0)),
-    "embedding-guess-zipf": dict(method="embedding-guess", embedding_guess=EmbeddingGuessOptions(word_prior="zipf")),
+    "embedding-guess-uniform": dict(method="embedding-guess",
+                                    embedding_guess=EmbeddingGuessOptions(word_prior="uniform")),
 }
 
 

@@ -31,6 +31,10 @@ def target_confidence(guesser, pseudo, targets) -> float:
 
 
 def make_guesser(teacher, pairs=False, **options) -> EmbeddingGuesser:
+    """A guesser over the tiny teacher's vocabulary, candidates drawn uniformly unless asked: over 47 words the
+    default zipf prior fills the 16 candidates of a position with the same few frequent ones, leaving the guessing
+    nothing to choose between (over a real vocabulary it does not)."""
+    options = {"word_prior": "uniform", **options}
     return EmbeddingGuesser(EmbeddingGuessOptions(**options), teacher, list(range(len(teacher.tokenizer))), pairs)
 
 
@@ -97,6 +101,7 @@ def make_objective(tmp_path, tiny_model, teacher, student_type="bilstm", **optio
     vocabulary = list(range(len(teacher.tokenizer)))
     student_options = "embedding_dim=16,hidden_size=16" if student_type == "bilstm" else None
     student = create_student(student_type, teacher, vocabulary, parse_student_options(student_type, student_options))
+    options = {"word_prior": "uniform", **options}  # as `make_guesser`, for the tiny vocabulary
     config = DistillConfig(teacher=str(tiny_model), pairs=False, embedding_guess=EmbeddingGuessOptions(**options))
     setup = Setup(config=config, teacher=teacher, student=student, vocabulary=vocabulary, token_counts={},
                   teacher_ids=[], segments=[], shots=None, work=tmp_path, is_main_process=True)

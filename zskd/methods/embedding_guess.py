@@ -63,9 +63,9 @@ class EmbeddingGuessOptions:
     candidates: int = option(16, "candidate words at each pseudo-input position, drawn at random; guessing moves the "
                                  "position between them")
     init_spread: float = option(1.0, "standard deviation of the candidates' initial scores")
-    word_prior: str = option("uniform", "how candidate words are drawn: uniform, or zipf (by rank in the tokenizer's "
-                                        "vocabulary, which most tokenizers number from frequent to rare; single "
-                                        "letters left out)")
+    word_prior: str = option("zipf", "how candidate words are drawn: zipf (by rank in the tokenizer's vocabulary, "
+                                     "which most tokenizers number from frequent to rare; single letters left out) or "
+                                     "uniform")
     guess_steps: int = option(3, "steps toward the target class for each guessed batch")
     lr: float = option(0.3, "step size of the candidates' scores, in mean gradient magnitudes")
     diversity: float = option(1.0, "weight of the mean cosine similarity between a batch's pseudo-inputs (0: off)")
