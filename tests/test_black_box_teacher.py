@@ -99,7 +99,7 @@ def test_the_endpoints_answers_are_the_teachers_probabilities(teacher):
         assert remote.label_names == teacher.label_names  # learned from a first answer, sorted
         pairs = [("a good film", "it was fun"), ("awful", "the plot")]
         for inputs in (TEXTS[:50], pairs):
-            expected = torch.log_softmax(torch.from_numpy(teacher.logits(inputs)), -1).numpy()
+            expected = teacher.logits(inputs) - teacher.logits(inputs).mean(-1, keepdims=True)  # the logits, centred
             np.testing.assert_allclose(remote.logits(inputs), expected, atol=1e-5)
     assert remote.cost["requests"] == 1 + 4 + 1 and remote.cost["retries"] == 0
 
@@ -111,7 +111,8 @@ def test_labelling_survives_a_hostile_endpoint_and_pays_for_each_text_once(tmp_p
                                  options=options, label_names=teacher.label_names)
         logits, fresh = label_with_teacher(remote, TEXTS + TEXTS[:20], tmp_path / "cache", progress=False)
         delivered = dict(endpoint.answered)
-    expected = torch.log_softmax(torch.from_numpy(teacher.logits(TEXTS + TEXTS[:20])), -1).numpy()
+    expected = teacher.logits(TEXTS + TEXTS[:20])
+    expected -= expected.mean(-1, keepdims=True)
     np.testing.assert_allclose(logits, expected, atol=1e-5)
     assert fresh == len(TEXTS) and set(delivered) == set(TEXTS) and set(delivered.values()) == {1}
     batches = len(TEXTS) // options.batch_size

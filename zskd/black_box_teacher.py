@@ -186,10 +186,13 @@ class BlackBoxTeacher:
     def fingerprint(self) -> str:
         """The endpoint or function and its labels key the label cache: clear the cache (or use another
         --cache-dir) when the model behind them changes."""
-        return hashlib.sha256(f"black-box|{self.identity}|{','.join(self._label_names)}".encode()).hexdigest()
+        return hashlib.sha256(f"black-box|centred|{self.identity}|{','.join(self._label_names)}".encode()).hexdigest()
 
     def logits(self, inputs: Sequence[TextInput], progress: bool = False) -> np.ndarray:
-        """[N, K] float32 log-probabilities, in the order of `inputs`."""
+        """[N, K] float32 logits, in the order of `inputs`: the log-probabilities answered, centred on each input's
+        mean. Probabilities fix logits only up to a constant per input; the log-probabilities' constant (minus the
+        log-sum-exp) varies with the teacher's confidence and would be one more thing for the logit-MSE term to fit,
+        where centred they are a local teacher's logits less their mean (the same softmax, so the same KL)."""
         started = time.perf_counter()
         size = self.options.batch_size
         batches = [list(inputs[start : start + size]) for start in range(0, len(inputs), size)]
@@ -199,7 +202,8 @@ class BlackBoxTeacher:
         self.cost["seconds"] = round(self.cost["seconds"] + time.perf_counter() - started, 3)
         if not answers:
             return np.zeros((0, self.num_labels), np.float32)
-        return np.log(np.clip(np.concatenate(answers), 1e-12, 1.0)).astype(np.float32)
+        log_probabilities = np.log(np.clip(np.concatenate(answers), 1e-12, 1.0))
+        return (log_probabilities - log_probabilities.mean(-1, keepdims=True)).astype(np.float32)
 
     def probabilities(self, answer: Answer, count: int) -> np.ndarray:
         """[count, K] probabilities, in `label_names` order, from an answer; each row normalised to sum to 1."""
