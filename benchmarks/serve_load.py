@@ -39,6 +39,8 @@ def post(url: str, body: bytes) -> tuple[int, bytes]:
             return response.status, response.read()
     except urllib.error.HTTPError as error:
         return error.code, error.read()
+    except (urllib.error.URLError, ConnectionError) as error:  # a 413 sent before a 2 MB body was all uploaded
+        return f"connection closed ({type(getattr(error, 'reason', error)).__name__})", b""
 
 
 def main() -> None:
@@ -108,7 +110,7 @@ def main() -> None:
     good = sum(v for k, v in statuses.items() if str(k).startswith("good"))
     rows = [[args.clients, f"{good / elapsed:.1f}", f"{quantiles[49]:.1f}", f"{quantiles[98]:.1f}", good,
              ", ".join(f"{k}: {v}" for k, v in sorted(statuses.items(), key=str) if not str(k).startswith("good")),
-             "yes" if right else "NO", stopped]]
+             "yes" if right else "NO", "graceful (SIGTERM re-raised)" if stopped == -15 else stopped]]
     table = markdown_table(["clients", "good requests/s", "p50 ms", "p99 ms", "good requests", "bad requests answered",
                             "labels right after", "exit on SIGTERM"], rows)
     machine = machine_description()
