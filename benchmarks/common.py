@@ -56,10 +56,13 @@ def eval_inputs(task: str, data_root: str | None) -> list:
 def made_with(config: Any, stored: dict[str, Any]) -> bool:
     """Whether `stored` (the config a finished run wrote) describes `config`: options added since the run was made
     count as their defaults (within an options group, such as `adversarial`, too), and an option left as None to be
-    resolved during the run (`pairs`) takes the stored value."""
+    resolved during the run (`pairs`, `student`) takes the stored value."""
     expected = dataclasses.asdict(config)
     then = _with_defaults(dataclasses.asdict(type(config)()), stored)
-    return then == {k: then.get(k) if v is None and k == "pairs" else v for k, v in expected.items()}
+    return then == {k: then.get(k) if v is None and k in RESOLVED_IN_RUN else v for k, v in expected.items()}
+
+
+RESOLVED_IN_RUN = ("pairs", "student")  # None in a config: the run decides, and writes down what it decided
 
 
 def _with_defaults(defaults: dict[str, Any], stored: dict[str, Any]) -> dict[str, Any]:
