@@ -59,5 +59,6 @@ def test_finished_shards_are_skipped_and_unfinished_ones_resume(tmp_path, tiny_m
     assert len(cache) == 300
     assert main([*common, "--inputs", str(corpus), "--shard", "2/2"]) == 2
     assert "--shard 2/2: give I/N with 0 <= I < N" in capsys.readouterr().err
-    report = json.loads(next((tmp_path / "cache").glob("*/labelled-*-0-of-1.json")).read_text())
-    assert report["inputs"] == 300 and report["config"]["text_col2"] == "b"
+    reports = [json.loads(path.read_text()) for path in (tmp_path / "cache").glob("*/labelled-*-0-of-1.json")]
+    assert sorted(r["inputs"] for r in reports) == [100, 300]  # a marker per corpus: head.tsv's and corpus.tsv's
+    assert all(r["config"]["text_col2"] == "b" for r in reports)
