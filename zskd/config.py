@@ -79,7 +79,12 @@ def load_config(cls: type[C], yaml_path: str | Path | None = None, overrides: di
         path = Path(yaml_path)
         if not path.is_file():
             raise ConfigError(f"config file {path} not found")
-        loaded = yaml.safe_load(path.read_text()) or {}
+        try:
+            loaded = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as error:
+            mark = getattr(error, "problem_mark", None)
+            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+            raise ConfigError(f"{path}: not valid YAML{where} ({getattr(error, 'problem', None) or error})") from None
         if not isinstance(loaded, dict):
             raise ConfigError(f"{path}: expected a mapping of option: value")
         values.update(_checked(cls, loaded, str(path)))
