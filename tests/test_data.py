@@ -116,3 +116,19 @@ def test_tokenize_matches_the_tokenizers_own_call(tiny_model):
         assert tokenize(tokenizer, pairs, max_length) == {"segments": expected["token_type_ids"],
                                                           **{k: expected[k] for k in ("input_ids", "token_type_ids")}}
     assert tokenizer(texts, truncation=True, max_length=8)["input_ids"] == tokenize(tokenizer, texts, 8)["input_ids"]
+
+
+def test_a_tsv_field_that_opens_a_quote_swallows_no_rows(tmp_path):
+    path = tmp_path / "q.tsv"
+    path.write_text('label\tsentence\n1\t"an opening quote with no end\n0\tbad\n1\tfine\n0\t"quoted" then text\n')
+    examples = read_labelled(path)
+    assert examples.texts == ['"an opening quote with no end', "bad", "fine", '"quoted" then text']
+    assert examples.labels == [1, 0, 1, 0] and examples.bad_rows == 0
+
+
+def test_labels_are_one_class_however_written_and_odd_ids_are_kept(tmp_path, caplog):
+    path = tmp_path / "l.tsv"
+    path.write_text("label\tsentence\n1\ta\n1.0\tb\n+1\tc\n-1\td\n")
+    examples = read_labelled(path)
+    assert examples.label_names == ["-1", "1"] and examples.labels == [1, 1, 1, 0]  # none dropped
+    assert "not the ids 0..1: read as names in numeric order (-1 -> 0, 1 -> 1)" in caplog.text
