@@ -32,7 +32,7 @@ from zskd.report import markdown_table
 from zskd.runinfo import machine_description
 from zskd.students import load_student
 from zskd.tasks import load_split
-from zskd.teacher import Teacher
+from zskd.teacher import ClassifierLogits, Teacher
 
 
 class OnnxTeacher:
@@ -47,7 +47,7 @@ class OnnxTeacher:
             encoded = teacher.tokenizer(["a sentence long enough to export with"], return_tensors="pt")
             example = {name: encoded[name] for name in ("input_ids", "attention_mask", "token_type_ids")}
             length = torch.export.Dim("length", min=1, max=teacher.max_length)
-            save_onnx(_LogitsOnly(teacher.model).eval(), example, path, tuple({1: length} for _ in example))
+            save_onnx(ClassifierLogits(teacher.model).eval(), example, path, tuple({1: length} for _ in example))
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = threads
         self.session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
@@ -60,15 +60,6 @@ class OnnxTeacher:
             out.append(self.session.run(None, {"input_ids": ids, "attention_mask": np.ones_like(ids),
                                                "token_type_ids": np.array([segments], dtype=np.int64)})[0][0])
         return np.stack(out)
-
-
-class _LogitsOnly(torch.nn.Module):
-    def __init__(self, model):
-        super().__init__()
-        self.model = model
-
-    def forward(self, input_ids, attention_mask, token_type_ids):
-        return self.model(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids).logits
 
 
 def batch1_ms(model, inputs, repeats: int) -> dict:

@@ -21,7 +21,8 @@ uvicorn = pytest.importorskip("uvicorn", reason="zskd[serve] is not installed")
 def served(tmp_path_factory, tiny_model):
     """(base URL, student) of a tiny student served on a free loopback port for the module."""
     from zskd.cli import main
-    from zskd.serve import ServeConfig, build_app, load_served_model
+    from zskd.serve import ServeConfig, build_app
+    from zskd.students import load_classifier
 
     out = tmp_path_factory.mktemp("serve") / "s"
     corpus = out.parent / "ood.txt"
@@ -33,8 +34,8 @@ def served(tmp_path_factory, tiny_model):
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     config = ServeConfig(model=str(out), port=port, max_batch=8, max_body_bytes=2000)
-    server = uvicorn.Server(uvicorn.Config(build_app(load_served_model(config), config), host="127.0.0.1", port=port,
-                                           log_level="error"))
+    app = build_app(load_classifier(config.model), config)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     for _ in range(100):

@@ -20,6 +20,7 @@ from zskd.data import DataError, read_labelled
 from zskd.distill import DistillConfig, distill
 from zskd.report import by_class_text, confusion_table, markdown_table
 from zskd.resources import PACKAGED_MODELS, ResourceError, directory_size, find_data_root
+from zskd.students import load_classifier
 from zskd.tasks import TASKS, get_task, load_split
 from zskd.train_teacher import TeacherTrainConfig, train_teacher
 
@@ -59,17 +60,6 @@ def cmd_teacher_train(args: argparse.Namespace) -> int:
         print(markdown_table(["data", "n", "accuracy", "macro-F1", f"task metric ({e['metric']})"],
                              [[e["source"], e["n"], e["accuracy"], e["macro_f1"], e["task_metric"]]]))
     return 0
-
-
-def load_classifier(path: str, trust_remote_code: bool = False):
-    """A zskd student directory, or else a transformers sequence-classification model."""
-    from zskd.students import load_student
-    from zskd.students.base import is_student_directory
-    from zskd.teacher import Teacher
-
-    if is_student_directory(path):
-        return load_student(path)
-    return Teacher.from_pretrained(path, trust_remote_code=trust_remote_code, bf16=False)  # exact scores
 
 
 def cmd_distill(args: argparse.Namespace) -> int:
@@ -144,14 +134,7 @@ def cmd_label(args: argparse.Namespace) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     from zskd.evaluate import evaluate, measure_latency
 
-    if args.onnx:
-        from zskd.export import OnnxStudent
-
-        model = OnnxStudent(args.model, int8=args.int8)
-    elif args.int8:
-        raise DataError("--int8 runs the quantised ONNX graph: add --onnx")
-    else:
-        model = load_classifier(args.model, args.trust_remote_code)
+    model = load_classifier(args.model, args.onnx, args.int8, args.trust_remote_code)
     if args.task:
         task = get_task(args.task)
         examples, metric = load_split(task, args.split, args.data_root), task.metric
@@ -160,7 +143,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         metric = args.metric
     else:
         raise DataError("give --task NAME or --data FILE to evaluate on")
-    teacher = load_classifier(args.teacher, args.trust_remote_code) if args.teacher else None
+    teacher = load_classifier(args.teacher, trust_remote_code=args.trust_remote_code) if args.teacher else None
     result = {"model": args.model, "data": examples.source, **evaluate(model, examples, metric, teacher)}
     rows = [["model", result["n"], result["accuracy"], result["macro_f1"], result["task_metric"]]]
     if teacher is not None:

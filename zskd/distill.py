@@ -54,7 +54,7 @@ from zskd.schedule import linear_warmup_decay
 from zskd.students import STUDENTS, Student, create_student, default_student, load_student, parse_student_options
 from zskd.students.base import build_vocabulary
 from zskd.tasks import get_task, load_split
-from zskd.teacher import TEACHER_RUNTIMES, Teacher
+from zskd.teacher import Teacher, check_runtime
 
 log = logging.getLogger(__name__)
 
@@ -212,9 +212,7 @@ def load_teacher(config: DistillConfig, device: torch.device | None = None) -> T
     if config.teacher:
         teacher = Teacher.from_pretrained(config.teacher, trust_remote_code=config.trust_remote_code,
                                           max_length=config.max_length, bf16=config.teacher_bf16, device=device)
-        if config.teacher_runtime != "torch":
-            teacher.use_onnx_runtime(Path(config.cache_dir) / "onnx", int8=config.teacher_runtime == "onnx-int8")
-        return teacher
+        return teacher.with_runtime(config.teacher_runtime, config.cache_dir)
     labels = [x.strip() for x in config.teacher_labels.split(",")] if config.teacher_labels else None
     options = config.endpoint
     if config.teacher_url:
@@ -258,8 +256,7 @@ def check_config(config: DistillConfig) -> Method:
             if value:
                 raise DataError(f"{flag} is for a teacher known by its answers (--teacher-url, --teacher-function, "
                                 "--teacher-lm, --teacher-openai); a local --teacher gives its own")
-    if config.teacher_runtime not in TEACHER_RUNTIMES:
-        raise DataError(f"unknown --teacher-runtime {config.teacher_runtime!r}: choose {', '.join(TEACHER_RUNTIMES)}")
+    check_runtime(config.teacher_runtime)
     if black_box and config.teacher_runtime != "torch":
         raise DataError("--teacher-runtime is for a local --teacher")
     prompted = config.teacher_lm or config.teacher_openai
@@ -277,9 +274,9 @@ def check_config(config: DistillConfig) -> Method:
                                ("retries", endpoint.retries, 0)):
         if value < least:
             raise DataError(f"--endpoint-{flag} {value} must be at least {least}")
-    if endpoint.timeout <= 0 or endpoint.rate_limit < 0 or endpoint.backoff < 0 or config.max_teacher_calls < 0:
-        raise DataError("--endpoint-timeout must be positive; --endpoint-rate-limit, --endpoint-backoff and "
-                        "--max-teacher-calls must not be negative")
+    if endpoint.timeout <= 0 or endpoint.rate_limit < 0 or endpoint.backoff < 0:
+        raise DataError("--endpoint-timeout must be positive; --endpoint-rate-limit and --endpoint-backoff must not "
+                        "be negative")
     check_numbers(config, at_least={"steps": 1, "batch_size": 1, "eval_every": 1, "checkpoint_every": 1, "heldout": 1,
                                     "transfer_size": 2, "max_length": 4, "min_words": 1, "max_words": config.min_words,
                                     "pool_factor": 1, "augment": 0, "max_vocab": 0, "max_teacher_calls": 0,

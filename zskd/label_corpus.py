@@ -18,7 +18,6 @@ import json
 import os
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 from tqdm.auto import tqdm
@@ -26,7 +25,7 @@ from tqdm.auto import tqdm
 from zskd.config import config_dict, option, write_json
 from zskd.data import DataError, iter_unlabelled
 from zskd.labelling import LabelCache, label_with_teacher
-from zskd.teacher import TEACHER_RUNTIMES, Teacher
+from zskd.teacher import Teacher, check_runtime
 
 
 @dataclass
@@ -75,8 +74,7 @@ def label_corpus(config: LabelConfig) -> dict:
         raise DataError("give --teacher DIR and --inputs FILE[,FILE]")
     if config.chunk_size < 1:
         raise DataError(f"--chunk-size {config.chunk_size} must be at least 1")
-    if config.teacher_runtime not in TEACHER_RUNTIMES:
-        raise DataError(f"unknown --teacher-runtime {config.teacher_runtime!r}: choose {', '.join(TEACHER_RUNTIMES)}")
+    check_runtime(config.teacher_runtime)
     files = [p for p in config.inputs.split(",") if p]
     for path in files:
         if not os.path.isfile(path):
@@ -87,9 +85,8 @@ def label_corpus(config: LabelConfig) -> dict:
     local_rank = int(os.environ.get("LOCAL_RANK", index))
     device = f"cuda:{local_rank % torch.cuda.device_count()}" if torch.cuda.is_available() else "cpu"
     teacher = Teacher.from_pretrained(config.teacher, trust_remote_code=config.trust_remote_code,
-                                      max_length=config.max_length, bf16=config.teacher_bf16, device=device)
-    if config.teacher_runtime != "torch":
-        teacher.use_onnx_runtime(Path(config.cache_dir) / "onnx", int8=config.teacher_runtime == "onnx-int8")
+                                      max_length=config.max_length, bf16=config.teacher_bf16,
+                                      device=device).with_runtime(config.teacher_runtime, config.cache_dir)
     cache = LabelCache(config.cache_dir, teacher.fingerprint())
     marker = cache.directory / f"labelled-{corpus_digest(config)}-{index}-of-{count}.json"
     if marker.is_file():

@@ -79,24 +79,6 @@ def build_app(model, config: ServeConfig):
     return app
 
 
-def load_served_model(config: ServeConfig):
-    """The model `config` names: a student (PyTorch or its ONNX graph) or a transformers classifier."""
-    from zskd.export import OnnxStudent
-    from zskd.students.base import is_student_directory
-
-    if config.int8 and not config.onnx:
-        raise DataError("--int8 runs the quantised ONNX graph: add --onnx")
-    if config.onnx:
-        return OnnxStudent(config.model, int8=config.int8)
-    if is_student_directory(config.model):
-        from zskd.students import load_student
-
-        return load_student(config.model)
-    from zskd.teacher import Teacher
-
-    return Teacher.from_pretrained(config.model, bf16=False)
-
-
 def serve(config: ServeConfig) -> None:
     """Serve until stopped (Ctrl-C or SIGTERM)."""
     try:
@@ -110,5 +92,7 @@ def serve(config: ServeConfig) -> None:
     for name in ("max_batch", "max_body_bytes"):
         if getattr(config, name) < 1:
             raise DataError(f"--{name.replace('_', '-')} {getattr(config, name)} must be at least 1")
-    app = build_app(load_served_model(config), config)
+    from zskd.students import load_classifier
+
+    app = build_app(load_classifier(config.model, config.onnx, config.int8), config)
     uvicorn.run(app, host=config.host, port=config.port, log_level="warning", timeout_graceful_shutdown=30)

@@ -154,6 +154,13 @@ class Teacher:
             out[batch] = self._forward([ids[i] for i in batch], [segments[i] for i in batch] if segments else None)
         return finite_logits(out, "the teacher")
 
+    def with_runtime(self, runtime: str, cache_dir: str | Path) -> "Teacher":
+        """This teacher labelling with `runtime` (one of TEACHER_RUNTIMES): PyTorch as loaded, or ONNX Runtime with
+        the graph exported into `<cache_dir>/onnx`."""
+        if runtime != "torch":
+            self.use_onnx_runtime(Path(cache_dir) / "onnx", int8=runtime == "onnx-int8")
+        return self
+
     def use_onnx_runtime(self, directory: str | Path, int8: bool = False) -> "Teacher":
         """Label with ONNX Runtime from now on (`int8`: its dynamic int8 quantisation): the graph is exported once
         into `directory/<weights hash>/` and reused. The white-box methods still use the PyTorch model."""
@@ -202,8 +209,14 @@ class Teacher:
 TEACHER_RUNTIMES = ("torch", "onnx", "onnx-int8")
 
 
-class _Logits(torch.nn.Module):
-    """The classifier as a function of tensors to logits, for the exporter."""
+def check_runtime(runtime: str) -> None:
+    """`--teacher-runtime` is one of TEACHER_RUNTIMES, or a one-line error says which are."""
+    if runtime not in TEACHER_RUNTIMES:
+        raise DataError(f"unknown --teacher-runtime {runtime!r}: choose {', '.join(TEACHER_RUNTIMES)}")
+
+
+class ClassifierLogits(torch.nn.Module):
+    """A transformers classifier as a function of tensors to logits, for the ONNX exporter."""
 
     def __init__(self, model):
         super().__init__()
@@ -228,7 +241,7 @@ def export_onnx_classifier(teacher: Teacher, path: Path) -> Path:
     batch = torch.export.Dim("batch", min=1, max=4096)
     length = torch.export.Dim("length", min=2, max=max(3, teacher.max_length))
     partial = path.with_name(path.name + ".partial")
-    save_onnx(_Logits(teacher.model).eval(), {n: encoded[n] for n in names}, partial,
+    save_onnx(ClassifierLogits(teacher.model).eval(), {n: encoded[n] for n in names}, partial,
               tuple({0: batch, 1: length} for _ in names))
     import onnxruntime
 
@@ -237,7 +250,7 @@ def export_onnx_classifier(teacher: Teacher, path: Path) -> Path:
                               padding=True, return_tensors="np")
     got = session.run(None, {n: check[n].astype(np.int64) for n in names})[0]
     with torch.inference_mode():
-        want = _Logits(teacher.model)(*(torch.from_numpy(check[n]).long() for n in names)).float().numpy()
+        want = ClassifierLogits(teacher.model)(*(torch.from_numpy(check[n]).long() for n in names)).float().numpy()
     if np.abs(got - want).max() > 1e-3:
         partial.unlink()
         raise RuntimeError(f"the teacher's ONNX graph differs from PyTorch by {np.abs(got - want).max():.2g}: "

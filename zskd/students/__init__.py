@@ -96,4 +96,21 @@ def load_student(directory: str | Path) -> Student:
     return student.eval()
 
 
-__all__ = ["STUDENTS", "Student", "create_student", "default_student", "load_student", "parse_student_options"]
+def load_classifier(path: str | Path, onnx: bool = False, int8: bool = False, trust_remote_code: bool = False):
+    """What `eval` and `serve` score with: a student (in PyTorch, or its exported graph with `onnx`, the int8 one with
+    `int8`), or else a transformers sequence-classification model in exact float32."""
+    if int8 and not onnx:
+        raise DataError("--int8 runs the quantised ONNX graph: add --onnx")
+    if onnx:
+        from zskd.export import OnnxStudent
+
+        return OnnxStudent(path, int8=int8)
+    if is_student_directory(path):
+        return load_student(path)
+    from zskd.teacher import Teacher
+
+    return Teacher.from_pretrained(path, trust_remote_code=trust_remote_code, bf16=False)
+
+
+__all__ = ["STUDENTS", "Student", "create_student", "default_student", "load_classifier", "load_student",
+           "parse_student_options"]
