@@ -8,10 +8,12 @@ The scripts run as `python benchmarks/<script>.py`, so this directory is on thei
   with the same configuration, and made again otherwise, so a rerun does only what changed.
 - `run_grid`: every task x method (or variant) x seed, grouped for rows and flat for the JSON.
 - `SUMMARY_HEADERS` and `summary_row`: one table row for the seeds of a task and method.
+- `variant_table`: the whole of a script that compares named variants of one distillation recipe.
 """
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import json
 import shutil
@@ -135,3 +137,42 @@ def summary_row(task: str, method: str, reports: list[dict]) -> list:
         f"{statistics.median(r['train_seconds_this_session'] for r in reports):.0f}",
         f"{1000 * statistics.median(r['train_seconds_this_session'] / r['steps'] for r in reports):.0f}",
     ]
+
+
+def variant_table(doc: str, benchmark: str, variants: dict[str, dict[str, Any]], tasks: str) -> None:
+    """A benchmark script's `main` that distils each task x variant x seed at one student and step budget (the
+    suite's `--full` budget unless told), a variant being `DistillConfig` options over the defaults, and prints and
+    saves the table. Runs go to runs/bench/<benchmark>/<task>-<variant>-<student>-s<seed>."""
+    from zskd.distill import DistillConfig, distill
+    from zskd.report import markdown_table
+    from zskd.runinfo import machine_description
+
+    parser = argparse.ArgumentParser(description=doc.split("\n")[0])
+    parser.add_argument("--tasks", default=tasks)
+    parser.add_argument("--variants", default=",".join(variants), help=f"comma-separated: {', '.join(variants)}")
+    parser.add_argument("--seeds", default="0", help="comma-separated seeds; rows show mean and spread")
+    parser.add_argument("--student", default="bilstm")
+    parser.add_argument("--steps", type=int, default=4000)
+    parser.add_argument("--transfer-size", type=int, default=40000)
+    parser.add_argument("--teachers-dir", default="runs/teachers")
+    parser.add_argument("--runs-dir", default=f"runs/bench/{benchmark.removesuffix('_table').replace('_', '-')}")
+    parser.add_argument("--cache-dir", default=DistillConfig.cache_dir)
+    parser.add_argument("--data-root")
+    parser.add_argument("--json", default=f"runs/bench/{benchmark}.json")
+    args = parser.parse_args()
+
+    def run_one(task: str, variant: str, seed: int) -> dict:
+        out = Path(args.runs_dir) / f"{task}-{variant}-{args.student}-s{seed}"
+        config = DistillConfig(
+            teacher=str(Path(args.teachers_dir) / task), out=str(out), student=args.student, eval_task=task,
+            eval_split=eval_split_option(task), data_root=args.data_root, transfer_size=args.transfer_size,
+            steps=args.steps, seed=seed, cache_dir=args.cache_dir, **variants[variant],
+        )
+        return reuse_or_run(out, config, lambda: distill(config))
+
+    groups, results = run_grid(args.tasks, args.variants, args.seeds, run_one, "variant")
+    table = markdown_table(SUMMARY_HEADERS, [summary_row(task, variant, reports) for task, variant, reports in groups])
+    machine = machine_description()
+    print(table)
+    print(f"\nmetric: accuracy; SST-2 on dev+test; label s = building + teacher labelling (0 when cached); {machine}")
+    save_results(args.json, benchmark, machine, args=vars(args), results=results, table=table)

@@ -11,14 +11,8 @@ whose configuration matches is reused; anything else is run again.
 
 from __future__ import annotations
 
-import argparse
-from pathlib import Path
-
-from common import SUMMARY_HEADERS, eval_split_option, reuse_or_run, run_grid, save_results, summary_row
-from zskd.distill import DistillConfig, distill
+from common import variant_table
 from zskd.methods.embedding_guess import EmbeddingGuessOptions
-from zskd.report import markdown_table
-from zskd.runinfo import machine_description
 
 VARIANTS = {
     "random": dict(method="random"),
@@ -34,40 +28,5 @@ VARIANTS = {
 }
 
 
-def run_one(task: str, variant: str, seed: int, args) -> dict:
-    out = Path(args.runs_dir) / f"{task}-{variant}-{args.student}-s{seed}"
-    config = DistillConfig(
-        teacher=str(Path(args.teachers_dir) / task), out=str(out), student=args.student, eval_task=task,
-        eval_split=eval_split_option(task), data_root=args.data_root, transfer_size=args.transfer_size,
-        steps=args.steps, seed=seed, cache_dir=args.cache_dir, **VARIANTS[variant],
-    )
-    return reuse_or_run(out, config, lambda: distill(config))
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--tasks", default="sst2")
-    parser.add_argument("--variants", default=",".join(VARIANTS), help=f"comma-separated: {', '.join(VARIANTS)}")
-    parser.add_argument("--seeds", default="0", help="comma-separated seeds; rows show mean and spread")
-    parser.add_argument("--student", default="bilstm")
-    parser.add_argument("--steps", type=int, default=4000)
-    parser.add_argument("--transfer-size", type=int, default=40000)
-    parser.add_argument("--teachers-dir", default="runs/teachers")
-    parser.add_argument("--runs-dir", default="runs/bench/embedding-guess")
-    parser.add_argument("--cache-dir", default=DistillConfig.cache_dir)
-    parser.add_argument("--data-root")
-    parser.add_argument("--json", default="runs/bench/embedding_guess_table.json")
-    args = parser.parse_args()
-
-    groups, results = run_grid(args.tasks, args.variants, args.seeds,
-                               lambda task, variant, seed: run_one(task, variant, seed, args), "variant")
-    rows = [summary_row(task, variant, reports) for task, variant, reports in groups]
-    table = markdown_table(SUMMARY_HEADERS, rows)
-    machine = machine_description()
-    print(table)
-    print(f"\nmetric: accuracy; SST-2 on dev+test; label s = building + teacher labelling (0 when cached); {machine}")
-    save_results(args.json, "embedding_guess_table", machine, args=vars(args), results=results, table=table)
-
-
 if __name__ == "__main__":
-    main()
+    variant_table(__doc__, "embedding_guess_table", VARIANTS, tasks="sst2")

@@ -54,3 +54,21 @@ def test_marginal_entropy_matches_reference():
     same = torch.tensor([[9.0, 0.0, 0.0]] * 4)  # every row picks class 0: little marginal entropy
     spread = torch.tensor([[9.0, 0.0, 0.0], [0.0, 9.0, 0.0], [0.0, 0.0, 9.0]])
     assert losses.marginal_entropy(same) < 0.01 < 1.0 < losses.marginal_entropy(spread)
+
+
+def test_kl_per_example_is_each_row_alone():
+    rows = losses.kl_per_example(STUDENT, TEACHER, 2.0)
+    assert rows.shape == (2,)
+    for i in range(2):
+        assert math.isclose(rows[i].item(), losses.kl_divergence(STUDENT[i:i + 1], TEACHER[i:i + 1], 2.0).item(),
+                            rel_tol=1e-6)
+    assert math.isclose(rows.mean().item(), losses.kl_divergence(STUDENT, TEACHER, 2.0).item(), rel_tol=1e-6)
+
+
+def test_centred_logit_mse_ignores_a_constant_per_row():
+    shifted = TEACHER + torch.tensor([[5.0], [-3.0]])
+    assert math.isclose(losses.logit_mse(STUDENT, shifted, centred=True).item(),
+                        losses.logit_mse(STUDENT, TEACHER, centred=True).item(), rel_tol=1e-6)
+    centre = lambda x: x - x.mean(-1, keepdim=True)  # noqa: E731
+    diffs = (centre(STUDENT) - centre(TEACHER)) ** 2
+    assert math.isclose(losses.logit_mse(STUDENT, TEACHER, centred=True).item(), diffs.mean().item(), rel_tol=1e-6)

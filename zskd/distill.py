@@ -38,6 +38,7 @@ from zskd.config import append_jsonl, check_numbers, config_dict, load_config, o
 from zskd.data import DataError, Examples, read_labelled, segment_ids
 from zskd.evaluate import agreement, best_constant_answer, classification_metrics, teacher_comparison
 from zskd.generation import LanguageModel
+from zskd.hard_rows import HardRows
 from zskd.labelling import label_with_teacher
 from zskd.lm_teacher import LanguageModelScorer, OpenAIScorer
 from zskd.methods import METHODS, Batch, Method, Objective, Setup, TransferSet
@@ -134,6 +135,10 @@ class DistillConfig:
     temperature: float = option(2.0, "softmax temperature of the KL term")
     kl_weight: float = option(1.0, "weight of KL(teacher || student)")
     mse_weight: float = option(1.0, "weight of the logit MSE (added to the KL term)")
+    mse_centred: bool = option(False, "logit MSE on each input's logits less their mean: what the softmax reads, and "
+                                      "all a teacher known by its probabilities gives")
+    hard_fraction: float = option(0.0, "share of each batch drawn again from the training rows the student matched "
+                                       "worst at their last visit (by KL against the teacher; zskd/hard_rows.py)")
     hidden_weight: float = option(0.0, "weight of hidden-state MSE, for students that take hidden-state targets "
                                        "(transformer)")
     adversarial: AdversarialOptions = option(help="method adversarial (Rashid et al.): the generator that perturbs the "
@@ -282,7 +287,7 @@ def check_config(config: DistillConfig) -> Method:
                                     "pool_factor": 1, "augment": 0, "max_vocab": 0, "max_teacher_calls": 0,
                                     "kl_weight": 0, "mse_weight": 0, "hidden_weight": 0, "few_shot_weight": 0,
                                     "weight_decay": 0, "teacher_samples": 1},
-                  positive=("temperature", "lr"), fractions=("warmup_ratio",))
+                  positive=("temperature", "lr"), fractions=("warmup_ratio", "hard_fraction"))
     if config.method not in METHODS:
         raise DataError(f"unknown method {config.method!r}: choose one of {', '.join(METHODS)}")
     if config.student is not None and config.student not in STUDENTS:
@@ -386,7 +391,8 @@ class Evaluation:
 
 def train(config: DistillConfig, setup: Setup, objectives: list[Objective], targets: torch.Tensor,
           evaluate: Evaluation, accelerator, stop_after_steps: int | None = None) -> tuple[float, float] | None:
-    """Step 3: the loop. Each step: the student on a batch of training rows, KL at `temperature` plus logit MSE
+    """Step 3: the loop. Each step: the student on a batch of training rows (with `hard_fraction`, part of it drawn
+    again where the student last disagreed most: `HardRows`), KL at `temperature` plus logit MSE
     against the teacher's logits (`targets`, [N_train, K]), plus each objective's term; one AdamW step. Evaluates
     at step 0, every `eval_every` steps and at the end, keeping the best student in `work/best`; checkpoints every
     `checkpoint_every` steps, resuming from the latest. Returns (best held-out agreement, seconds this session), or
@@ -400,6 +406,8 @@ def train(config: DistillConfig, setup: Setup, objectives: list[Objective], targ
     for objective in objectives:
         if objective.name in state["extra_state"]:
             objective.load_state_dict(state["extra_state"][objective.name])
+    hard = HardRows(len(lengths), config.hard_fraction, config.batch_size, config.seed)
+    hard.load_state_dict(state["extra_state"].get("hard_rows", {}))
     step, best = state["step"], state.get("best_agreement", -1.0)
     if step and state.get("kept_token_ids_hash") != _digest(setup.vocabulary):
         raise DataError(f"{work} was made from a different transfer set: delete it to start again")
@@ -411,7 +419,8 @@ def train(config: DistillConfig, setup: Setup, objectives: list[Objective], targ
     objectives = [objective.to(device) for objective in objectives]
     hidden_states = any(objective.needs_hidden_states for objective in objectives)
 
-    steps_per_epoch = max(1, math.ceil(len(lengths) / config.batch_size))
+    walked = config.batch_size - hard.count  # rows a batch takes from the epoch's walk over the transfer set
+    steps_per_epoch = max(1, math.ceil(len(lengths) / walked))
     epoch, epoch_batches = -1, []
     progress = tqdm(total=config.steps, initial=step, desc=f"distill {config.method} -> {config.student}", unit="step",
                     disable=not accelerator.is_main_process)
@@ -438,9 +447,9 @@ def train(config: DistillConfig, setup: Setup, objectives: list[Objective], targ
     while step < config.steps:
         if step // steps_per_epoch != epoch:
             epoch = step // steps_per_epoch
-            batches = length_grouped_batches(lengths, config.batch_size, config.seed, epoch)
+            batches = length_grouped_batches(lengths, walked, config.seed, epoch)
             epoch_batches = batches[accelerator.process_index :: accelerator.num_processes] or batches
-        rows = epoch_batches[(step % steps_per_epoch) % len(epoch_batches)]
+        rows = epoch_batches[(step % steps_per_epoch) % len(epoch_batches)] + hard.draw(step)
         inputs = {k: v.to(device) for k, v in model.collate([student_ids[i] for i in rows],
                                                              [segments[i] for i in rows]).items()}
         for group in optimizer.param_groups:
@@ -448,9 +457,12 @@ def train(config: DistillConfig, setup: Setup, objectives: list[Objective], targ
         logits, hidden = student(**inputs, output_hidden_states=True) if hidden_states else (student(**inputs), None)
         batch = Batch(rows=rows, inputs=inputs, teacher_logits=targets[rows].to(device), student_logits=logits,
                       hidden_states=hidden, student=student)
-        loss = config.kl_weight * losses.kl_divergence(batch.student_logits, batch.teacher_logits, config.temperature)
+        kl = losses.kl_per_example(batch.student_logits, batch.teacher_logits, config.temperature)
+        hard.update(rows, kl)
+        loss = config.kl_weight * kl.mean()
         if config.mse_weight:
-            loss = loss + config.mse_weight * losses.logit_mse(batch.student_logits, batch.teacher_logits)
+            loss = loss + config.mse_weight * losses.logit_mse(batch.student_logits, batch.teacher_logits,
+                                                                config.mse_centred)
         for objective in objectives:
             term = objective.loss(step, batch)
             if term is not None:
@@ -470,7 +482,8 @@ def train(config: DistillConfig, setup: Setup, objectives: list[Objective], targ
         if accelerator.is_main_process and (step % config.checkpoint_every == 0 or step == config.steps):
             save_checkpoint(work, step, model, optimizer, {"best_agreement": best,
                                                            "kept_token_ids_hash": _digest(setup.vocabulary)},
-                            {o.name: o.state_dict() for o in objectives if o.state_dict()})
+                            {name: saved for name, saved in [("hard_rows", hard.state_dict()),
+                                                             *((o.name, o.state_dict()) for o in objectives)] if saved})
             sessions[-1].update(to_step=step, seconds=round(time.time() - train_started, 1))
             write_json(sessions_path, sessions)
             if stop_after_steps is not None and step >= stop_after_steps:

@@ -9,14 +9,24 @@ import torch.nn.functional as F
 def kl_divergence(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
     """KL(teacher || student) of the temperature-softened distributions, times T^2 (Hinton et al.) so that the
     gradient scale does not change with T. [B, K], [B, K] -> scalar, mean over the batch."""
+    return kl_per_example(student_logits, teacher_logits, temperature).mean()
+
+
+def kl_per_example(student_logits: torch.Tensor, teacher_logits: torch.Tensor,
+                   temperature: float = 1.0) -> torch.Tensor:
+    """`kl_divergence` of each row on its own. [B, K], [B, K] -> [B]."""
     log_student = F.log_softmax(student_logits / temperature, dim=-1)
     log_teacher = F.log_softmax(teacher_logits / temperature, dim=-1)
-    per_example = (log_teacher.exp() * (log_teacher - log_student)).sum(-1)
-    return per_example.mean() * temperature**2
+    return (log_teacher.exp() * (log_teacher - log_student)).sum(-1) * temperature**2
 
 
-def logit_mse(student_logits: torch.Tensor, teacher_logits: torch.Tensor) -> torch.Tensor:
-    """Mean squared error between raw logits (Ba & Caruana; Tang et al. for BiLSTM students). [B, K] -> scalar."""
+def logit_mse(student_logits: torch.Tensor, teacher_logits: torch.Tensor, centred: bool = False) -> torch.Tensor:
+    """Mean squared error between raw logits (Ba & Caruana; Tang et al. for BiLSTM students). `centred`: each row
+    less its mean first, so that only what the softmax reads is matched (a classifier's logits are defined up to a
+    constant per input, which a teacher known by its probabilities cannot give). [B, K] -> scalar."""
+    if centred:
+        student_logits = student_logits - student_logits.mean(-1, keepdim=True)
+        teacher_logits = teacher_logits - teacher_logits.mean(-1, keepdim=True)
     return F.mse_loss(student_logits, teacher_logits)
 
 

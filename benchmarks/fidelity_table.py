@@ -1,0 +1,26 @@
+"""Fidelity ablations: each change to the default recipe alone against it, same teacher, student and budget, on
+every single-sentence task, so a change that helps one task only shows as such.
+
+    python benchmarks/fidelity_table.py                                  # SST-2 and TREC, seed 0, every variant
+    python benchmarks/fidelity_table.py --variants default,hard-rows --seeds 0,1,2
+    python benchmarks/fidelity_table.py --steps 10000 --transfer-size 250000    # the default recipe's own budget
+
+Teachers come from benchmarks/teachers.py (runs/teachers/<task>). SST-2 is scored on dev + test. A finished run
+whose configuration matches is reused; anything else is run again.
+"""
+
+from __future__ import annotations
+
+from common import variant_table
+
+VARIANTS = {
+    "default": {},
+    "hard-rows": dict(hard_fraction=0.5),
+    "hard-rows-quarter": dict(hard_fraction=0.25),
+    "mse-centred": dict(mse_centred=True),
+    "indomain": dict(method="indomain"),
+}
+
+
+if __name__ == "__main__":
+    variant_table(__doc__, "fidelity_table", VARIANTS, tasks="sst2,trec")
