@@ -165,8 +165,13 @@ def test_distilling_from_an_endpoint_and_from_a_function(tmp_path, monkeypatch, 
     with Endpoint(teacher) as endpoint:
         assert main([*common, "--teacher-url", endpoint.url, "--cache-dir", str(tmp_path / "c1"),
                      "--out", str(tmp_path / "remote")]) == 0
-    assert "teacher calls: {'requests'" in capsys.readouterr().out
+        assert "teacher calls: {'requests'" in capsys.readouterr().out
+        # zskd eval compares the student with the same endpoint
+        assert main(["eval", "--model", str(tmp_path / "remote"), "--data", str(sentiment_tsv), "--teacher-url",
+                     endpoint.url, "--json", str(tmp_path / "eval-remote.json")]) == 0
+    assert "agreement with teacher" in capsys.readouterr().out
     run = json.loads((tmp_path / "remote" / "run.json").read_text())
+    assert json.loads((tmp_path / "eval-remote.json").read_text())["agreement"] == run["eval"]["agreement"]
     assert run["teacher"] == endpoint.url and run["compression"] is None and run["teacher_cost"]["texts"] > 60
     assert "unknown (answers only" in (tmp_path / "remote" / "README.md").read_text()
     texts, labels = zip(*[(text, label) for text, label in SENTIMENT])
@@ -182,6 +187,12 @@ def test_distilling_from_an_endpoint_and_from_a_function(tmp_path, monkeypatch, 
                  "--cache-dir", str(tmp_path / "c2"), "--out", str(tmp_path / "function")]) == 0
     run = json.loads((tmp_path / "function" / "run.json").read_text())
     assert run["transfer_info"]["classes_before"].keys() == {"bad", "good"}
+    assert main(["eval", "--model", str(tmp_path / "function"), "--data", str(sentiment_tsv), "--teacher-function",
+                 "my_teacher:classify", "--json", str(tmp_path / "eval-function.json")]) == 0
+    assert json.loads((tmp_path / "eval-function.json").read_text())["agreement"] == run["eval"]["agreement"]
+    assert main(["eval", "--model", str(tmp_path / "function"), "--data", str(sentiment_tsv), "--teacher-function",
+                 "my_teacher:classify", "--teacher", str(rule_teacher)]) == 2
+    assert "give one teacher" in capsys.readouterr().err
 
 
 def test_white_box_methods_and_bad_teacher_options_are_refused(tmp_path, tiny_model, capsys, monkeypatch):

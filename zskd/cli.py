@@ -143,7 +143,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         metric = args.metric
     else:
         raise DataError("give --task NAME or --data FILE to evaluate on")
-    teacher = load_classifier(args.teacher, trust_remote_code=args.trust_remote_code) if args.teacher else None
+    teacher = eval_teacher(args, model.label_names)
     result = {"model": args.model, "data": examples.source, **evaluate(model, examples, metric, teacher)}
     rows = [["model", result["n"], result["accuracy"], result["macro_f1"], result["task_metric"]]]
     if teacher is not None:
@@ -158,8 +158,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
               "the teacher's")
         sizes = {"model": model.num_parameters(), "teacher": teacher.num_parameters()}
         result["parameters"] = sizes
-        print(f"parameters: model {sizes['model']:,}, teacher {sizes['teacher']:,} "
-              f"({sizes['teacher'] / sizes['model']:.1f}x smaller)")
+        if sizes["teacher"]:  # a teacher known by its answers does not say
+            print(f"parameters: model {sizes['model']:,}, teacher {sizes['teacher']:,} "
+                  f"({sizes['teacher'] / sizes['model']:.1f}x smaller)")
     print("\n" + confusion_table(result["confusion"], model.label_names))
     if args.latency:
         inputs = examples.inputs()
@@ -178,6 +179,26 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.json:
         write_json(args.json, result)
     return 0
+
+
+def eval_teacher(args: argparse.Namespace, label_names: list[str]):
+    """The teacher `zskd eval` compares with: a local classifier (`--teacher`), or one known by its answers
+    (`--teacher-url`, `--teacher-function`), read in the model's label order; None without one."""
+    from zskd.black_box_teacher import BlackBoxTeacher, EndpointOptions, EndpointScorer, function_scorer
+
+    given = [flag for flag in ("teacher", "teacher_url", "teacher_function") if getattr(args, flag)]
+    if len(given) > 1:
+        raise DataError(f"give one teacher: --{given[0].replace('_', '-')} or --{given[1].replace('_', '-')}")
+    if args.teacher:
+        return load_classifier(args.teacher, trust_remote_code=args.trust_remote_code)
+    options = EndpointOptions()
+    if args.teacher_url:
+        return BlackBoxTeacher(EndpointScorer(args.teacher_url, options.timeout, args.endpoint_token_env),
+                               args.teacher_url, base=None, options=options, label_names=label_names)
+    if args.teacher_function:
+        return BlackBoxTeacher(function_scorer(args.teacher_function), args.teacher_function, base=None,
+                               options=options, label_names=label_names)
+    return None
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -276,6 +297,11 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--metric", default="accuracy", choices=["accuracy", "macro_f1", "f1"],
                     help="task metric for --data")
     ev.add_argument("--teacher", help="teacher directory: adds its score and the agreement with it")
+    ev.add_argument("--teacher-url", help="instead of --teacher: an HTTP endpoint speaking Hugging Face's "
+                                          "text-classification JSON, answering the model's label names")
+    ev.add_argument("--teacher-function", help="instead of --teacher: module:function, a Python function from a list "
+                                               "of inputs to class probabilities in the model's label order")
+    ev.add_argument("--endpoint-token-env", help="--teacher-url: environment variable holding a bearer token")
     ev.add_argument("--latency", action="store_true", help="median CPU latency at batch 1 and 64")
     ev.add_argument("--onnx", action="store_true",
                     help="run the student's model.onnx with ONNX Runtime (see `zskd export`)")
