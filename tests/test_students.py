@@ -1,11 +1,15 @@
 """Each student: built from a teacher, saved and loaded back with identical outputs, and reading embeddings."""
 
+import math
+
 import numpy as np
 import pytest
 import torch
 
 from conftest import SMALL_STUDENTS
-from zskd.students import STUDENTS, create_student, load_student, parse_student_options
+from zskd.data import DataError
+from zskd.distill import distill
+from zskd.students import STUDENTS, create_student, fit_to_budget, load_student, parse_student_options
 from zskd.students.base import build_vocabulary, pca_embeddings
 from zskd.teacher import Teacher
 
@@ -124,3 +128,32 @@ def test_a_transformer_student_loads_in_plain_transformers(tmp_path, teacher):
     np.testing.assert_allclose(logits, student.logits(texts), atol=1e-5)
     classify = pipeline("text-classification", model=plain, tokenizer=tokenizer)
     assert [answer["label"] for answer in classify(texts)] == [p["label"] for p in student.predict(texts)]
+
+
+@pytest.mark.parametrize("kind", ["bilstm", "cnn", "pair-bilstm"])
+def test_a_size_budget_picks_the_widest_shape_within_it(teacher, kind):
+    kept = list(range(60))
+    for budget in (6_000, 40_000):
+        options = fit_to_budget(kind, teacher, kept, {}, budget)
+        student = create_student(kind, teacher, kept, options)
+        assert student.num_parameters() <= budget
+        wider = {name: math.ceil(value * 1.1) for name, value in options.items()}  # two 5% steps wider: over it
+        assert create_student(kind, teacher, kept, wider).num_parameters() > budget
+
+
+def test_a_size_budget_keeps_the_options_given_and_refuses_what_cannot_fit(teacher):
+    kept = list(range(60))
+    options = fit_to_budget("bilstm", teacher, kept, {"embedding_dim": 8, "dropout": 0.0}, 20_000)
+    assert options["embedding_dim"] == 8 and options["dropout"] == 0.0 and options["hidden_size"] > 8
+    with pytest.raises(DataError, match="--max-parameters 100 is under the smallest bilstm student"):
+        fit_to_budget("bilstm", teacher, kept, {}, 100)
+    with pytest.raises(DataError, match="no width to fit"):
+        fit_to_budget("transformer", teacher, kept, {}, 10**6)
+    with pytest.raises(DataError, match="sets them all"):
+        fit_to_budget("cnn", teacher, kept, {"embedding_dim": 8, "num_filters": 8}, 10**6)
+
+
+def test_distill_builds_the_student_the_budget_allows(tiny_distill_config):
+    _, report = distill(tiny_distill_config("budget", student_options=None, max_parameters=3000))
+    assert report["student_parameters"] <= 3000
+    assert report["student_config"]["hidden_size"] != 96  # not the default shape

@@ -52,7 +52,16 @@ from zskd.resources import MINILM
 from zskd.rundir import RunDirectory
 from zskd.runinfo import machine_description, peak_memory_mib, versions
 from zskd.schedule import linear_warmup_decay
-from zskd.students import STUDENTS, Student, create_student, default_student, load_student, parse_student_options
+from zskd.students import (
+    STUDENTS,
+    Student,
+    create_student,
+    default_student,
+    fit_to_budget,
+    load_student,
+    parse_student_options,
+    widths_to_fit,
+)
 from zskd.students.base import build_vocabulary
 from zskd.tasks import get_task, load_split
 from zskd.teacher import Teacher, check_runtime
@@ -124,6 +133,8 @@ class DistillConfig:
                                                    "in turn (zskd/methods/pairs.py)")
     min_words: int = option(4, "shortest input, in words (pairs: per sentence)")
     max_words: int = option(40, "longest input, in words (pairs: per sentence)")
+    max_parameters: int = option(0, "the student's size budget: its width options that --student-options leaves "
+                                    "unset scaled together to the largest shape within it (0: the student's defaults)")
     max_vocab: int = option(0, "student vocabulary: the most frequent transfer-set tokens (0: all of them)")
     vocab_from: str | None = option(None, "text files, comma-separated, whose tokens also join the student vocabulary "
                                           "(initialised from the teacher): fewer [UNK] after a small transfer set")
@@ -195,7 +206,9 @@ def distill(config: DistillConfig | None = None, stop_after_steps: int | None = 
         config = dataclasses.replace(config, pairs=bool(eval_examples is not None and eval_examples.is_pair))
     if config.student is None:
         config = dataclasses.replace(config, student=default_student(config.pairs))
-    parse_student_options(config.student, config.student_options)  # a bad option fails before any labelling
+    options = parse_student_options(config.student, config.student_options)  # bad options fail before labelling
+    if config.max_parameters:
+        widths_to_fit(config.student, options)
     teacher = load_teacher(config, accelerator.device)
     work = run.begin({k: v for k, v in config_dict(config).items() if k != "cache_dir"}, config.restart)
 
@@ -284,8 +297,8 @@ def check_config(config: DistillConfig) -> Method:
                         "be negative")
     check_numbers(config, at_least={"steps": 1, "batch_size": 1, "eval_every": 1, "checkpoint_every": 1, "heldout": 1,
                                     "transfer_size": 2, "max_length": 4, "min_words": 1, "max_words": config.min_words,
-                                    "pool_factor": 1, "augment": 0, "max_vocab": 0, "max_teacher_calls": 0,
-                                    "kl_weight": 0, "mse_weight": 0, "hidden_weight": 0, "few_shot_weight": 0,
+                                    "pool_factor": 1, "augment": 0, "max_vocab": 0, "max_parameters": 0,
+                                    "max_teacher_calls": 0, "kl_weight": 0, "mse_weight": 0, "hidden_weight": 0, "few_shot_weight": 0,
                                     "weight_decay": 0, "teacher_samples": 1},
                   positive=("temperature", "lr"), fractions=("warmup_ratio", "hard_fraction"))
     if config.method not in METHODS:
@@ -362,8 +375,10 @@ def build_student(config: DistillConfig, teacher: Teacher, transfer: LabelledTra
             for t in ids:
                 token_counts.setdefault(t, 0)
     vocabulary = build_vocabulary(teacher.tokenizer, token_counts, config.max_vocab)
-    student = create_student(config.student, teacher, vocabulary,
-                             parse_student_options(config.student, config.student_options))
+    options = parse_student_options(config.student, config.student_options)
+    if config.max_parameters:
+        options = fit_to_budget(config.student, teacher, vocabulary, options, config.max_parameters)
+    student = create_student(config.student, teacher, vocabulary, options)
     segments = segment_ids(encoded)
     return Setup(config=config, teacher=teacher, student=student, vocabulary=vocabulary, token_counts=token_counts,
                  teacher_ids=encoded["input_ids"], segments=segments, shots=shots, work=work,
@@ -512,6 +527,7 @@ def finish(config: DistillConfig, run: RunDirectory, setup: Setup, transfer: Lab
         "vocabulary": len(setup.vocabulary), "few_shot_examples": len(setup.shots) if setup.shots is not None else 0,
         "teacher_bf16": teacher.bf16, "teacher_parameters": teacher.num_parameters(),
         "student_parameters": best_student.num_parameters(),
+        "student_config": dataclasses.asdict(best_student.config),
         "compression": round(teacher.num_parameters() / best_student.num_parameters(), 1)
         if teacher.num_parameters() else None,
         "heldout_agreement": best, "heldout_size": len(transfer.heldout), "steps": config.steps,

@@ -11,6 +11,8 @@ import typing
 from pathlib import Path
 from typing import Any, Sequence
 
+import torch
+
 from zskd.data import DataError
 from zskd.resources import loading
 from zskd.students.base import STUDENT_CONFIG_FILE, Student, is_student_directory
@@ -77,6 +79,46 @@ def create_student(student_type: str, teacher, kept_token_ids: Sequence[int],
     return STUDENTS[student_type].from_teacher(teacher, kept_token_ids, dict(options or {}))
 
 
+def widths_to_fit(student_type: str, options: dict[str, Any]) -> list[str]:
+    """The `width_options` of the student that `options` leave for `--max-parameters` to set; refused when none."""
+    widths = STUDENTS[student_type].width_options
+    free = [name for name in widths if name not in options]
+    if not free:
+        raise DataError(f"--max-parameters: student {student_type} has no width to fit to a budget"
+                        + (" left: --student-options sets them all" if widths else
+                           "; give its shape in --student-options instead"))
+    return free
+
+
+def fit_to_budget(student_type: str, teacher, kept_token_ids: Sequence[int], options: dict[str, Any],
+                  max_parameters: int) -> dict[str, Any]:
+    """`options` with the student's `width_options` that they leave unset scaled together from their defaults, by
+    the largest factor (of 1.05^k) at which the student has at most `max_parameters` parameters for this vocabulary
+    and these labels: the user states the size, and the shape follows."""
+    cls = STUDENTS[student_type]
+    free = widths_to_fit(student_type, options)
+    defaults = {f.name: f.default for f in dataclasses.fields(cls.config_class) if f.name in free}
+
+    def scaled(factor: float) -> dict[str, Any]:
+        return {**options, **{name: max(1, round(value * factor)) for name, value in defaults.items()}}
+
+    def size(candidate: dict[str, Any]) -> int:
+        config = cls.config_class(vocab_size=len(kept_token_ids), num_labels=teacher.num_labels, **candidate)
+        with torch.device("meta"):  # shapes only: nothing allocated
+            student = cls(config, teacher.tokenizer, kept_token_ids, teacher.label_names, teacher.max_length)
+        return student.num_parameters()
+
+    factors = [1.05 ** k for k in range(60, -120, -1)]  # 18.7x wider down to 0.003x, finest first near 1
+    for factor in factors:
+        candidate = scaled(factor)
+        if size(candidate) <= max_parameters:
+            return candidate
+    smallest = size(scaled(factors[-1]))
+    raise DataError(f"--max-parameters {max_parameters:,} is under the smallest {student_type} student for this "
+                    f"vocabulary of {len(kept_token_ids):,} tokens ({smallest:,}): raise it, or cap the vocabulary "
+                    "with --max-vocab")
+
+
 def load_student(directory: str | Path) -> Student:
     """A saved student, ready for `logits`; weights from safetensors only."""
     from safetensors.torch import load_file
@@ -112,5 +154,5 @@ def load_classifier(path: str | Path, onnx: bool = False, int8: bool = False, tr
     return Teacher.from_pretrained(path, trust_remote_code=trust_remote_code, bf16=False)
 
 
-__all__ = ["STUDENTS", "Student", "create_student", "default_student", "load_classifier", "load_student",
-           "parse_student_options"]
+__all__ = ["STUDENTS", "Student", "create_student", "default_student", "fit_to_budget", "load_classifier",
+           "load_student", "parse_student_options", "widths_to_fit"]

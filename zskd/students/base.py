@@ -88,6 +88,8 @@ class Student(nn.Module):
     # CPU threads for a single input: a small recurrent student's steps are too small to split,
     # and extra threads cost more than they give (BENCHMARKS.md); None keeps the process's setting
     single_input_threads: ClassVar[int | None] = None
+    # the config options `--max-parameters` scales together to fit a size budget (none: the budget is refused)
+    width_options: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, config: Any, tokenizer, kept_token_ids: Sequence[int], label_names: Sequence[str],
                  max_length: int = 128):

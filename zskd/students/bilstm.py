@@ -28,6 +28,7 @@ class BiLSTMStudent(Student):
     student_type = "bilstm"
     config_class = BiLSTMConfig
     default_lr = 4e-3
+    width_options = ("embedding_dim", "hidden_size")
     single_input_threads = 1
 
     def __init__(self, config: BiLSTMConfig, *args, **kwargs):

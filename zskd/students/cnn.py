@@ -25,6 +25,7 @@ class CNNStudent(Student):
     student_type = "cnn"
     config_class = CNNConfig
     default_lr = 2e-3
+    width_options = ("embedding_dim", "num_filters")
     single_input_threads = 1  # one sentence's convolutions are too small to split across threads
 
     def __init__(self, config: CNNConfig, *args, **kwargs):

@@ -37,6 +37,7 @@ class PairBiLSTMStudent(Student):
     student_type = "pair-bilstm"
     config_class = PairBiLSTMConfig
     default_lr = 4e-3
+    width_options = ("embedding_dim", "hidden_size", "classifier_size")
     single_input_threads = 1
 
     def __init__(self, config: PairBiLSTMConfig, *args, **kwargs):
