@@ -298,8 +298,8 @@ def check_config(config: DistillConfig) -> Method:
     check_numbers(config, at_least={"steps": 1, "batch_size": 1, "eval_every": 1, "checkpoint_every": 1, "heldout": 1,
                                     "transfer_size": 2, "max_length": 4, "min_words": 1, "max_words": config.min_words,
                                     "pool_factor": 1, "augment": 0, "max_vocab": 0, "max_parameters": 0,
-                                    "max_teacher_calls": 0, "kl_weight": 0, "mse_weight": 0, "hidden_weight": 0, "few_shot_weight": 0,
-                                    "weight_decay": 0, "teacher_samples": 1},
+                                    "max_teacher_calls": 0, "kl_weight": 0, "mse_weight": 0, "hidden_weight": 0,
+                                    "few_shot_weight": 0, "weight_decay": 0, "teacher_samples": 1},
                   positive=("temperature", "lr"), fractions=("warmup_ratio", "hard_fraction"))
     if config.method not in METHODS:
         raise DataError(f"unknown method {config.method!r}: choose one of {', '.join(METHODS)}")
