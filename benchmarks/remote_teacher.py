@@ -79,6 +79,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=4000)
     parser.add_argument("--transfer-size", type=int, default=40000)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--mse-centred", action="store_true", help="both runs match centred logits (a local "
+                                                                    "teacher's then carry what the endpoint's do)")
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--runs-dir", default="runs/bench/remote-teacher")
     parser.add_argument("--data-root")
@@ -100,12 +102,13 @@ def main() -> None:
 
     results, distill_rows = [], []
     for where in ("in-process", "http"):
-        out = Path(args.runs_dir) / f"{args.task}-{where}-s{args.seed}"
-        source = dict(teacher=args.teacher) if where == "in-process" else \
+        out = Path(args.runs_dir) / f"{args.task}-{where}{'-centred' if args.mse_centred else ''}-s{args.seed}"
+        # in float32 on both sides, as the server labels: the runs differ only in where the labels come from
+        source = dict(teacher=args.teacher, teacher_bf16=False) if where == "in-process" else \
             dict(teacher_url=url, student_base=args.teacher, endpoint=options)
         config = DistillConfig(out=str(out), eval_task=args.task, steps=args.steps, transfer_size=args.transfer_size,
                                seed=args.seed, cache_dir=str(Path(args.runs_dir) / f"cache-{where}"),
-                               data_root=args.data_root, **source)
+                               data_root=args.data_root, mse_centred=args.mse_centred, **source)
         report = reuse_or_run(out, config, lambda: distill(config))
         e = report["eval"]
         results.append({"teacher": where, "report": report})
