@@ -18,6 +18,7 @@ VARIANTS = {
     "hard-rows": dict(hard_fraction=0.5),
     "hard-rows-quarter": dict(hard_fraction=0.25),
     "mse-centred": dict(mse_centred=True),
+    "questions": dict(augment_kinds="part,near-copy,question"),
     "indomain": dict(method="indomain"),
 }
 

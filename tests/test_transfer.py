@@ -1,7 +1,13 @@
 import numpy as np
+import pytest
 
+from zskd.data import DataError
+from zskd.distill import distill
 from zskd.methods.common import balanced_selection, class_histogram
 from zskd.methods.ood import augmented, nearest_sentences, split_sentences
+from zskd.methods.pairs import wh_question
+
+WH_WORDS = ("what", "who", "where", "when", "why", "how", "which", "many")
 
 
 def logits_for(classes, k=2):
@@ -55,3 +61,28 @@ def test_nearest_sentences_keep_those_that_read_like_the_sample_in_corpus_order(
     corpus = [others[0], films[0], others[1], films[1], others[2], films[2]]
     assert nearest_sentences(corpus, sample, 0.5) == films  # rare names (unknown to both) do not win
     assert nearest_sentences(corpus, sample, 1.0) == corpus
+
+
+def test_question_variants_are_questions_in_the_sentences_words():
+    sentences = ["The film was released in 1998 .", "Washington was the first president .", "She walked home ."]
+    variants = augmented(sentences, 1, np.random.default_rng(0), min_words=3, kinds=("question",))
+    assert len(variants) == 3 and all(v.endswith(" ?") for v in variants)
+    for variant, sentence in zip(variants, sentences):
+        assert set(variant.lower().split()) - {"?", "did", "is", "it", "true", "that"} - set(WH_WORDS) \
+            <= set(sentence.lower().split())
+
+
+def test_wh_questions_ask_for_a_year_a_name_a_number_or_a_place():
+    rng = np.random.default_rng(0)
+    asked = {wh_question("The film was released in 1998 .", rng) for _ in range(30)}
+    assert asked == {"When was the film released ?", "What was released in 1998 ?"}
+    assert "Who was the first president ?" in {wh_question("Washington was the first president .", rng)
+                                               for _ in range(30)}
+    assert "How many children has he ?" in {wh_question("He has 12 children .", rng) for _ in range(30)}
+    assert "Where can it be found ?" in {wh_question("It can be found in Boston .", rng) for _ in range(30)}
+    assert wh_question("She walked home .", rng).split()[1:] == ["did", "she", "walked", "home", "?"]
+
+
+def test_unknown_augment_kinds_are_refused(tiny_distill_config):
+    with pytest.raises(DataError, match="unknown --augment-kinds spans: choose from part, near-copy, question"):
+        distill(tiny_distill_config("bad", augment_kinds="part,spans"))

@@ -44,7 +44,7 @@ from zskd.lm_teacher import LanguageModelScorer, OpenAIScorer
 from zskd.methods import METHODS, Batch, Method, Objective, Setup, TransferSet
 from zskd.methods.adversarial import AdversarialOptions
 from zskd.methods.embedding_guess import EmbeddingGuessOptions
-from zskd.methods.ood import read_sentences
+from zskd.methods.ood import augment_kinds, read_sentences
 from zskd.methods.pairs import PAIR_KINDS
 from zskd.objectives import shared_objectives
 from zskd.report import model_card
@@ -127,7 +127,10 @@ class DistillConfig:
     ood_nearest: float = option(1.0, "method generate with --ood: the fraction of the out-of-domain sentences kept, "
                                      "those that read most like the generated texts (Moore-Lewis); 1 keeps all")
     pool_factor: int = option(2, "ood: candidates labelled per kept input, for class balancing")
-    augment: int = option(4, "ood, generate: extra variants per sentence (spans, perturbed copies)")
+    augment: int = option(4, "ood, generate: extra variants per sentence, of --augment-kinds in turn")
+    augment_kinds: str = option("part,near-copy", "ood, generate: the variants, comma-separated, in turn: part (a "
+                                                  "span), near-copy (words dropped, replaced, swapped), question (a "
+                                                  "yes/no or wh- question in its words)")
     balance: bool = option(True, "ood: balance the teacher's predicted classes")
     pair_kinds: str = option(",".join(PAIR_KINDS), "ood, pairs: the kinds of second sentence, comma-separated, taken "
                                                    "in turn (zskd/methods/pairs.py)")
@@ -313,6 +316,7 @@ def check_config(config: DistillConfig) -> Method:
     if config.ood_nearest < 1.0 and not (config.method == "generate" and config.ood):
         raise DataError("--ood-nearest picks out-of-domain sentences near generated texts: use it with --method "
                         "generate --ood FILE[,FILE]")
+    augment_kinds(config)
     unknown = set(config.pair_kinds.split(",")) - set(PAIR_KINDS)
     if unknown or not config.pair_kinds:
         raise DataError(f"unknown --pair-kinds {', '.join(sorted(unknown)) or '(none given)'}: choose from "

@@ -39,7 +39,7 @@ from zskd.generation import LanguageModel, SamplingConfig, clean_samples
 from zskd.labelling import label_with_teacher
 from zskd.methods.base import Method
 from zskd.methods.common import TransferSet, balanced_selection, class_histogram
-from zskd.methods.ood import augmented, ood_transfer_set
+from zskd.methods.ood import augment_kinds, augmented, ood_transfer_set
 from zskd.resources import SMOLLM2
 from zskd.rundir import RunDirectory
 from zskd.runinfo import peak_memory_mib
@@ -304,7 +304,8 @@ def generated_transfer_set(config, teacher) -> TransferSet:
     rng = np.random.default_rng([config.seed, 6])
     info: dict = {"generated": str(config.generated), "generated_texts": len(texts)}
     if config.augment and not config.pairs:  # spans and perturbed copies are rule-made pairs' job (`ood`)
-        texts = list(dict.fromkeys(texts + augmented(texts, config.augment, rng, config.min_words)))
+        variants = augmented(texts, config.augment, rng, config.min_words, augment_kinds(config))
+        texts = list(dict.fromkeys(texts + variants))
     texts = [texts[i] for i in rng.permutation(len(texts))]
     info["pool"] = len(texts)
     if config.balance:

@@ -22,7 +22,7 @@ from zskd.data import DataError, read_unlabelled
 from zskd.labelling import label_with_teacher
 from zskd.methods.base import Method
 from zskd.methods.common import TransferSet, balanced_selection, class_histogram, word_count
-from zskd.methods.pairs import make_pairs, near_copy, part
+from zskd.methods.pairs import make_pairs, near_copy, part, question, wh_question
 from zskd.resources import ResourceError, find_data_root
 
 log = logging.getLogger(__name__)
@@ -102,15 +102,36 @@ def corpus_words(sentences: list[str]) -> list[str]:
     return sorted({w for s in sentences[:5000] for w in s.split() if w.isalpha()})
 
 
-def augmented(sentences: list[str], copies: int, rng: np.random.Generator, min_words: int) -> list[str]:
-    """`copies` variants of each sentence, alternately a span of it and a perturbed copy (Tang et al., 2019):
-    more inputs near the corpus, each labelled by the teacher like the rest."""
+AUGMENTATIONS = ("part", "near-copy", "question")
+
+
+def augmented(sentences: list[str], copies: int, rng: np.random.Generator, min_words: int,
+              kinds: tuple[str, ...] = ("part", "near-copy")) -> list[str]:
+    """`copies` variants of each sentence, the `kinds` in turn (copy k is kinds[k % len(kinds)]): more inputs near
+    the corpus, each labelled by the teacher like the rest. `part` is a span of it and `near-copy` a perturbed copy
+    (Tang et al., 2019); `question` a question in its words (half yes/no, half wh-: `pairs.wh_question`)."""
     vocabulary = corpus_words(sentences)
     variants = []
     for copy in range(copies):
+        kind = kinds[copy % len(kinds)]
         for sentence in sentences:
-            variants.append(part(sentence, rng, min_words) if copy % 2 == 0 else near_copy(sentence, rng, vocabulary))
+            if kind == "part":
+                variants.append(part(sentence, rng, min_words))
+            elif kind == "near-copy":
+                variants.append(near_copy(sentence, rng, vocabulary))
+            else:
+                variants.append(question(sentence) if rng.random() < 0.5 else wh_question(sentence, rng))
     return variants
+
+
+def augment_kinds(config) -> tuple[str, ...]:
+    """The `--augment-kinds` of a config, checked."""
+    kinds = tuple(config.augment_kinds.split(","))
+    unknown = set(kinds) - set(AUGMENTATIONS)
+    if unknown or not config.augment_kinds:
+        raise DataError(f"unknown --augment-kinds {', '.join(sorted(unknown)) or '(none given)'}: choose from "
+                        f"{', '.join(AUGMENTATIONS)}")
+    return kinds
 
 
 def ood_transfer_set(config, teacher, near: list[str] | None = None) -> TransferSet:
@@ -124,7 +145,8 @@ def ood_transfer_set(config, teacher, near: list[str] | None = None) -> Transfer
         sentences = nearest_sentences(sentences, near, config.ood_nearest)
     info: dict = {"corpora": [str(f) for f in files], "sentences": len(sentences)}
     if config.augment:
-        sentences = list(dict.fromkeys(sentences + augmented(sentences, config.augment, rng, config.min_words)))
+        sentences = list(dict.fromkeys(sentences + augmented(sentences, config.augment, rng, config.min_words,
+                                                               augment_kinds(config))))
     if config.pairs:
         kinds = tuple(config.pair_kinds.split(","))
         inputs = make_pairs(sentences, rng, corpus_words(sentences), config.min_words, kinds)

@@ -46,6 +46,46 @@ def question(sentence: str) -> str:
     return f"Is it true that {lowercase_first(' '.join(words))} ?"
 
 
+OBJECT_WH = ("What", "Why", "How", "Which")
+PREPOSITIONS = frozenset("in at on from near of to by for with about into".split())
+PRONOUNS = frozenset("i you he she it we they this that there these those".split())
+
+
+def wh_question(sentence: str, rng: np.random.Generator) -> str:
+    """A wh-question in the words of `sentence`, the register of question-classification and FAQ tasks that general
+    corpora rarely show. After an auxiliary near the start, either its subject is asked for ("Washington was the
+    first president ." -> "Who was the first president ?") or a part of the rest: the first year ("When was the film
+    released ?"), number before a word ("How many children has he ?") or capitalised place after in/at/from/near
+    ("Where can it be found ?"), else its end, cut at random (What, Why, How, Which). Without an auxiliary,
+    "<wh> did ... ?". Rough grammar: the teacher labels what it reads."""
+    words = sentence.rstrip(" .!?").split()
+    aux = next((i for i, word in enumerate(words[:7]) if i > 0 and word.lower() in AUXILIARIES), None)
+    if aux is None or not words:
+        return f"{OBJECT_WH[int(rng.integers(len(OBJECT_WH)))]} did {lowercase_first(' '.join(words))} ?"
+    subject, verb, rest = words[:aux], words[aux].lower(), words[aux + 1 :]
+    if not rest or rng.random() < 0.4:
+        named = any(word[:1].isupper() for word in subject[1:]) or \
+            len(subject) == 1 and subject[0][:1].isupper() and subject[0].lower() not in PRONOUNS
+        return " ".join(["Who" if named else "What", verb, *rest]) + " ?"
+    asker = lowercase_first(" ".join(subject))
+    for j, word in enumerate(rest):
+        if len(word) == 4 and word.isdigit() and word[:2] in ("17", "18", "19", "20"):  # a year: when
+            return " ".join(["When", verb, asker, *without_preposition(rest[:j])]) + " ?"
+        if any(c.isdigit() for c in word) and j + 1 < len(rest) and rest[j + 1].isalpha():  # 12 children
+            return " ".join(["How many", rest[j + 1], verb, asker, *rest[:j]]) + " ?"
+        if j and rest[j - 1].lower() in ("in", "at", "from", "near") and word[:1].isupper():  # in Boston
+            return " ".join(["Where", verb, asker, *without_preposition(rest[:j])]) + " ?"
+    keep = without_preposition(rest[: int(rng.integers(1, len(rest) + 1))])
+    return " ".join([OBJECT_WH[int(rng.integers(len(OBJECT_WH)))], verb, asker, *keep]) + " ?"
+
+
+def without_preposition(words: list[str]) -> list[str]:
+    """`words` less a preposition left at their end ("released in" -> "released"), one word kept at least."""
+    while len(words) > 1 and words[-1].lower() in PREPOSITIONS:
+        words = words[:-1]
+    return words
+
+
 def lowercase_first(text: str) -> str:
     """`text` with its first letter lower-cased, unless the first word looks like a name or acronym ("I", "NASA")."""
     first = text.split(" ", 1)[0]
