@@ -19,7 +19,8 @@ VARIANTS = {
     "hard-rows-quarter": dict(hard_fraction=0.25),
     "mse-centred": dict(mse_centred=True),
     "questions": dict(augment_kinds="part,near-copy,question"),
-    "indomain": dict(method="indomain"),
+    "indomain": dict(method="indomain"),  # the ceiling: the task's own text, with variants of it in the room left
+    "indomain-plain": dict(method="indomain", augment=0),  # the ceiling before: the text alone
 }
 
 

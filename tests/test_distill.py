@@ -81,7 +81,10 @@ def test_baseline_methods(tmp_path, tiny_distill_config, sentiment_tsv, method):
     assert report["in_domain"] == (method == "indomain")
     if method == "indomain":
         assert "not a zero-shot result" in (tmp_path / method / "README.md").read_text()
-        assert report["transfer_size"] == len(SENTIMENT)
+        # the task's texts first, then variants of them (spans, perturbed copies) in the room left
+        info = report["transfer_info"]
+        assert info["originals"] == len(SENTIMENT) and 0 < info["variants"] <= 40 - len(SENTIMENT)
+        assert report["transfer_size"] == len(SENTIMENT) + info["variants"]
     else:
         assert report["transfer_size"] == 40
 

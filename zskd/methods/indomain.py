@@ -1,4 +1,8 @@
-"""The ceiling a zero-shot user never has: the task's own training text, without its labels. Benchmark only."""
+"""The ceiling a zero-shot user never has: the task's own training text, without its labels. Benchmark only.
+
+Like `ood`, it adds `--augment` variants of each text (of `--augment-kinds`: spans, perturbed copies), labelled by
+the teacher too (Tang et al., 2019), but only in the room the texts leave in `--transfer-size`: the real texts come
+first."""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ import numpy as np
 from zskd.data import DataError, read_labelled, read_unlabelled
 from zskd.methods.base import Method
 from zskd.methods.common import TransferSet
+from zskd.methods.ood import augment_kinds, augmented
 from zskd.tasks import load_split
 
 
@@ -26,11 +31,20 @@ def indomain_transfer_set(config, teacher) -> TransferSet:
     else:  # `validate` has refused this
         raise DataError("method indomain needs --indomain-data FILE or --eval-task NAME (whose train split it reads)")
     inputs = list(dict.fromkeys(inputs))
+    rng = np.random.default_rng([config.seed, 2])
     if len(inputs) > config.transfer_size:
-        keep = np.random.default_rng([config.seed, 2]).permutation(len(inputs))[: config.transfer_size]
+        keep = rng.permutation(len(inputs))[: config.transfer_size]
         inputs = [inputs[i] for i in sorted(keep)]
-    return TransferSet(inputs, f"indomain (benchmark ceiling, the task's own text): {len(inputs)} unlabelled inputs "
-                               f"from {source}", in_domain=True)
+    room = config.transfer_size - len(inputs)
+    variants = []
+    if config.augment and room > 0 and not isinstance(inputs[0], tuple):  # pairs: their own rules (`ood`)
+        originals = set(inputs)
+        variants = [v for v in dict.fromkeys(augmented(inputs, config.augment, rng, config.min_words,
+                                                       augment_kinds(config))) if v not in originals]
+        variants = [variants[i] for i in sorted(rng.permutation(len(variants))[:room])]
+    return TransferSet(inputs + variants, f"indomain (benchmark ceiling, the task's own text): {len(inputs)} "
+                                          f"unlabelled inputs from {source}, {len(variants)} variants of them",
+                       in_domain=True, info={"originals": len(inputs), "variants": len(variants)})
 
 
 def validate(config) -> None:
