@@ -19,6 +19,10 @@ VARIANTS = {
     "hard-rows-quarter": dict(hard_fraction=0.25),
     "mse-centred": dict(mse_centred=True),
     "questions": dict(augment_kinds="part,near-copy,question"),
+    # shapes at one size: the default student's at this budget (0.79M), spent differently
+    "size-790k": dict(max_parameters=790_000),
+    "two-layers-790k": dict(max_parameters=790_000, student_options="num_layers=2"),
+    "vocab-8k-790k": dict(max_parameters=790_000, max_vocab=8000),
     "indomain": dict(method="indomain"),  # the ceiling: the task's own text, with variants of it in the room left
     "indomain-plain": dict(method="indomain", augment=0),  # the ceiling before: the text alone
 }
