@@ -93,8 +93,8 @@ def widths_to_fit(student_type: str, options: dict[str, Any]) -> list[str]:
 def fit_to_budget(student_type: str, teacher, kept_token_ids: Sequence[int], options: dict[str, Any],
                   max_parameters: int) -> dict[str, Any]:
     """`options` with the student's `width_options` that they leave unset scaled together from their defaults, by
-    the largest factor (of 1.05^k) at which the student has at most `max_parameters` parameters for this vocabulary
-    and these labels: the user states the size, and the shape follows."""
+    the largest factor (found by bisection; the size grows with it) at which the student has at most
+    `max_parameters` parameters for this vocabulary and these labels: the user states the size, the shape follows."""
     cls = STUDENTS[student_type]
     free = widths_to_fit(student_type, options)
     defaults = {f.name: f.default for f in dataclasses.fields(cls.config_class) if f.name in free}
@@ -102,21 +102,21 @@ def fit_to_budget(student_type: str, teacher, kept_token_ids: Sequence[int], opt
     def scaled(factor: float) -> dict[str, Any]:
         return {**options, **{name: max(1, round(value * factor)) for name, value in defaults.items()}}
 
-    def size(candidate: dict[str, Any]) -> int:
-        config = cls.config_class(vocab_size=len(kept_token_ids), num_labels=teacher.num_labels, **candidate)
+    def size(factor: float) -> int:
+        config = cls.config_class(vocab_size=len(kept_token_ids), num_labels=teacher.num_labels, **scaled(factor))
         with torch.device("meta"):  # shapes only: nothing allocated
             student = cls(config, teacher.tokenizer, kept_token_ids, teacher.label_names, teacher.max_length)
         return student.num_parameters()
 
-    factors = [1.05 ** k for k in range(60, -120, -1)]  # 18.7x wider down to 0.003x, finest first near 1
-    for factor in factors:
-        candidate = scaled(factor)
-        if size(candidate) <= max_parameters:
-            return candidate
-    smallest = size(scaled(factors[-1]))
-    raise DataError(f"--max-parameters {max_parameters:,} is under the smallest {student_type} student for this "
-                    f"vocabulary of {len(kept_token_ids):,} tokens ({smallest:,}): raise it, or cap the vocabulary "
-                    "with --max-vocab")
+    low, high = 1e-3, 100.0  # widths from 1 to 100x the defaults
+    if size(low) > max_parameters:
+        raise DataError(f"--max-parameters {max_parameters:,} is under the smallest {student_type} student for this "
+                        f"vocabulary of {len(kept_token_ids):,} tokens ({size(low):,}): raise it, or cap the "
+                        "vocabulary with --max-vocab")
+    for _ in range(40):
+        middle = (low * high) ** 0.5
+        low, high = (middle, high) if size(middle) <= max_parameters else (low, middle)
+    return scaled(low)
 
 
 def load_student(directory: str | Path) -> Student:
