@@ -60,7 +60,7 @@ def wh_question(sentence: str, rng: np.random.Generator) -> str:
     "<wh> did ... ?". Rough grammar: the teacher labels what it reads."""
     words = sentence.rstrip(" .!?").split()
     aux = next((i for i, word in enumerate(words[:7]) if i > 0 and word.lower() in AUXILIARIES), None)
-    if aux is None or not words:
+    if aux is None:  # also an empty sentence
         return f"{OBJECT_WH[int(rng.integers(len(OBJECT_WH)))]} did {lowercase_first(' '.join(words))} ?"
     subject, verb, rest = words[:aux], words[aux].lower(), words[aux + 1 :]
     if not rest or rng.random() < 0.4:
