@@ -3,6 +3,7 @@ generated transfer set through `zskd generate` and `zskd distill`."""
 
 import json
 
+import numpy as np
 import pyarrow.parquet as pq
 import pytest
 import torch
@@ -189,3 +190,33 @@ def test_generated_pairs_ask_about_corpus_sentences_and_distill_a_pair_student(t
     code = main(["generate", "--teacher", str(tiny_model), "--pairs", "--describe", "review",
                  "--out", str(tmp_path / "x.parquet")])
     assert code == 2 and "--task, --describe and --few-shot do not apply" in capsys.readouterr().err
+
+
+def test_generate_with_a_teacher_known_by_its_answers(tmp_path, tiny_lm, tiny_model, sentiment_tsv, monkeypatch,
+                                                      capsys):
+    """`zskd generate` labels with a function (as with an endpoint) in the class order it is given, and `distill
+    --method generate` reads the file with the same teacher."""
+    (tmp_path / "rule_teacher.py").write_text(
+        "import numpy as np\n"
+        "def classify(inputs):\n"
+        "    return np.array([[0.3, 0.7] if len(x.split()) % 2 else [0.8, 0.2] for x in inputs])\n")
+    monkeypatch.chdir(tmp_path)
+    teacher = ["--teacher-function", "rule_teacher:classify", "--teacher-labels", "negative,positive"]
+    generated = tmp_path / "gen.parquet"
+    assert main(["generate", *teacher, "--describe", "movie review", "--generator", str(tiny_lm), "--count", "16",
+                 "--max-new-tokens", "10", "--min-words", "1", "--cache-dir", str(tmp_path / "cache"),
+                 "--out", str(generated)]) == 0
+    table = pq.read_table(generated).to_pydict()
+    expected = [np.log([0.3, 0.7]) if len(t.split()) % 2 else np.log([0.8, 0.2]) for t in table["text"]]
+    expected = [row - row.mean() for row in expected]  # answered log-probabilities, centred per input
+    assert np.allclose(table["teacher_logits"], expected, atol=1e-5)
+    report = json.loads((tmp_path / "gen.json").read_text())
+    assert report["teacher_classes"].keys() <= {"negative", "positive"} and report["config"]["teacher"] == ""
+    assert main(["distill", *teacher, "--method", "generate", "--generated", str(generated), "--eval-data",
+                 str(sentiment_tsv), "--cache-dir", str(tmp_path / "cache"), "--steps", "4", "--batch-size", "4",
+                 "--heldout", "2", "--augment", "0", "--student-options", "embedding_dim=8,hidden_size=8",
+                 "--student-base", str(tiny_model), "--out", str(tmp_path / "s")]) == 0
+    capsys.readouterr()
+    assert main(["generate", "--teacher-url", "http://127.0.0.1:9/x", *teacher, "--describe", "review",
+                 "--out", str(tmp_path / "y.parquet")]) == 2
+    assert "give one teacher" in capsys.readouterr().err

@@ -143,7 +143,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         metric = args.metric
     else:
         raise DataError("give --task NAME or --data FILE to evaluate on")
-    teacher = eval_teacher(args, model.label_names)
+    teacher = eval_teacher(args, model.label_names, examples.is_pair)
     result = {"model": args.model, "data": examples.source, **evaluate(model, examples, metric, teacher)}
     rows = [["model", result["n"], result["accuracy"], result["macro_f1"], result["task_metric"]]]
     if teacher is not None:
@@ -181,24 +181,22 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
-def eval_teacher(args: argparse.Namespace, label_names: list[str]):
+def eval_teacher(args: argparse.Namespace, label_names: list[str], pairs: bool):
     """The teacher `zskd eval` compares with: a local classifier (`--teacher`), or one known by its answers
     (`--teacher-url`, `--teacher-function`), read in the model's label order; None without one."""
-    from zskd.black_box_teacher import BlackBoxTeacher, EndpointOptions, EndpointScorer, function_scorer
+    from zskd.black_box_teacher import EndpointOptions
+    from zskd.teacher_options import TeacherOptions, load_teacher
 
     given = [flag for flag in ("teacher", "teacher_url", "teacher_function") if getattr(args, flag)]
     if len(given) > 1:
         raise DataError(f"give one teacher: --{given[0].replace('_', '-')} or --{given[1].replace('_', '-')}")
     if args.teacher:
         return load_classifier(args.teacher, trust_remote_code=args.trust_remote_code)
-    options = EndpointOptions()
-    if args.teacher_url:
-        return BlackBoxTeacher(EndpointScorer(args.teacher_url, options.timeout, args.endpoint_token_env),
-                               args.teacher_url, base=None, options=options, label_names=label_names)
-    if args.teacher_function:
-        return BlackBoxTeacher(function_scorer(args.teacher_function), args.teacher_function, base=None,
-                               options=options, label_names=label_names)
-    return None
+    if not given:
+        return None
+    options = TeacherOptions(teacher_url=args.teacher_url, teacher_function=args.teacher_function,
+                             endpoint=EndpointOptions(token_env=args.endpoint_token_env))
+    return load_teacher(options, pairs=pairs, label_names=label_names)
 
 
 def cmd_export(args: argparse.Namespace) -> int:

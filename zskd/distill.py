@@ -32,15 +32,12 @@ from tqdm.auto import tqdm
 
 from zskd import losses
 from zskd.batching import length_grouped_batches
-from zskd.black_box_teacher import BlackBoxTeacher, EndpointOptions, EndpointScorer, function_scorer
 from zskd.checkpoint import load_checkpoint, save_checkpoint
 from zskd.config import append_jsonl, check_numbers, config_dict, load_config, option, write_json
 from zskd.data import DataError, Examples, read_labelled, segment_ids
 from zskd.evaluate import agreement, best_constant_answer, classification_metrics, teacher_comparison
-from zskd.generation import LanguageModel
 from zskd.hard_rows import HardRows
 from zskd.labelling import label_with_teacher
-from zskd.lm_teacher import LanguageModelScorer, OpenAIScorer
 from zskd.methods import METHODS, Batch, Method, Objective, Setup, TransferSet
 from zskd.methods.adversarial import AdversarialOptions
 from zskd.methods.embedding_guess import EmbeddingGuessOptions
@@ -65,42 +62,19 @@ from zskd.students import (
 from zskd.students.base import build_vocabulary
 from zskd.tasks import get_task, load_split
 from zskd.teacher import Teacher, check_runtime
+from zskd.teacher_options import TeacherOptions, load_teacher, teacher_source
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
-class DistillConfig:
-    """Every option of a distillation run; each is a flag of `zskd distill` and a key of its YAML recipes."""
+class DistillConfig(TeacherOptions):
+    """Every option of a distillation run; each is a flag of `zskd distill` and a key of its YAML recipes. The teacher's
+    come first (`TeacherOptions`)."""
 
-    teacher: str = option("", "teacher model directory or hub id")
-    teacher_url: str | None = option(None, "instead of --teacher: an HTTP endpoint speaking Hugging Face's "
-                                           "text-classification JSON (only its answers are used)")
-    teacher_function: str | None = option(None, "instead of --teacher: module:function, a Python function from a "
-                                                "list of inputs to class probabilities")
-    teacher_lm: str | None = option(None, "instead of --teacher: a causal LM (packaged smollm2-135m, a directory or "
-                                          "a hub id) as a zero-shot teacher, from a prompt and one word per label")
-    teacher_openai: str | None = option(None, "instead of --teacher: an OpenAI-compatible server's base URL (e.g. "
-                                              "http://localhost:8080/v1) whose LM answers a prompt, as --teacher-lm")
-    teacher_model: str | None = option(None, "--teacher-openai: the model name to ask for")
-    teacher_completions: bool = option(False, "--teacher-openai: /completions with batches of prompts instead of "
-                                              "/chat/completions with one input a request")
-    teacher_samples: int = option(10, "--teacher-openai: sampled answers counted where the server returns no "
-                                      "log-probabilities")
-    teacher_prompt: str | None = option(None, "--teacher-lm/--teacher-openai: the prompt, with {text} ({text_pair} "
-                                              "for pairs; {labels} lists the words; default: zskd/lm_teacher.py)")
-    teacher_verbalisers: str | None = option(None, "--teacher-lm/--teacher-openai: the word the LM answers for each "
-                                                   "label, comma-separated (default: the label names)")
-    teacher_labels: str | None = option(None, "a teacher known by its answers: the label names, comma-separated, in "
-                                              "class order (default: the first answer's, sorted; --teacher-lm needs "
-                                              "them)")
-    max_teacher_calls: int = option(0, "a teacher known by its answers: most requests (batches) to send (0: no "
-                                       "limit)")
+    out: str = option("", "output student directory")
     student_base: str | None = option(None, "a teacher known by its answers: the model whose tokenizer and "
                                             "embeddings the student starts from (default: the packaged MiniLM-L6)")
-    endpoint: EndpointOptions = option(help="a teacher known by its answers (--teacher-url, --teacher-function, "
-                                            "--teacher-lm): how requests are sent", factory=EndpointOptions)
-    out: str = option("", "output student directory")
     method: str = option("ood", f"distillation method: {', '.join(METHODS)}")
     student: str | None = option(None, f"student: {', '.join(STUDENTS)} (default: pair-bilstm when the teacher reads "
                                        "pairs, else bilstm)")
@@ -212,7 +186,10 @@ def distill(config: DistillConfig | None = None, stop_after_steps: int | None = 
     options = parse_student_options(config.student, config.student_options)  # bad options fail before labelling
     if config.max_parameters:
         widths_to_fit(config.student, options)
-    teacher = load_teacher(config, accelerator.device)
+    teacher = load_teacher(config, pairs=config.pairs, student_base=config.student_base or MINILM.name,
+                           max_length=config.max_length, bf16=config.teacher_bf16, runtime=config.teacher_runtime,
+                           cache_dir=config.cache_dir, trust_remote_code=config.trust_remote_code,
+                           device=accelerator.device)
     work = run.begin({k: v for k, v in config_dict(config).items() if k != "cache_dir"}, config.restart)
 
     with accelerator.main_process_first():  # the others then read its labels from the cache
@@ -227,82 +204,23 @@ def distill(config: DistillConfig | None = None, stop_after_steps: int | None = 
     return finish(config, run, setup, transfer, objectives, trained, eval_examples, metric, started)
 
 
-def load_teacher(config: DistillConfig, device: torch.device | None = None) -> Teacher | BlackBoxTeacher:
-    """The local transformers teacher `--teacher` names, or the one known by its answers (`--teacher-url`,
-    `--teacher-function`, `--teacher-lm`) on the student base."""
-    if config.teacher:
-        teacher = Teacher.from_pretrained(config.teacher, trust_remote_code=config.trust_remote_code,
-                                          max_length=config.max_length, bf16=config.teacher_bf16, device=device)
-        return teacher.with_runtime(config.teacher_runtime, config.cache_dir)
-    labels = [x.strip() for x in config.teacher_labels.split(",")] if config.teacher_labels else None
-    options = config.endpoint
-    if config.teacher_url:
-        score, identity = EndpointScorer(config.teacher_url, config.endpoint.timeout, config.endpoint.token_env), \
-            config.teacher_url
-    elif config.teacher_function:
-        score, identity = function_scorer(config.teacher_function), config.teacher_function
-    else:
-        verbalisers = [x.strip() for x in config.teacher_verbalisers.split(",")] if config.teacher_verbalisers \
-            else labels
-        if config.teacher_lm:
-            lm = LanguageModel.load(config.teacher_lm, config.trust_remote_code, bf16=False)
-            score = LanguageModelScorer(lm, verbalisers, config.teacher_prompt, bool(config.pairs))
-        else:
-            score = OpenAIScorer(config.teacher_openai, config.teacher_model, verbalisers, config.teacher_prompt,
-                                 bool(config.pairs), not config.teacher_completions, config.teacher_samples,
-                                 config.endpoint.timeout, config.endpoint.token_env)
-            if not config.teacher_completions:  # a request per input: a retried batch never pays for one twice
-                options = dataclasses.replace(options, batch_size=1)
-        identity = f"lm:{config.teacher_lm or config.teacher_openai + '|' + config.teacher_model}|{score.prompt}|" \
-                   f"{','.join(verbalisers)}"
-    base = Teacher.from_pretrained(config.student_base or MINILM.name, trust_remote_code=config.trust_remote_code,
-                                   max_length=config.max_length, bf16=False)
-    return BlackBoxTeacher(score, identity, base, options, labels, config.max_teacher_calls)
-
-
 def check_config(config: DistillConfig) -> Method:
     """The method `config` names, once it and the options every run shares pass their checks."""
-    sources = [flag for flag, value in (("--teacher", config.teacher), ("--teacher-url", config.teacher_url),
-                                        ("--teacher-function", config.teacher_function),
-                                        ("--teacher-lm", config.teacher_lm),
-                                        ("--teacher-openai", config.teacher_openai)) if value]
-    if len(sources) != 1 or not config.out:
-        raise DataError("give one teacher (--teacher DIR, --teacher-url URL, --teacher-function module:function, "
-                        "--teacher-lm LM or --teacher-openai URL) and --out DIR"
-                        f"{f'; got {chr(32).join(sources)}' if len(sources) > 1 else ''}")
+    source = teacher_source(config)
+    if not config.out:
+        raise DataError("give --out DIR, where the student is written")
     black_box = not config.teacher
-    if not black_box:
-        for flag, value in (("--teacher-labels", config.teacher_labels), ("--student-base", config.student_base),
-                            ("--max-teacher-calls", config.max_teacher_calls)):
-            if value:
-                raise DataError(f"{flag} is for a teacher known by its answers (--teacher-url, --teacher-function, "
-                                "--teacher-lm, --teacher-openai); a local --teacher gives its own")
+    if not black_box and config.student_base:
+        raise DataError("--student-base is for a teacher known by its answers (--teacher-url, --teacher-function, "
+                        "--teacher-lm, --teacher-openai); a local --teacher gives its own")
     check_runtime(config.teacher_runtime)
     if black_box and config.teacher_runtime != "torch":
         raise DataError("--teacher-runtime is for a local --teacher")
-    prompted = config.teacher_lm or config.teacher_openai
-    if not prompted and (config.teacher_prompt or config.teacher_verbalisers):
-        raise DataError("--teacher-prompt and --teacher-verbalisers are for --teacher-lm or --teacher-openai")
-    if prompted and not config.teacher_labels:
-        raise DataError(f"{sources[0]} needs the label names: pass --teacher-labels, e.g. negative,positive")
-    if config.teacher_openai and not config.teacher_model:
-        raise DataError("--teacher-openai needs --teacher-model, the name of the model the server serves")
-    words, labels = (len(x.split(",")) if x else 0 for x in (config.teacher_verbalisers, config.teacher_labels))
-    if words and words != labels:
-        raise DataError(f"--teacher-verbalisers gives {words} words for {labels} --teacher-labels: give one per label")
-    endpoint = config.endpoint
-    for flag, value, least in (("batch-size", endpoint.batch_size, 1), ("concurrency", endpoint.concurrency, 1),
-                               ("retries", endpoint.retries, 0)):
-        if value < least:
-            raise DataError(f"--endpoint-{flag} {value} must be at least {least}")
-    if endpoint.timeout <= 0 or endpoint.rate_limit < 0 or endpoint.backoff < 0:
-        raise DataError("--endpoint-timeout must be positive; --endpoint-rate-limit and --endpoint-backoff must not "
-                        "be negative")
     check_numbers(config, at_least={"steps": 1, "batch_size": 1, "eval_every": 1, "checkpoint_every": 1, "heldout": 1,
                                     "transfer_size": 2, "max_length": 4, "min_words": 1, "max_words": config.min_words,
                                     "pool_factor": 1, "augment": 0, "max_vocab": 0, "max_parameters": 0,
-                                    "max_teacher_calls": 0, "kl_weight": 0, "mse_weight": 0, "hidden_weight": 0,
-                                    "few_shot_weight": 0, "weight_decay": 0, "teacher_samples": 1},
+                                    "kl_weight": 0, "mse_weight": 0, "hidden_weight": 0, "few_shot_weight": 0,
+                                    "weight_decay": 0},
                   positive=("temperature", "lr"), fractions=("warmup_ratio", "hard_fraction"))
     if config.method not in METHODS:
         raise DataError(f"unknown method {config.method!r}: choose one of {', '.join(METHODS)}")
@@ -324,7 +242,7 @@ def check_config(config: DistillConfig) -> Method:
     method = METHODS[config.method]
     if black_box and (method.needs_weights or config.hidden_weight > 0):
         what = f"method {config.method}" if method.needs_weights else "--hidden-weight"
-        raise DataError(f"{what} reads the teacher's weights, and {sources[0]} gives only its answers: use method "
+        raise DataError(f"{what} reads the teacher's weights, and {source} gives only its answers: use method "
                         f"{', '.join(name for name, m in METHODS.items() if not m.needs_weights)}, or a local "
                         "--teacher")
     method.validate(config)

@@ -128,6 +128,9 @@ def train_teacher(config: TeacherTrainConfig, stop_after_steps: int | None = Non
     step = load_checkpoint(work, model, optimizer)["step"]
     device = accelerator.device
     use_bf16 = _bf16_default(device) if config.bf16 is None else config.bf16
+    if use_bf16 and device.type == "cpu" and not bf16_supported():
+        log.warning("bf16 on a CPU without native bfloat16 is emulated, several times slower than float32: drop "
+                    "--bf16 (the default picks float32 here)")
     unwrapped = model
     model, optimizer = accelerator.prepare(model, optimizer)
     model.train()

@@ -5,10 +5,12 @@
     zskd generate --teacher runs/teachers/sst2 --task sst2 --few-shot sst2-k16.tsv --out runs/gen/sst2-k16.parquet
     zskd distill --teacher runs/teachers/sst2 --method generate --generated runs/gen/sst2.parquet --out ...
     zskd generate --teacher runs/teachers/mrpc --pairs --count 2000 --out runs/gen/mrpc-pairs.parquet
+    zskd generate --teacher-url http://host:8080/predict --task sst2 --out runs/gen/sst2-remote.parquet
 
-An instruct LM (default: the packaged SmolLM2-135M-Instruct) is asked, per label, for a text of the described
-kind, through varied templates and topics. The prompt's label is only a hint: the teacher labels every sample, and
-its logits are the target. Samples are deduplicated and degenerate ones (empty, looping, not words) dropped.
+An instruct LM (default: the packaged SmolLM2-135M-Instruct) is asked, per label, for a text of the described kind,
+through varied templates and topics. The prompt's label is only a hint: the teacher labels every sample, and its
+logits are the target. The teacher is any `zskd distill` takes (`TeacherOptions`: a local classifier, an endpoint, a
+function, a prompted LM). Samples are deduplicated and degenerate ones (empty, looping, not words) dropped.
 With `--few-shot FILE` (k labelled examples: the low-data setting of Generation-Distillation), the LM is first
 fine-tuned to answer each example's label prompt with the example, then sampled the same way. Sampling runs in
 chunks, each written whole to `<out>.partial/`, so an interrupted run resumes; the finished file (text, prompt,
@@ -44,6 +46,7 @@ from zskd.resources import SMOLLM2
 from zskd.rundir import RunDirectory
 from zskd.runinfo import peak_memory_mib
 from zskd.tasks import get_task
+from zskd.teacher_options import TeacherOptions, load_teacher, teacher_source
 
 log = logging.getLogger(__name__)
 
@@ -75,8 +78,9 @@ TOPICS = (
 
 
 @dataclass
-class GenerateConfig:
-    teacher: str = option("", "teacher model directory or hub id (labels the samples)")
+class GenerateConfig(TeacherOptions):
+    """Every option of `zskd generate`; the teacher that labels the samples comes first (`TeacherOptions`)."""
+
     out: str = option("", "output file (.parquet): text, prompt, label hint, teacher logits")
     task: str | None = option(None, "named task: its text kind and label phrases (sst2, trec)")
     describe: str | None = option(None, "what a text is, e.g. 'movie review' (instead of --task)")
@@ -164,10 +168,9 @@ def label_phrases(config: GenerateConfig, teacher_labels: list[str]) -> tuple[st
 
 def generate(config: GenerateConfig, language_model: LanguageModel | None = None) -> dict:
     """Sample, clean and label a transfer set; write it to `config.out`; return a report."""
-    from zskd.teacher import Teacher
-
-    if not config.teacher or not config.out:
-        raise DataError("give --teacher DIR and --out FILE.parquet")
+    teacher_source(config)
+    if not config.out:
+        raise DataError("give --out FILE.parquet, where the generated set is written")
     check_numbers(config, at_least={"count": 1, "max_new_tokens": 1, "top_k": 1, "batch_size": 1, "chunk_size": 1,
                                     "lm_epochs": 1, "min_words": 1}, positive=("temperature", "top_p", "lm_lr"))
     require("top_p", config.top_p, config.top_p <= 1.0, "must be in (0, 1]")
@@ -181,8 +184,8 @@ def generate(config: GenerateConfig, language_model: LanguageModel | None = None
         raise DataError("--pairs asks for second sentences about corpus sentences: --task, --describe and --few-shot "
                         "do not apply; drop them")
     run = RunDirectory(config.out)
-    teacher = Teacher.from_pretrained(config.teacher, trust_remote_code=config.trust_remote_code,
-                                      bf16=config.teacher_bf16)
+    teacher = load_teacher(config, pairs=config.pairs, bf16=config.teacher_bf16, cache_dir=config.cache_dir,
+                           trust_remote_code=config.trust_remote_code)
     if config.pairs:
         pair_plan = pair_prompt_plan(first_sentences(config), config.count, config.seed)
         plan = [(prompt, relation) for prompt, _, relation in pair_plan]
