@@ -52,3 +52,17 @@ def test_export_then_eval_through_the_cli(tmp_path, tiny_model, sentiment_tsv, c
     assert "batch-1 latency: model" in out and "agreement with teacher" in out
     assert main(["export", "--model", str(tiny_model)]) == 2  # a teacher is not a student
     assert "not a zskd student directory" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("kind", ["cnn", "bilstm"])
+def test_int8_quantises_embeddings_and_linear_layers_and_keeps_convolutions_float(tmp_path, tiny_model, kind):
+    import onnx
+
+    from zskd.export import ONNX_INT8_FILE, export_int8
+
+    student = saved_student(kind, tiny_model, tmp_path)
+    export_int8(tmp_path)
+    ops = {node.op_type for node in onnx.load(tmp_path / ONNX_INT8_FILE).graph.node}
+    assert "DequantizeLinear" in ops and "MatMulInteger" in ops and "ConvInteger" not in ops
+    assert ("Conv" in ops) == (kind == "cnn")
+    np.testing.assert_allclose(OnnxStudent(tmp_path, int8=True).logits(TEXTS), student.logits(TEXTS), atol=0.2)
