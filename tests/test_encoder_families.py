@@ -104,3 +104,27 @@ def test_each_family_distils(family_teacher, tmp_path, method, student, pairs):
         pairs=pairs, cache_dir=str(tmp_path / "cache"), transfer_size=40, min_words=2, max_words=12, steps=2,
         batch_size=8, heldout=8, teacher_bf16=False, student_options=options))
     assert report["student"] == student and 0.0 <= report["heldout_agreement"] <= 100.0
+
+
+@pytest.mark.parametrize("family", list(FAMILIES))
+def test_one_sentence_gets_the_tokenizers_ids_from_the_word_cache_or_the_tokenizer(family):
+    """`tokenize` of one sentence (served by `WordCache` for WordPiece tokenizers) equals the tokenizer's own
+    batch path, for every family, on text the cache serves and text it leaves to the tokenizer."""
+    from zskd.word_cache import word_cache
+
+    _, _, tokenizer_name, build_tokenizer, _ = FAMILIES[family]
+    if not hasattr(T, tokenizer_name):
+        pytest.skip(f"this transformers ({T.__version__}) has no {tokenizer_name}")
+    tokenizer = build_tokenizer(getattr(T, tokenizer_name))
+    texts = [*SENTENCES[:5], "The  Movie was GOOD!!", "boring,awful...plot?", "a zzzqqq unknownword of", "x" * 150,
+             "tabs\tand\nnewlines", "café naïve", " ".join(WORDS), ""]
+    for max_length in (64, 8):
+        for text in texts:
+            alone = tokenize(tokenizer, [text], max_length)
+            in_a_batch = tokenize(tokenizer, [text, "padding sentence"], max_length)
+            assert alone == {key: value[:1] for key, value in in_a_batch.items()}, (family, text, max_length)
+    served = [word_cache(tokenizer).ids(text, 64) is not None for text in texts]
+    if family in ("bert", "distilbert", "electra"):  # WordPiece: plain ASCII is served, tabs and accents are not
+        assert served[:9] == [True] * 9 and served[9:11] == [False, False]
+    else:
+        assert not word_cache(tokenizer).enabled and not any(served)

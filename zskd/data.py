@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, Sequence
 
+from zskd.word_cache import word_cache
+
 log = logging.getLogger(__name__)
 
 LABELLED_FORMATS = (".tsv", ".csv", ".jsonl", ".parquet")
@@ -36,7 +38,7 @@ def tokenize(tokenizer, inputs: Sequence[TextInput], max_length: int) -> dict[st
     """Token ids (and segment ids, where the model takes them) for texts or (first, second) pairs, truncated to
     `max_length` (pairs: longest segment first), not padded. The one tokenisation teacher and student share.
     Fast tokenizers are called through their Rust backend, as transformers does, without the per-call wrapper
-    (most of the time of tokenising one sentence)."""
+    (most of the time of tokenising one sentence); one sentence alone comes from `WordCache` where it can."""
     pairs = bool(inputs) and isinstance(inputs[0], (tuple, list))
     backend = getattr(tokenizer, "backend_tokenizer", None)
     if backend is None:
@@ -49,6 +51,13 @@ def tokenize(tokenizer, inputs: Sequence[TextInput], max_length: int) -> dict[st
     if backend.truncation != truncation or backend.padding is not None:  # set once, as transformers does per call
         backend.enable_truncation(**truncation)
         backend.no_padding()
+    if len(inputs) == 1 and not pairs:  # one sentence (the latency path): from cached words where that is exact
+        ids = word_cache(tokenizer).ids(inputs[0], max_length)
+        if ids is not None:
+            out = {"input_ids": [ids]}
+            if "token_type_ids" in tokenizer.model_input_names:
+                out["token_type_ids"] = [[0] * len(ids)]
+            return out
     encodings = backend.encode_batch([tuple(x) for x in inputs] if pairs else list(inputs))
     out = {"input_ids": [e.ids for e in encodings]}
     if "token_type_ids" in tokenizer.model_input_names:
