@@ -52,6 +52,13 @@ def test_made_with_a_distill_config():
     config = DistillConfig(teacher="t", out="o", steps=10)
     assert common.made_with(config, json.loads(json.dumps(dataclasses.asdict(config))))  # as run.json holds it
     assert not common.made_with(config, {**dataclasses.asdict(config), "steps": 11})
+    # a method's own options count for that method only: a default changed there leaves other methods' runs standing
+    older = {**dataclasses.asdict(config), "embedding_guess": {**dataclasses.asdict(config.embedding_guess),
+                                                               "word_prior": "uniform"}}
+    assert common.made_with(config, older)
+    guess = dataclasses.replace(config, method="embedding-guess")
+    assert not common.made_with(guess, {**older, "method": "embedding-guess"})
+    assert common.made_with(guess, {**dataclasses.asdict(guess), "adversarial": {"every": 99}})
 
 
 def test_eval_splits_per_task():

@@ -277,4 +277,4 @@ def validate(config) -> None:
 
 
 METHOD = Method(transfer_set=ood_transfer_set, validate=validate, needs_weights=True,
-                objectives=lambda setup: [AdversarialObjective(setup)])
+                objectives=lambda setup: [AdversarialObjective(setup)], options_group="adversarial")

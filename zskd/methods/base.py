@@ -102,3 +102,4 @@ class Method:
     validate: Callable[[DistillConfig], None] = field(default=no_checks)
     objectives: Callable[[Setup], list[Objective]] = field(default=no_objectives)
     needs_weights: bool = False  # white-box: reads the teacher's embeddings and gradients, not only its answers
+    options_group: str | None = None  # the `DistillConfig` options group only this method reads, e.g. "adversarial"

@@ -338,4 +338,4 @@ def validate(config) -> None:
 
 
 METHOD = Method(transfer_set=embedding_guess_text, validate=validate, needs_weights=True,
-                objectives=lambda setup: [EmbeddingGuessObjective(setup)])
+                objectives=lambda setup: [EmbeddingGuessObjective(setup)], options_group="embedding_guess")
