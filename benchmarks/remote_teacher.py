@@ -1,62 +1,48 @@
 """A teacher behind HTTP against the same teacher in-process (issue 20): labelling throughput, and the student
 distilled from each with the same recipe and seed.
 
-    python benchmarks/remote_teacher.py                         # SST-2 teacher in runs/teachers/sst2, seed 0
-    python benchmarks/remote_teacher.py --texts 4000 --steps 10000 --transfer-size 250000   # the default budget
+    python benchmarks/remote_teacher.py                       # SST-2 teacher in runs/teachers/sst2, seed 0
+    python benchmarks/remote_teacher.py --steps 10000 --transfer-size 250000                # the default budget
+    python benchmarks/remote_teacher.py --raw-scores --steps 10000 --transfer-size 250000   # logits over HTTP
 
-The teacher is served on a loopback port by a small threaded server in this process, speaking Hugging Face's
-text-classification JSON (`--teacher-url`); the remote student is built on the teacher's own tokenizer and
-embeddings (`--student-base`), so that the two runs differ only in where the labels come from (log-probabilities
-over HTTP, logits in-process: the same KL targets, a different logit-MSE target). Throughput: `--texts` SST-2
-sentences labelled without the cache, median of `--repeats`.
+The teacher is served on a loopback port by `zskd serve`'s application in this process, speaking Hugging Face's
+text-classification JSON (`--teacher-url`): probabilities, or with `--raw-scores` logits (`function_to_apply:
+none`). The remote student is built on the teacher's own tokenizer and embeddings (`--student-base`), so that the
+two runs differ only in where the labels come from (from probabilities, log-probabilities centred per input: the
+same KL targets as in process, a logit-MSE target without the teacher's per-input logit mean; from raw scores, the
+same logits). Throughput: `--texts` SST-2 sentences labelled without the cache, median of `--repeats`.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-
-import torch
 
 from common import reuse_or_run, save_results
 from zskd.black_box_teacher import BlackBoxTeacher, EndpointOptions, EndpointScorer
 from zskd.distill import DistillConfig, distill
 from zskd.report import markdown_table
 from zskd.runinfo import machine_description
+from zskd.serve import ServeConfig, build_app
 from zskd.tasks import get_task, load_split
 from zskd.teacher import Teacher
 
 
-def serve(teacher: Teacher, port: int) -> tuple[ThreadingHTTPServer, str]:
-    """A loopback text-classification endpoint for `teacher` on `port`, serving in a background thread, and its
-    URL (a fixed port: the URL is part of the run's configuration and of the label cache's key)."""
+def serve(teacher: Teacher, port: int):
+    """`zskd serve`'s application for `teacher` on a loopback `port`, in a background thread, and its URL (a fixed
+    port: the URL is part of the run's configuration and of the label cache's key)."""
+    import uvicorn
 
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, *args):
-            pass
-
-        def do_POST(self):
-            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            inputs = [(x["text"], x["text_pair"]) if isinstance(x, dict) else x for x in body["inputs"]]
-            probabilities = torch.softmax(torch.from_numpy(teacher.logits(inputs)), -1).tolist()
-            answer = [[{"label": name, "score": p} for name, p in zip(teacher.label_names, row)]
-                      for row in probabilities]
-            data = json.dumps(answer).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server, f"http://127.0.0.1:{server.server_address[1]}/predict"
+    config = ServeConfig(model="teacher", port=port)
+    server = uvicorn.Server(uvicorn.Config(build_app(teacher, config), host="127.0.0.1", port=port,
+                                           log_level="error"))
+    threading.Thread(target=server.run, daemon=True).start()
+    while not server.started:
+        time.sleep(0.05)
+    return server, f"http://127.0.0.1:{port}/predict"
 
 
 def median_seconds(label, texts: list[str], repeats: int) -> float:
@@ -81,6 +67,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--mse-centred", action="store_true", help="both runs match centred logits (a local "
                                                                     "teacher's then carry what the endpoint's do)")
+    parser.add_argument("--raw-scores", action="store_true", help="the endpoint answers logits (--endpoint-raw-scores) "
+                        "instead of probabilities")
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--runs-dir", default="runs/bench/remote-teacher")
     parser.add_argument("--data-root")
@@ -89,9 +77,9 @@ def main() -> None:
 
     teacher = Teacher.from_pretrained(args.teacher, bf16=False)
     server, url = serve(teacher, args.port)
-    options = EndpointOptions(batch_size=args.batch_size, concurrency=args.concurrency)
-    remote = BlackBoxTeacher(EndpointScorer(url, options.timeout), url, base=teacher, options=options,
-                             label_names=teacher.label_names)
+    options = EndpointOptions(batch_size=args.batch_size, concurrency=args.concurrency, raw_scores=args.raw_scores)
+    remote = BlackBoxTeacher(EndpointScorer(url, options.timeout, raw_scores=args.raw_scores), url, base=teacher,
+                             options=options, label_names=teacher.label_names)
     texts = load_split(get_task(args.task), "train", args.data_root).texts[: args.texts]
     local_s = median_seconds(teacher.logits, texts, args.repeats)
     remote_s = median_seconds(remote.logits, texts, args.repeats)
@@ -102,19 +90,20 @@ def main() -> None:
 
     results, distill_rows = [], []
     for where in ("in-process", "http"):
-        out = Path(args.runs_dir) / f"{args.task}-{where}{'-centred' if args.mse_centred else ''}-s{args.seed}"
+        kind = ("-centred" if args.mse_centred else "") + ("-raw" if args.raw_scores and where == "http" else "")
+        out = Path(args.runs_dir) / f"{args.task}-{where}{kind}-s{args.seed}"
         # in float32 on both sides, as the server labels: the runs differ only in where the labels come from
         source = dict(teacher=args.teacher, teacher_bf16=False) if where == "in-process" else \
             dict(teacher_url=url, student_base=args.teacher, endpoint=options)
         config = DistillConfig(out=str(out), eval_task=args.task, steps=args.steps, transfer_size=args.transfer_size,
-                               seed=args.seed, cache_dir=str(Path(args.runs_dir) / f"cache-{where}"),
+                               seed=args.seed, cache_dir=str(Path(args.runs_dir) / f"cache-{where}{kind}"),
                                data_root=args.data_root, mse_centred=args.mse_centred, **source)
         report = reuse_or_run(out, config, lambda: distill(config))
         e = report["eval"]
         results.append({"teacher": where, "report": report})
         distill_rows.append([where, e["teacher"]["task_metric"], e["student"]["task_metric"], e["percent_of_teacher"],
                              e["agreement"], report["transfer_seconds"], report.get("teacher_cost", "")])
-    server.shutdown()
+    server.should_exit = True
     table = markdown_table(["teacher", "teacher score", "student", "% of teacher", "agreement", "transfer s",
                             "requests"], distill_rows)
     machine = machine_description()

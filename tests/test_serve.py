@@ -9,6 +9,7 @@ import time
 import urllib.error
 import urllib.request
 
+import numpy as np
 import pytest
 
 from zskd.black_box_teacher import BlackBoxTeacher, EndpointScorer
@@ -92,3 +93,21 @@ def test_a_served_student_is_a_teacher(served):
     texts = ["the movie was good", "awful", "a cat sat"]
     labels = [remote.label_names[i] for i in remote.logits(texts).argmax(-1)]
     assert labels == [p["label"] for p in student.predict(texts)]
+
+
+def test_raw_scores_give_a_served_students_logits(served):
+    """With --endpoint-raw-scores the client asks for `function_to_apply: none` and reads the logits themselves:
+    what a distillation in process would fit, where probabilities give them only up to a constant per input."""
+    from zskd.black_box_teacher import EndpointOptions
+
+    url, student, _ = served
+    texts = ["the movie was good", "awful", "a cat sat"]
+    options = EndpointOptions(raw_scores=True)
+    remote = BlackBoxTeacher(EndpointScorer(url + "/predict", timeout=10, raw_scores=True), url, base=student,
+                             options=options, label_names=student.label_names)
+    np.testing.assert_allclose(remote.logits(texts), student.logits(texts), atol=1e-6)
+    plain = BlackBoxTeacher(EndpointScorer(url + "/predict", timeout=10), url, base=student,
+                            label_names=student.label_names)
+    assert plain.fingerprint() != remote.fingerprint()  # the two kinds of answer never share a label cache
+    centred = student.logits(texts) - student.logits(texts).mean(-1, keepdims=True)
+    np.testing.assert_allclose(plain.logits(texts), centred, atol=1e-5)

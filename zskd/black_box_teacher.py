@@ -8,7 +8,9 @@ The endpoint speaks the text-classification JSON of Hugging Face inference serve
 `{"inputs": [...], "parameters": {"top_k": null}}` (a sentence pair is `{"text": a, "text_pair": b}`), an answer
 with one list per input of `{"label", "score"}` objects covering every label. A function receives a list of inputs
 (strings, or (a, b) tuples) and returns the same lists, or an [N, K] array of probabilities in `--teacher-labels`
-order. Class order is `--teacher-labels`, else the labels of the first answer, sorted.
+order. Class order is `--teacher-labels`, else the labels of the first answer, sorted. With `--endpoint-raw-scores`
+the scores are the teacher's logits (the endpoint is asked with `function_to_apply: none`), and the student fits them
+as it would in process; from probabilities it gets logits only up to a constant per input (see `logits`).
 
 Labelling survives a real endpoint: `concurrency` requests in flight, each of `batch_size` inputs, started at most
 `rate_limit` a second; a timeout, a dropped connection, a 429 or a 5xx is retried up to `retries` times with
@@ -53,6 +55,10 @@ class EndpointOptions:
     rate_limit: float = option(0.0, "most requests started per second (0: no limit)")
     token_env: str | None = option(None, "environment variable holding a bearer token for the endpoint (a token is "
                                          "never taken from the command line)")
+    raw_scores: bool = option(False, "the answers' scores are the teacher's logits: the endpoint is asked for them "
+                                     "(function_to_apply none, honoured by transformers' pipeline, Hugging Face "
+                                     "endpoints and zskd serve) and a function returns them; the student then fits "
+                                     "the logits as in process, where probabilities fix them only up to a constant")
 
 
 class TransientError(Exception):
@@ -96,11 +102,16 @@ class JsonEndpoint:
 
 
 class EndpointScorer(JsonEndpoint):
-    """A batch of inputs -> a text-classification endpoint's answer (Hugging Face's JSON)."""
+    """A batch of inputs -> a text-classification endpoint's answer (Hugging Face's JSON); with `raw_scores`, the
+    logits (`function_to_apply: none`) instead of probabilities."""
+
+    def __init__(self, url: str, timeout: float, token_env: str | None = None, raw_scores: bool = False):
+        super().__init__(url, timeout, token_env)
+        self.parameters = {"top_k": None, **({"function_to_apply": "none"} if raw_scores else {})}
 
     def __call__(self, batch: Sequence[TextInput]) -> Answer:
         inputs = [{"text": x[0], "text_pair": x[1]} if isinstance(x, (tuple, list)) else x for x in batch]
-        return self.post({"inputs": inputs, "parameters": {"top_k": None}})
+        return self.post({"inputs": inputs, "parameters": self.parameters})
 
 
 def function_scorer(spec: str) -> Callable[[Sequence[TextInput]], Answer]:
@@ -186,27 +197,40 @@ class BlackBoxTeacher:
     def fingerprint(self) -> str:
         """The endpoint or function and its labels key the label cache: clear the cache (or use another
         --cache-dir) when the model behind them changes."""
-        return hashlib.sha256(f"black-box|centred|{self.identity}|{','.join(self._label_names)}".encode()).hexdigest()
+        scores = "raw" if self.options.raw_scores else "centred"
+        return hashlib.sha256(f"black-box|{scores}|{self.identity}|{','.join(self._label_names)}".encode()).hexdigest()
 
     def logits(self, inputs: Sequence[TextInput], progress: bool = False) -> np.ndarray:
-        """[N, K] float32 logits, in the order of `inputs`: the log-probabilities answered, centred on each input's
-        mean. Probabilities fix logits only up to a constant per input; the log-probabilities' constant (minus the
-        log-sum-exp) varies with the teacher's confidence and would be one more thing for the logit-MSE term to fit,
-        where centred they are a local teacher's logits less their mean (the same softmax, so the same KL)."""
+        """[N, K] float32 logits, in the order of `inputs`: the scores answered with `raw_scores`; else the
+        log-probabilities answered, centred on each input's mean. Probabilities fix logits only up to a constant per
+        input; the log-probabilities' constant (minus the log-sum-exp) varies with the teacher's confidence and would
+        be one more thing for the logit-MSE term to fit, where centred they are a local teacher's logits less their
+        mean (the same softmax, so the same KL)."""
         started = time.perf_counter()
         size = self.options.batch_size
         batches = [list(inputs[start : start + size]) for start in range(0, len(inputs), size)]
+        read = self.scores if self.options.raw_scores else self.probabilities
         with ThreadPoolExecutor(self.options.concurrency) as pool:
-            answers = list(pool.map(lambda batch: self._answered(batch, self.probabilities)[0], batches))
+            answers = list(pool.map(lambda batch: self._answered(batch, read)[0], batches))
         self.inputs_labelled += len(inputs)
         self.cost["seconds"] = round(self.cost["seconds"] + time.perf_counter() - started, 3)
         if not answers:
             return np.zeros((0, self.num_labels), np.float32)
+        if self.options.raw_scores:  # the teacher's own logits
+            return np.concatenate(answers).astype(np.float32)
         log_probabilities = np.log(np.clip(np.concatenate(answers), 1e-12, 1.0))
         return (log_probabilities - log_probabilities.mean(-1, keepdims=True)).astype(np.float32)
 
     def probabilities(self, answer: Answer, count: int) -> np.ndarray:
         """[count, K] probabilities, in `label_names` order, from an answer; each row normalised to sum to 1."""
+        rows = self.scores(answer, count)
+        if (rows < 0).any():
+            raise ResourceError("the teacher answered scores that are not probabilities (negative): if they are "
+                                "logits, pass --endpoint-raw-scores")
+        return rows / np.clip(rows.sum(1, keepdims=True), 1e-12, None)
+
+    def scores(self, answer: Answer, count: int) -> np.ndarray:
+        """[count, K] scores, in `label_names` order, from an answer, as answered."""
         if not is_label_scores(answer):
             try:
                 rows = np.asarray(answer, dtype=np.float64)
@@ -228,9 +252,9 @@ class BlackBoxTeacher:
                     raise ResourceError(f"the teacher's answer lacks label(s) {', '.join(sorted(missing))}: it must "
                                         "score every label (top_k null), or pass --teacher-labels to match its names")
                 rows[i] = [seen[name] for name in self._label_names]
-        if not np.isfinite(rows).all() or (rows < 0).any():
-            raise ResourceError("the teacher answered scores that are not probabilities (negative, NaN or infinite)")
-        return rows / np.clip(rows.sum(1, keepdims=True), 1e-12, None)
+        if not np.isfinite(rows).all():
+            raise ResourceError("the teacher answered scores that are not numbers (NaN or infinite)")
+        return rows
 
     def _answered(self, batch: list[TextInput], read: Callable) -> tuple[np.ndarray | None, list[str]]:
         """`read(answer, len(batch))` of the first answer that reads, and the labels it named; retried as the

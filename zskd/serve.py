@@ -6,7 +6,8 @@ JSON, so that a zskd student can be the `--teacher-url` of another run.
     curl -s localhost:8080/predict -d '{"inputs": ["a gripping , funny film"]}' -H 'Content-Type: application/json'
 
 `POST /predict` takes `{"inputs": [text or {"text", "text_pair"}, ...], "parameters": {...}}` and answers, per
-input, every label's `{"label", "score"}`, most likely first. `GET /health` says the service is up and what it
+input, every label's `{"label", "score"}`, most likely first: probabilities, or with `"function_to_apply": "none"`
+the raw logits (what `--endpoint-raw-scores` asks for). `GET /health` says the service is up and what it
 serves; `/openapi.json` describes both. A body over `max_body_bytes` or a batch over `max_batch` inputs gets 413,
 a malformed body 422, each with a one-line reason; uvicorn stops gracefully on SIGTERM (finishing what is in
 flight).
@@ -42,8 +43,10 @@ def build_app(model, config: ServeConfig):
 
     class PredictRequest(BaseModel):
         inputs: list[str | Pair] = Field(description="texts, or {text, text_pair} sentence pairs")
-        parameters: dict = Field(default_factory=dict, description="accepted for compatibility; top_k is ignored "
-                                                                   "(every label is scored)")
+        parameters: dict = Field(default_factory=dict, description="top_k is ignored (every label is scored); "
+                                                                   "function_to_apply \"none\" answers raw logits "
+                                                                   "instead of probabilities, as transformers' "
+                                                                   "pipeline does")
 
     class LabelScore(BaseModel):
         label: str
@@ -72,9 +75,13 @@ def build_app(model, config: ServeConfig):
             return []
         from zskd.students.base import predictions
 
-        answers = predictions(model.logits(inputs), list(model.label_names))
-        return [sorted(({"label": name, "score": p} for name, p in answer["probabilities"].items()),
-                       key=lambda item: -item["score"]) for answer in answers]
+        logits = model.logits(inputs)
+        if request.parameters.get("function_to_apply") == "none":
+            scores = [dict(zip(model.label_names, map(float, row))) for row in logits]
+        else:
+            scores = [answer["probabilities"] for answer in predictions(logits, list(model.label_names))]
+        return [sorted(({"label": name, "score": score} for name, score in row.items()),
+                       key=lambda item: -item["score"]) for row in scores]
 
     return app
 

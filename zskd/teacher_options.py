@@ -70,6 +70,9 @@ def teacher_source(options: TeacherOptions) -> str:
     prompted = options.teacher_lm or options.teacher_openai
     if not prompted and (options.teacher_prompt or options.teacher_verbalisers):
         raise DataError("--teacher-prompt and --teacher-verbalisers are for --teacher-lm or --teacher-openai")
+    if prompted and options.endpoint.raw_scores:
+        raise DataError("--endpoint-raw-scores is for --teacher-url or --teacher-function: a prompted LM answers "
+                        "probabilities")
     if prompted and not options.teacher_labels:
         raise DataError(f"{sources[0]} needs the label names: pass --teacher-labels, e.g. negative,positive")
     if options.teacher_openai and not options.teacher_model:
@@ -105,7 +108,8 @@ def load_teacher(options: TeacherOptions, *, pairs: bool, student_base: str | No
         label_names = [x.strip() for x in options.teacher_labels.split(",")]
     endpoint = options.endpoint
     if options.teacher_url:
-        score, identity = EndpointScorer(options.teacher_url, endpoint.timeout, endpoint.token_env), options.teacher_url
+        score = EndpointScorer(options.teacher_url, endpoint.timeout, endpoint.token_env, endpoint.raw_scores)
+        identity = options.teacher_url
     elif options.teacher_function:
         score, identity = function_scorer(options.teacher_function), options.teacher_function
     else:
