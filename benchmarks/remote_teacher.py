@@ -91,12 +91,14 @@ def main() -> None:
     results, distill_rows = [], []
     for where in ("in-process", "http"):
         kind = ("-centred" if args.mse_centred else "") + ("-raw" if args.raw_scores and where == "http" else "")
+        # in process: the label cache every run of this teacher shares; over HTTP: one per kind of answer
+        cache_dir = DistillConfig.cache_dir if where == "in-process" else str(Path(args.runs_dir) / f"cache-http{kind}")
         out = Path(args.runs_dir) / f"{args.task}-{where}{kind}-s{args.seed}"
         # in float32 on both sides, as the server labels: the runs differ only in where the labels come from
         source = dict(teacher=args.teacher, teacher_bf16=False) if where == "in-process" else \
             dict(teacher_url=url, student_base=args.teacher, endpoint=options)
         config = DistillConfig(out=str(out), eval_task=args.task, steps=args.steps, transfer_size=args.transfer_size,
-                               seed=args.seed, cache_dir=str(Path(args.runs_dir) / f"cache-{where}{kind}"),
+                               seed=args.seed, cache_dir=cache_dir,
                                data_root=args.data_root, mse_centred=args.mse_centred, **source)
         report = reuse_or_run(out, config, lambda: distill(config))
         e = report["eval"]
