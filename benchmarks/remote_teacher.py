@@ -22,13 +22,14 @@ import time
 from pathlib import Path
 
 from common import reuse_or_run, save_results
-from zskd.black_box_teacher import BlackBoxTeacher, EndpointOptions, EndpointScorer
+from zskd.black_box_teacher import EndpointOptions
 from zskd.distill import DistillConfig, distill
 from zskd.report import markdown_table
 from zskd.runinfo import machine_description
 from zskd.serve import ServeConfig, build_app
 from zskd.tasks import get_task, load_split
 from zskd.teacher import Teacher
+from zskd.teacher_options import TeacherOptions, load_teacher
 
 
 def serve(teacher: Teacher, port: int):
@@ -39,8 +40,11 @@ def serve(teacher: Teacher, port: int):
     config = ServeConfig(model="teacher", port=port)
     server = uvicorn.Server(uvicorn.Config(build_app(teacher, config), host="127.0.0.1", port=port,
                                            log_level="error"))
-    threading.Thread(target=server.run, daemon=True).start()
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
     while not server.started:
+        if not thread.is_alive():  # uvicorn gave up (the port taken, say) and said why on stderr
+            raise SystemExit(f"could not serve the teacher on 127.0.0.1:{port}: pick another --port")
         time.sleep(0.05)
     return server, f"http://127.0.0.1:{port}/predict"
 
@@ -78,8 +82,8 @@ def main() -> None:
     teacher = Teacher.from_pretrained(args.teacher, bf16=False)
     server, url = serve(teacher, args.port)
     options = EndpointOptions(batch_size=args.batch_size, concurrency=args.concurrency, raw_scores=args.raw_scores)
-    remote = BlackBoxTeacher(EndpointScorer(url, options.timeout, raw_scores=args.raw_scores), url, base=teacher,
-                             options=options, label_names=teacher.label_names)
+    remote = load_teacher(TeacherOptions(teacher_url=url, endpoint=options), pairs=False,
+                          label_names=teacher.label_names)
     texts = load_split(get_task(args.task), "train", args.data_root).texts[: args.texts]
     local_s = median_seconds(teacher.logits, texts, args.repeats)
     remote_s = median_seconds(remote.logits, texts, args.repeats)

@@ -99,15 +99,19 @@ def test_raw_scores_give_a_served_students_logits(served):
     """With --endpoint-raw-scores the client asks for `function_to_apply: none` and reads the logits themselves:
     what a distillation in process would fit, where probabilities give them only up to a constant per input."""
     from zskd.black_box_teacher import EndpointOptions
+    from zskd.teacher_options import TeacherOptions, load_teacher
 
     url, student, _ = served
     texts = ["the movie was good", "awful", "a cat sat"]
-    options = EndpointOptions(raw_scores=True)
-    remote = BlackBoxTeacher(EndpointScorer(url + "/predict", timeout=10, raw_scores=True), url, base=student,
-                             options=options, label_names=student.label_names)
+
+    def remote_teacher(raw_scores: bool):
+        options = TeacherOptions(teacher_url=url + "/predict", endpoint=EndpointOptions(timeout=10,
+                                                                                         raw_scores=raw_scores))
+        return load_teacher(options, pairs=False, label_names=student.label_names)
+
+    remote = remote_teacher(raw_scores=True)
     np.testing.assert_allclose(remote.logits(texts), student.logits(texts), atol=1e-6)
-    plain = BlackBoxTeacher(EndpointScorer(url + "/predict", timeout=10), url, base=student,
-                            label_names=student.label_names)
+    plain = remote_teacher(raw_scores=False)
     assert plain.fingerprint() != remote.fingerprint()  # the two kinds of answer never share a label cache
     centred = student.logits(texts) - student.logits(texts).mean(-1, keepdims=True)
     np.testing.assert_allclose(plain.logits(texts), centred, atol=1e-5)
