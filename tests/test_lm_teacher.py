@@ -15,16 +15,18 @@ from zskd.lm_teacher import LanguageModelScorer, OpenAIScorer
 
 def test_label_probabilities_are_the_verbalisers_next_token_probabilities(tiny_lm):
     lm = LanguageModel.load(str(tiny_lm), bf16=False)
-    scorer = LanguageModelScorer(lm, ["negative", "positive", "fun"], prompt="review : {text} . is it {labels}",
-                                 batch_size=2)
     texts = ["the movie was good", "awful", "a very boring film , and the plot was bad"]
-    probabilities = scorer(texts)  # padded batches of different lengths
-    for text, row in zip(texts, probabilities):
-        ids = lm.tokenizer.encode(f"review : {text} . is it negative, positive, fun", add_special_tokens=False)
-        with torch.no_grad():
-            last = lm.model(input_ids=torch.tensor([ids])).logits[0, -1].log_softmax(-1)
-        words = [lm.tokenizer.encode(w, add_special_tokens=False)[0] for w in ("negative", "positive", "fun")]
-        np.testing.assert_allclose(row, last[words].softmax(-1).numpy(), atol=1e-5)
+    # a prompt whose opening every input shares (read once, then reused), and one that opens with the input
+    for prompt in ("review : is it {labels} ? {text} .", "{text} . is it {labels}"):
+        scorer = LanguageModelScorer(lm, ["negative", "positive", "fun"], prompt=prompt, batch_size=2)
+        probabilities = scorer(texts)  # padded batches of different lengths
+        for text, row in zip(texts, probabilities):
+            filled = prompt.format(text=text, labels="negative, positive, fun")
+            ids = lm.tokenizer.encode(filled, add_special_tokens=False)
+            with torch.no_grad():
+                last = lm.model(input_ids=torch.tensor([ids])).logits[0, -1].log_softmax(-1)
+            words = [lm.tokenizer.encode(w, add_special_tokens=False)[0] for w in ("negative", "positive", "fun")]
+            np.testing.assert_allclose(row, last[words].softmax(-1).numpy(), atol=1e-5)
     pairs = LanguageModelScorer(lm, ["label0", "label1"], pairs=True)([("a cat sat", "on the mat")])
     assert pairs.shape == (1, 2) and abs(pairs.sum() - 1) < 1e-6
     with pytest.raises(DataError, match="begin with the same token"):
