@@ -6,6 +6,7 @@ import torch
 
 from conftest import SMALL_STUDENTS
 from zskd.students import create_student, parse_student_options
+from zskd.students.pair_bilstm import overlap
 from zskd.teacher import Teacher
 
 
@@ -44,3 +45,21 @@ def test_each_branch_sees_only_its_own_sentence(student):
 def test_the_order_of_the_sentences_matters(student):
     logits = student.logits([("the movie was good", "it was awful"), ("it was awful", "the movie was good")])
     assert not np.allclose(logits[0], logits[1])
+
+
+def test_overlap_features_against_a_hand_computed_reference():
+    torch.manual_seed(0)
+    a, b = torch.randn(2, 4, 3), torch.randn(2, 5, 3)
+    inside_a = torch.tensor([[1, 1, 1, 0], [1, 1, 0, 0]]).bool()
+    inside_b = torch.tensor([[1, 1, 1, 1, 1], [0, 0, 0, 0, 0]]).bool()  # the second row has no second sentence
+    features = overlap(a, inside_a, b, inside_b)
+
+    def covered(x, y):  # each word of x: its best cosine similarity to a word of y
+        return [max(float(torch.cosine_similarity(w, v, dim=0)) for v in y) for w in x]
+
+    first, second = covered(a[0, :3], b[0]), covered(b[0], a[0, :3])
+    expected = [np.mean(first), min(first), np.mean(second), min(second)]
+    np.testing.assert_allclose(features[0].numpy(), expected, atol=1e-6)
+    assert features[1].abs().sum() == 0
+    same = overlap(a[:1], inside_a[:1], a[:1], inside_a[:1])  # a sentence beside itself is covered word for word
+    np.testing.assert_allclose(same.numpy(), np.ones((1, 4)), atol=1e-6)

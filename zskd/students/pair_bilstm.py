@@ -7,6 +7,11 @@ With `cross_attention`, before pooling, each sentence's states also attend over 
 what they align to, [h; a; h - a; h * a] projected back to the states' width (ESIM's local inference, Chen et
 al. 2017): pooled encodings alone blur the one changed word or number that separates a paraphrase from a near miss.
 
+With `overlap_features`, the classifier also reads how well each sentence's words are covered by the other's: for
+each word, its best cosine similarity (of word embeddings) to a word of the other sentence, averaged and at its
+worst, in both directions (4 numbers). A soft form of the word overlap that paraphrase and entailment baselines
+rest on; the worst-covered word is the one new fact a near miss adds.
+
 Each branch reads its segment left-aligned and, for the backward direction, reversed within its own length, so
 that no state ever sees the other segment or padding. The same code is the batched path, the one-input path and
 the ONNX graph (where every shape follows the input's length, none the data).
@@ -30,6 +35,7 @@ class PairBiLSTMConfig:
     hidden_size: int = 64
     classifier_size: int = 64
     cross_attention: bool = False
+    overlap_features: bool = False
     dropout: float = 0.2
 
 
@@ -49,7 +55,8 @@ class PairBiLSTMStudent(Student):
         if config.cross_attention:
             self.compare = nn.Linear(8 * config.hidden_size, 2 * config.hidden_size)
         self.classifier = nn.Sequential(
-            nn.Linear(16 * config.hidden_size, config.classifier_size), nn.Tanh(), nn.Dropout(config.dropout),
+            nn.Linear(16 * config.hidden_size + 4 * config.overlap_features, config.classifier_size), nn.Tanh(),
+            nn.Dropout(config.dropout),
             nn.Linear(config.classifier_size, config.num_labels),
         )
 
@@ -66,7 +73,11 @@ class PairBiLSTMStudent(Student):
         if self.config.cross_attention:
             first, second = self.aligned(first, second)
         u, v = pooled(*first), pooled(*second)
-        return self.classifier(self.dropout(torch.cat([u, v, (u - v).abs(), u * v], dim=-1)))
+        features = [u, v, (u - v).abs(), u * v]
+        if self.config.overlap_features:
+            features.append(overlap(*self.segment_embeddings(embeds, torch.zeros_like(first_length), first_length),
+                                    *self.segment_embeddings(embeds, first_length, second_length)))
+        return self.classifier(self.dropout(torch.cat(features, dim=-1)))
 
     def encode_segment(self, embeds: torch.Tensor, start: torch.Tensor, length: torch.Tensor) -> torch.Tensor:
         """[B, 4H] mean and max of the BiLSTM states over the `length` [B] tokens of each row of `embeds` [B, L, E]
@@ -77,17 +88,19 @@ class PairBiLSTMStudent(Student):
                        ) -> tuple[torch.Tensor, torch.Tensor]:
         """The BiLSTM states [B, S, 2H] of the `length` [B] tokens of each row of `embeds` [B, L, E] from `start`
         [B], read as that segment alone, and which of the S steps are inside it, [B, S] bool."""
-        last = embeds.shape[1] - 1
-        exported = torch.compiler.is_compiling() or torch.compiler.is_exporting()
-        steps = embeds.shape[1] if exported else int(length.max().clamp_min(1))  # eager: to the longest segment
-        positions = torch.arange(steps, device=embeds.device).unsqueeze(0)  # [1, steps]
-        ahead = (start.unsqueeze(1) + positions).clamp(0, last)  # the segment from its first token on
-        behind = (start.unsqueeze(1) + length.clamp_min(1).unsqueeze(1) - 1 - positions).clamp(0, last)  # back
+        ahead, behind, inside = segment_positions(embeds, start, length)
         # a state at step t depends only on steps before t: the tokens read past the segment's end change nothing
         # that is pooled or attended to
         forward_states = run_lstm(self.forward_lstm, self.dropout(gather_rows(embeds, ahead)))
         backward_states = run_lstm(self.backward_lstm, self.dropout(gather_rows(embeds, behind)))
-        return torch.cat([forward_states, backward_states], dim=-1), positions < length.unsqueeze(1)
+        return torch.cat([forward_states, backward_states], dim=-1), inside
+
+    @staticmethod
+    def segment_embeddings(embeds: torch.Tensor, start: torch.Tensor, length: torch.Tensor,
+                           ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The embeddings [B, S, E] of each row's segment (`start`, `length` [B]) and which steps are inside it."""
+        ahead, _, inside = segment_positions(embeds, start, length)
+        return gather_rows(embeds, ahead), inside
 
     def aligned(self, first: tuple[torch.Tensor, torch.Tensor], second: tuple[torch.Tensor, torch.Tensor],
                 ) -> tuple[tuple[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]:
@@ -116,6 +129,35 @@ def pooled(states: torch.Tensor, inside: torch.Tensor) -> torch.Tensor:
     mean = (states * mask).sum(1) / length.clamp_min(1)
     maximum = states.masked_fill(~mask, -1e4).max(1).values
     return torch.cat([mean, maximum], dim=-1) * (length > 0)
+
+
+def overlap(a: torch.Tensor, inside_a: torch.Tensor, b: torch.Tensor, inside_b: torch.Tensor) -> torch.Tensor:
+    """[B, 4] how well each segment's words are covered by the other's: per word of `a` [B, Sa, E] its best cosine
+    similarity to a word of `b` [B, Sb, E], averaged over `a` and at its lowest, then the same from `b`. Zeros where
+    either segment is empty."""
+    similarity = nn.functional.normalize(a, dim=-1) @ nn.functional.normalize(b, dim=-1).transpose(1, 2)
+    both = inside_a.any(1, keepdim=True) & inside_b.any(1, keepdim=True)  # [B, 1]
+    features = []
+    for scores, inside, other in ((similarity, inside_a, inside_b), (similarity.transpose(1, 2), inside_b, inside_a)):
+        best = scores.masked_fill(~other.unsqueeze(1), -1.0).max(-1).values  # [B, S]: each word's best match
+        mean = (best * inside).sum(1, keepdim=True) / inside.sum(1, keepdim=True).clamp_min(1)
+        lowest = best.masked_fill(~inside, 1.0).min(1, keepdim=True).values
+        features += [mean, lowest]
+    return torch.cat(features, dim=-1) * both
+
+
+def segment_positions(embeds: torch.Tensor, start: torch.Tensor, length: torch.Tensor,
+                      ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Where each row's segment (`start`, `length` [B]) lies in `embeds` [B, L, E]: positions [B, S] read forward
+    from its first token and backward from its last (clamped into the row), and which of the S steps are inside it.
+    Eager code reads to the longest segment; an exported graph to the row's length (no shape follows the data)."""
+    last = embeds.shape[1] - 1
+    exported = torch.compiler.is_compiling() or torch.compiler.is_exporting()
+    steps = embeds.shape[1] if exported else int(length.max().clamp_min(1))
+    positions = torch.arange(steps, device=embeds.device).unsqueeze(0)  # [1, steps]
+    ahead = (start.unsqueeze(1) + positions).clamp(0, last)
+    behind = (start.unsqueeze(1) + length.clamp_min(1).unsqueeze(1) - 1 - positions).clamp(0, last)
+    return ahead, behind, positions < length.unsqueeze(1)
 
 
 def run_lstm(lstm: nn.LSTM, inputs: torch.Tensor) -> torch.Tensor:
