@@ -38,11 +38,17 @@ VARIANTS = {
     "pair-bilstm+7-kinds": dict(method="ood", student="pair-bilstm", pair_kinds=ALL_KINDS),  # both: the default
     "pair-bilstm-cross+7-kinds": dict(method="ood", student="pair-bilstm", pair_kinds=ALL_KINDS,
                                       student_options="cross_attention=true"),
+    "pair-bilstm-overlap+7-kinds": dict(method="ood", student="pair-bilstm", pair_kinds=ALL_KINDS,
+                                        student_options="overlap_features=true"),
     "pair-bilstm+generated": dict(method="generate", student="pair-bilstm", pair_kinds=ALL_KINDS),
+    "pair-bilstm-overlap+generated": dict(method="generate", student="pair-bilstm", pair_kinds=ALL_KINDS,
+                                          student_options="overlap_features=true"),
     "indomain-bilstm": dict(method="indomain", student="bilstm"),
     "indomain-pair-bilstm": dict(method="indomain", student="pair-bilstm"),
     "indomain-pair-bilstm-cross": dict(method="indomain", student="pair-bilstm",
                                        student_options="cross_attention=true"),
+    "indomain-pair-bilstm-overlap": dict(method="indomain", student="pair-bilstm",
+                                         student_options="overlap_features=true"),
 }
 
 
