@@ -3,7 +3,9 @@
 import json
 
 import numpy as np
+import pytest
 
+from conftest import write_tsv
 from zskd.cli import main
 from zskd.methods.pairs import (
     PAIR_KINDS,
@@ -11,6 +13,7 @@ from zskd.methods.pairs import (
     make_pairs,
     near_copy,
     negated,
+    pair_profile,
     part,
     question,
     redrawn_digits,
@@ -84,9 +87,12 @@ def test_near_copies_and_parts():
 
 def test_the_ood_pair_set_is_balanced_over_the_teachers_classes(tmp_path, rule_teacher, ood_file):
     out = tmp_path / "pairs"
+    task_pairs = write_tsv(tmp_path / "task.tsv", [("good fun movie", "good movie", 1), ("a cat ran", "a dog", 0)],
+                           ("sentence1", "sentence2", "label"))
     code = main(["distill", "--teacher", str(rule_teacher), "--out", str(out), "--pairs", "--ood", str(ood_file),
                  "--cache-dir", str(tmp_path / "cache"), "--transfer-size", "40", "--min-words", "2", "--steps", "2",
-                 "--batch-size", "8", "--heldout", "8", "--no-teacher-bf16"])
+                 "--batch-size", "8", "--heldout", "8", "--no-teacher-bf16", "--eval-data", str(task_pairs),
+                 "--eval-text-col", "sentence1", "--eval-text-col2", "sentence2"])
     assert code == 0
     run = json.loads((out / "run.json").read_text())
     assert run["student"] == "pair-bilstm"  # chosen for a pair teacher
@@ -94,6 +100,19 @@ def test_the_ood_pair_set_is_balanced_over_the_teachers_classes(tmp_path, rule_t
     # as even as the pool allows: the scarcer class gets half the set, or all the pool has of it
     scarce = min(before, key=before.get)
     assert sum(after.values()) == 40 and after[scarce] == min(before[scarce], 20), (before, after)
+    # the report sets the transfer pairs beside the task's own: here a copy of a sentence beside itself
+    profile = run["pair_profile"]
+    assert set(profile) == {"transfer", "eval"} and profile["transfer"]["pairs"] == 40
+    assert profile["eval"] == {"pairs": 2, "words_first": 3.0, "words_second": 2.0, "second_words_in_first": 75.0,
+                               "teacher_classes": profile["eval"]["teacher_classes"]}
+    assert sum(profile["transfer"]["teacher_classes"].values()) == pytest.approx(100, abs=0.2)
+    assert "What the pairs looked like" in (out / "README.md").read_text()
+
+
+def test_pair_profile_by_hand():
+    profile = pair_profile([("The cat sat", "the dog sat"), ("a b c d", "a b")], np.array([1, 1]), ["no", "yes"])
+    assert profile == {"pairs": 2, "words_first": 3.5, "words_second": 2.5, "second_words_in_first": 83.3,
+                       "teacher_classes": {"no": 0.0, "yes": 100.0}}
 
 
 def test_pair_kinds_choose_the_second_sentences(tmp_path, tiny_model, ood_file, capsys):

@@ -42,7 +42,7 @@ from zskd.methods import METHODS, Batch, Method, Objective, Setup, TransferSet
 from zskd.methods.adversarial import AdversarialOptions
 from zskd.methods.embedding_guess import EmbeddingGuessOptions
 from zskd.methods.ood import augment_kinds, read_sentences
-from zskd.methods.pairs import PAIR_KINDS
+from zskd.methods.pairs import PAIR_KINDS, pair_profile
 from zskd.objectives import shared_objectives
 from zskd.report import model_card
 from zskd.resources import MINILM
@@ -464,7 +464,13 @@ def finish(config: DistillConfig, run: RunDirectory, setup: Setup, transfer: Lab
     if not teacher.white_box:
         report["teacher"] = teacher.identity
     if eval_examples is not None:
-        report["eval"] = _final_eval(best_student, exact_teacher, eval_examples, metric, config.cache_dir)
+        report["eval"], eval_predicted = _final_eval(best_student, exact_teacher, eval_examples, metric,
+                                                     config.cache_dir)
+    if transfer.inputs and isinstance(transfer.inputs[0], (tuple, list)):
+        report["pair_profile"] = {"transfer": pair_profile(transfer.inputs, transfer.logits.argmax(-1),
+                                                           teacher.label_names)}
+        if eval_examples is not None and eval_examples.is_pair:
+            report["pair_profile"]["eval"] = pair_profile(eval_examples.inputs(), eval_predicted, teacher.label_names)
     # 0 when everything came from the cache
     report["teacher_inputs_labelled"] = teacher.inputs_labelled + \
         (exact_teacher.inputs_labelled if exact_teacher is not teacher else 0)
@@ -480,8 +486,9 @@ def finish(config: DistillConfig, run: RunDirectory, setup: Setup, transfer: Lab
     return best_student, report
 
 
-def _final_eval(student, teacher: Teacher, examples: Examples, metric: str, cache_dir: str) -> dict:
-    """Student against teacher on labelled examples."""
+def _final_eval(student, teacher: Teacher, examples: Examples, metric: str,
+                cache_dir: str) -> tuple[dict, np.ndarray]:
+    """Student against teacher on labelled examples, and the teacher's predicted classes."""
     inputs = examples.inputs()
     student_pred = student.logits(inputs).argmax(-1)
     teacher_pred = label_with_teacher(teacher, inputs, cache_dir, progress=False)[0].argmax(-1)
@@ -489,7 +496,7 @@ def _final_eval(student, teacher: Teacher, examples: Examples, metric: str, cach
     return {"data": examples.source, "n": len(inputs), "metric": metric, "student": student_scores,
             "constant_answer": best_constant_answer(examples.labels, teacher.label_names, metric),
             **teacher_comparison(examples.labels, student_pred, teacher_pred, teacher.label_names, metric,
-                                 student_scores["task_metric"])}
+                                 student_scores["task_metric"])}, teacher_pred
 
 
 def _digest(token_ids: list[int]) -> str:

@@ -74,6 +74,15 @@ def model_card(report: dict) -> str:
             lines += ["", f"Agreement on each class the teacher predicts: {by_class_text(e['agreement_by_class'])}. "
                           "Answering "
                           f"\"{trivial['label']}\" to everything scores {trivial['task_metric']:.2f} {e['metric']}."]
+    if "pair_profile" in report:
+        profiles = report["pair_profile"]
+        lines += ["", "What the pairs looked like (the transfer set's against the labelled examples': held-out "
+                      "agreement on transfer pairs says little about pairs unlike them):", "",
+                  markdown_table(["pairs", "n", "words, first", "words, second", "second's words in first %",
+                                  "teacher's classes %"],
+                                 [[who, p["pairs"], p["words_first"], p["words_second"], p["second_words_in_first"],
+                                   ", ".join(f"{k} {v}" for k, v in p["teacher_classes"].items())]
+                                  for who, p in profiles.items() if p["pairs"]])]
     lines += [
         "",
         f"Made in {report['total_seconds']:.0f} s on {report['machine']} "

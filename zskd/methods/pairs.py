@@ -174,3 +174,19 @@ def make_pairs(sentences: list[str], rng: np.random.Generator, vocabulary: list[
             second = question(sentence)
         pairs.append((sentence, second))
     return pairs
+
+
+def pair_profile(pairs: list[tuple[str, str]], predicted: np.ndarray, label_names: list[str]) -> dict:
+    """What a set of pairs looks like to a reader comparing transfer pairs with a task's own: mean words in each
+    sentence, the mean share of the second sentence's words found in the first (lowercased), and the teacher's
+    class mix (% of pairs by predicted class)."""
+    if not pairs:
+        return {"pairs": 0}
+    first = [a.lower().split() for a, _ in pairs]
+    second = [b.lower().split() for _, b in pairs]
+    covered = [sum(w in set(a) for w in b) / len(b) for a, b in zip(first, second) if b]
+    mix = np.bincount(predicted, minlength=len(label_names)) / len(pairs)
+    return {"pairs": len(pairs), "words_first": round(float(np.mean([len(a) for a in first])), 1),
+            "words_second": round(float(np.mean([len(b) for b in second])), 1),
+            "second_words_in_first": round(100 * float(np.mean(covered)) if covered else 0.0, 1),
+            "teacher_classes": {name: round(100 * float(share), 1) for name, share in zip(label_names, mix)}}
