@@ -466,7 +466,7 @@ def finish(config: DistillConfig, run: RunDirectory, setup: Setup, transfer: Lab
     if eval_examples is not None:
         report["eval"], eval_predicted = _final_eval(best_student, exact_teacher, eval_examples, metric,
                                                      config.cache_dir)
-    if transfer.inputs and isinstance(transfer.inputs[0], (tuple, list)):
+    if config.pairs:
         report["pair_profile"] = {"transfer": pair_profile(transfer.inputs, transfer.logits.argmax(-1),
                                                            teacher.label_names)}
         if eval_examples is not None and eval_examples.is_pair:

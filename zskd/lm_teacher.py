@@ -62,6 +62,9 @@ class LanguageModelScorer:
         # [K, 2]: the first token of each verbaliser, bare and after a space
         self.token_ids = torch.tensor([[tokenizer.encode(form, add_special_tokens=False)[0]
                                         for form in (word, " " + word)] for word in verbalisers])
+        # what this model's forward calls its key-value cache (transformers renamed past_key_values to cache)
+        self.cache_argument = "cache" if "cache" in inspect.signature(lm.model.forward).parameters \
+            else "past_key_values"
         firsts = self.token_ids[:, 0].tolist()
         if len(set(firsts)) < len(firsts):
             raise DataError(f"verbalisers {', '.join(verbalisers)} begin with the same token for this LM: give "
@@ -79,11 +82,10 @@ class LanguageModelScorer:
         # The tokens every prompt begins with (the chat template, the prompt's opening words) are read once and
         # their keys and values reused: about half of a short prompt, and the same numbers as reading it whole.
         shared = shared_prefix_length(encoded)
-        cache_name = "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
         prefix = None
         if shared:
             prefix = DynamicCache(config=model.config)
-            model(input_ids=torch.tensor([encoded[0][:shared]]), use_cache=True, **{cache_name: prefix})
+            model(input_ids=torch.tensor([encoded[0][:shared]]), use_cache=True, **{self.cache_argument: prefix})
         out = np.zeros((len(batch), len(self.verbalisers)))
         for rows in sorted_batches([len(ids) for ids in encoded], self.batch_size):
             rests = [encoded[i][shared:] for i in rows]
@@ -98,7 +100,7 @@ class LanguageModelScorer:
                 cache.batch_repeat_interleave(len(rows))
                 mask = torch.cat([torch.ones(len(rows), shared, dtype=mask.dtype), mask], 1)
             logits = model(input_ids=input_ids, attention_mask=mask, position_ids=positions, logits_to_keep=1,
-                           use_cache=cache is not None, **{cache_name: cache}).logits[:, -1].float()
+                           use_cache=cache is not None, **{self.cache_argument: cache}).logits[:, -1].float()
             scores = logits.log_softmax(-1)[:, self.token_ids].logsumexp(-1)  # [B, K]: either form of the word
             out[rows] = scores.softmax(-1).numpy()
         return out

@@ -184,7 +184,7 @@ def pair_profile(pairs: list[tuple[str, str]], predicted: np.ndarray, label_name
         return {"pairs": 0}
     first = [a.lower().split() for a, _ in pairs]
     second = [b.lower().split() for _, b in pairs]
-    covered = [sum(w in set(a) for w in b) / len(b) for a, b in zip(first, second) if b]
+    covered = [sum(w in words for w in b) / len(b) for words, b in zip(map(set, first), second) if b]
     mix = np.bincount(predicted, minlength=len(label_names)) / len(pairs)
     return {"pairs": len(pairs), "words_first": round(float(np.mean([len(a) for a in first])), 1),
             "words_second": round(float(np.mean([len(b) for b in second])), 1),
