@@ -25,6 +25,7 @@ from typing import Any
 
 from zskd.config import write_json
 from zskd.data import Examples
+from zskd.evaluate import measure_latency
 from zskd.runinfo import versions
 from zskd.tasks import get_task, load_split
 
@@ -100,6 +101,12 @@ def reuse_or_run(out: Path, config: Any, run: Callable[[], object], report_path:
     report_path.unlink(missing_ok=True)
     run()
     return json.loads(report_path.read_text())
+
+
+def batch1_ms(model, inputs, repeats: int) -> dict:
+    """Batch-1 latency of `model.logits`: the median of `repeats` medians of 400 calls, one input each."""
+    medians = [measure_latency(model, inputs, 1, repeats=400, warmup=20)["median_ms"] for _ in range(repeats)]
+    return {"median_ms": round(statistics.median(medians), 3), "medians_ms": medians}
 
 
 def save_results(path: str | Path, benchmark: str, machine: str, **payload: Any) -> None:

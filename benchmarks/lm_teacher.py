@@ -18,9 +18,7 @@ import argparse
 import statistics
 from pathlib import Path
 
-from student_latency import batch1_ms
-
-from common import eval_split_option, reuse_or_run, save_results
+from common import batch1_ms, eval_split_option, reuse_or_run, save_results
 from zskd.distill import DistillConfig, distill
 from zskd.evaluate import measure_latency
 from zskd.export import ONNX_INT8_FILE, OnnxStudent, export_int8

@@ -17,14 +17,13 @@ here when missing).
 from __future__ import annotations
 
 import argparse
-import statistics
 import tempfile
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from common import save_results
+from common import batch1_ms, save_results
 from zskd.data import tokenize
 from zskd.evaluate import measure_latency
 from zskd.export import ONNX_FILE, ONNX_INT8_FILE, OnnxStudent, export_int8, export_onnx, save_onnx
@@ -60,11 +59,6 @@ class OnnxTeacher:
             out.append(self.session.run(None, {"input_ids": ids, "attention_mask": np.ones_like(ids),
                                                "token_type_ids": np.array([segments], dtype=np.int64)})[0][0])
         return np.stack(out)
-
-
-def batch1_ms(model, inputs, repeats: int) -> dict:
-    medians = [measure_latency(model, inputs, 1, repeats=400, warmup=20)["median_ms"] for _ in range(repeats)]
-    return {"median_ms": round(statistics.median(medians), 3), "medians_ms": medians}
 
 
 def measured_row(model, inputs, scored: tuple[list, np.ndarray], repeats: int) -> dict:
