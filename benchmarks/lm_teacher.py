@@ -2,7 +2,7 @@
 its answers alone, and batch-1 latency of the student against the LM, measured in one run.
 
     python benchmarks/lm_teacher.py                                    # seed 0, 16,000 inputs, 4,000 steps
-    python benchmarks/lm_teacher.py --transfer-size 40000 --seed 1
+    python benchmarks/lm_teacher.py --transfer-size 64000 --no-balance --steps 10000 --seed 1
 
 The teacher is `zskd distill --teacher-lm smollm2-135m --teacher-labels negative,positive` with the default prompt
 and verbalisers (the label names): no training and no task data. The student is the default recipe's (`ood`,
@@ -34,19 +34,23 @@ def main() -> None:
     parser.add_argument("--lm", default="smollm2-135m", help="the causal LM (packaged name, directory or hub id)")
     parser.add_argument("--steps", type=int, default=4000)
     parser.add_argument("--transfer-size", type=int, default=16000)
+    parser.add_argument("--no-balance", dest="balance", action="store_false",
+                        help="keep every labelled input (the LM's classes unbalanced) rather than half the pool")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--repeats", type=int, default=3, help="latency medians; their median is reported")
     parser.add_argument("--teacher-calls", type=int, default=50, help="batch-1 calls of the LM in each median")
     parser.add_argument("--runs-dir", default="runs/bench/lm-teacher")
+    parser.add_argument("--out", help="the run directory (default: under --runs-dir, named by LM and seed)")
     parser.add_argument("--data-root")
     parser.add_argument("--json", default="runs/bench/lm_teacher.json")
     args = parser.parse_args()
 
     options = TeacherOptions(teacher_lm=args.lm, teacher_labels="negative,positive")
-    out = Path(args.runs_dir) / f"sst2-{Path(args.lm).name}-s{args.seed}"
+    out = Path(args.out or Path(args.runs_dir) / f"sst2-{Path(args.lm).name}-s{args.seed}")
     config = DistillConfig(out=str(out), teacher_lm=options.teacher_lm, teacher_labels=options.teacher_labels,
                            eval_task="sst2", eval_split=eval_split_option("sst2"), steps=args.steps,
-                           transfer_size=args.transfer_size, seed=args.seed, data_root=args.data_root)
+                           transfer_size=args.transfer_size, balance=args.balance, seed=args.seed,
+                           data_root=args.data_root)
     report = reuse_or_run(out, config, lambda: distill(config))
     e = report["eval"]
     quality = markdown_table(

@@ -212,3 +212,22 @@ def test_white_box_methods_and_bad_teacher_options_are_refused(tmp_path, tiny_mo
     assert main(["distill", *url, "--endpoint-token-env", "NO_SUCH_TOKEN", "--student-base", str(tiny_model),
                  *out]) == 2
     assert "NO_SUCH_TOKEN: the environment variable is not set" in capsys.readouterr().err
+
+
+def test_labelling_asks_for_inputs_of_about_one_length_at_a_time(tmp_path, teacher):
+    """Uncached inputs go to the teacher shortest first, so each batch pads little; the logits keep input order."""
+    rng = random.Random(0)
+    inputs = ["word " * n + str(n) for n in range(1, 65)]
+    rng.shuffle(inputs)
+    asked = []
+
+    def score(batch):
+        asked.append([len(x) for x in batch])
+        return np.array([[len(x), 1.0] for x in batch])  # the score of class 0 is the input's length
+
+    remote = BlackBoxTeacher(score, "lengths", base=teacher, options=EndpointOptions(batch_size=8, concurrency=1),
+                             label_names=["long", "short"])
+    logits, fresh = label_with_teacher(remote, inputs, tmp_path / "cache", progress=False)
+    assert fresh == 64 and [length for batch in asked for length in batch] == sorted(len(x) for x in inputs)
+    probabilities = np.exp(logits) / np.exp(logits).sum(-1, keepdims=True)
+    np.testing.assert_allclose(probabilities[:, 0] / probabilities[:, 1], [len(x) for x in inputs], rtol=1e-4)

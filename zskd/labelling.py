@@ -30,6 +30,11 @@ def input_key(item: TextInput) -> str:
     return hashlib.sha1(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
+def input_length(item: TextInput) -> int:
+    """Characters in an input (both sentences of a pair)."""
+    return sum(map(len, item)) if isinstance(item, (tuple, list)) else len(item)
+
+
 class LabelCache:
     """The cached logits of one teacher, in `<cache_dir>/<teacher fingerprint>/shard-*.parquet`."""
 
@@ -82,7 +87,9 @@ def label_with_teacher(teacher, inputs: Sequence[TextInput], cache_dir: str | Pa
     for index, key in enumerate(keys):
         if cache.get(key) is None:
             todo.setdefault(key, index)
-    todo_indices = list(todo.values())
+    # Shortest first: each chunk then holds inputs of about one length, so a teacher pads little within its batches
+    # (SmolLM2 as a teacher: 12.9 texts a second on out-of-domain sentences, 10.5 in the order given).
+    todo_indices = sorted(todo.values(), key=lambda i: input_length(inputs[i]))
     if todo_indices:
         log.info("labelling %d inputs (%d cached)", len(todo_indices), len(cache))
     size = teacher.label_chunk_size  # a shard per chunk: an interruption loses at most the chunk being labelled
