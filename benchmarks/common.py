@@ -103,9 +103,9 @@ def reuse_or_run(out: Path, config: Any, run: Callable[[], object], report_path:
     return json.loads(report_path.read_text())
 
 
-def batch1_ms(model, inputs, repeats: int) -> dict:
-    """Batch-1 latency of `model.logits`: the median of `repeats` medians of 400 calls, one input each."""
-    medians = [measure_latency(model, inputs, 1, repeats=400, warmup=20)["median_ms"] for _ in range(repeats)]
+def batch1_ms(model, inputs, repeats: int, calls: int = 400, warmup: int = 20) -> dict:
+    """Batch-1 latency of `model.logits`: the median of `repeats` medians of `calls` calls, one input each."""
+    medians = [measure_latency(model, inputs, 1, repeats=calls, warmup=warmup)["median_ms"] for _ in range(repeats)]
     return {"median_ms": round(statistics.median(medians), 3), "medians_ms": medians}
 
 

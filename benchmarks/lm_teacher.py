@@ -15,12 +15,10 @@ graph of `zskd export --quantize int8`; the median of `--repeats` medians.
 from __future__ import annotations
 
 import argparse
-import statistics
 from pathlib import Path
 
 from common import batch1_ms, eval_split_option, reuse_or_run, save_results
 from zskd.distill import DistillConfig, distill
-from zskd.evaluate import measure_latency
 from zskd.export import ONNX_INT8_FILE, OnnxStudent, export_int8
 from zskd.report import markdown_table
 from zskd.runinfo import machine_description
@@ -60,9 +58,7 @@ def main() -> None:
 
     inputs = load_split("sst2", "dev", args.data_root).texts
     teacher = load_teacher(options, pairs=False)
-    medians = [measure_latency(teacher, inputs, 1, repeats=args.teacher_calls, warmup=3)["median_ms"]
-               for _ in range(args.repeats)]
-    measured = {f"{args.lm} teacher": {"median_ms": round(statistics.median(medians), 3), "medians_ms": medians}}
+    measured = {f"{args.lm} teacher": batch1_ms(teacher, inputs, args.repeats, calls=args.teacher_calls, warmup=3)}
     if not (out / ONNX_INT8_FILE).is_file():
         export_int8(str(out))
     student = load_student(str(out))
