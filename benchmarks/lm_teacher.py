@@ -3,6 +3,10 @@ its answers alone, and batch-1 latency of the student against the LM, measured i
 
     python benchmarks/lm_teacher.py                                    # seed 0, 16,000 inputs, 4,000 steps
     python benchmarks/lm_teacher.py --transfer-size 64000 --no-balance --steps 10000 --seed 1
+    python benchmarks/lm_teacher.py --generated runs/gen/sst2-lm.parquet --transfer-size 110000 --no-balance
+
+The last reads reviews the LM wrote and labelled itself (`zskd generate --teacher-lm smollm2-135m --teacher-labels
+negative,positive --task sst2`), out-of-domain sentences filling the rest of the budget (method `generate`).
 
 The teacher is `zskd distill --teacher-lm smollm2-135m --teacher-labels negative,positive` with the default prompt
 and verbalisers (the label names): no training and no task data. The student is the default recipe's (`ood`,
@@ -20,6 +24,7 @@ from pathlib import Path
 from common import batch1_ms, eval_split_option, reuse_or_run, save_results
 from zskd.distill import DistillConfig, distill
 from zskd.export import ONNX_INT8_FILE, OnnxStudent, export_int8
+from zskd.methods.ood import corpus_files
 from zskd.report import markdown_table
 from zskd.runinfo import machine_description
 from zskd.students import load_student
@@ -34,6 +39,8 @@ def main() -> None:
     parser.add_argument("--transfer-size", type=int, default=16000)
     parser.add_argument("--no-balance", dest="balance", action="store_false",
                         help="keep every labelled input (the LM's classes unbalanced) rather than half the pool")
+    parser.add_argument("--generated", help="method generate: this file of `zskd generate`, out-of-domain sentences "
+                                            "filling the rest of --transfer-size (default: method ood alone)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--repeats", type=int, default=3, help="latency medians; their median is reported")
     parser.add_argument("--teacher-calls", type=int, default=50, help="batch-1 calls of the LM in each median")
@@ -45,8 +52,12 @@ def main() -> None:
 
     options = TeacherOptions(teacher_lm=args.lm, teacher_labels="negative,positive")
     out = Path(args.out or Path(args.runs_dir) / f"sst2-{Path(args.lm).name}-s{args.seed}")
+    method = {}
+    if args.generated:
+        corpora = corpus_files(DistillConfig(data_root=args.data_root))
+        method = {"method": "generate", "generated": args.generated, "ood": ",".join(map(str, corpora))}
     config = DistillConfig(out=str(out), teacher_lm=options.teacher_lm, teacher_labels=options.teacher_labels,
-                           eval_task="sst2", eval_split=eval_split_option("sst2"), steps=args.steps,
+                           **method, eval_task="sst2", eval_split=eval_split_option("sst2"), steps=args.steps,
                            transfer_size=args.transfer_size, balance=args.balance, seed=args.seed,
                            data_root=args.data_root)
     report = reuse_or_run(out, config, lambda: distill(config))
