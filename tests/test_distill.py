@@ -9,6 +9,7 @@ from safetensors.torch import load_file
 
 from conftest import SENTIMENT, write_tsv
 from zskd.cli import main
+from zskd.config import ConfigError
 from zskd.distill import DistillConfig, distill
 from zskd.evaluate import agreement, agreement_by_class
 from zskd.students import load_student
@@ -122,3 +123,20 @@ def test_vocab_from_keeps_words_the_transfer_set_lacks(tmp_path, tiny_model, tin
     unk = student.from_teacher_ids([[tokenizer.unk_token_id]])[0][0]
     assert unk not in student.from_teacher_ids([new_ids])[0]
     assert load_student(tmp_path / "plain").from_teacher_ids([new_ids])[0] == [unk] * len(new_ids)
+
+
+def test_class_weighting_changes_the_student_only_when_asked(tmp_path, tiny_distill_config, rule_teacher):
+    # every labelled input kept: the rule teacher calls most random sentences negative, so its classes are uneven
+    unbalanced = dict(teacher=str(rule_teacher), balance=False)
+    distill(tiny_distill_config("plain", **unbalanced))
+    distill(tiny_distill_config("off", **unbalanced, class_weighting=0.0))
+    distill(tiny_distill_config("weighted", **unbalanced, class_weighting=1.0))
+    plain, off, weighted = (load_file(tmp_path / name / "last" / "model.safetensors") for name in
+                            ("plain", "off", "weighted"))
+    assert all(np.array_equal(plain[name].numpy(), off[name].numpy()) for name in plain)
+    assert any(not np.array_equal(plain[name].numpy(), weighted[name].numpy()) for name in plain)
+
+
+def test_negative_class_weighting_is_refused(tiny_distill_config):
+    with pytest.raises(ConfigError, match="--class-weighting"):
+        distill(tiny_distill_config("bad", class_weighting=-1.0))

@@ -72,3 +72,22 @@ def test_centred_logit_mse_ignores_a_constant_per_row():
     centre = lambda x: x - x.mean(-1, keepdim=True)  # noqa: E731
     diffs = (centre(STUDENT) - centre(TEACHER)) ** 2
     assert math.isclose(losses.logit_mse(STUDENT, TEACHER, centred=True).item(), diffs.mean().item(), rel_tol=1e-6)
+
+
+def test_logit_mse_per_example_is_each_row_alone():
+    rows = losses.logit_mse_per_example(STUDENT, TEACHER)
+    for i in range(2):
+        assert math.isclose(rows[i].item(), losses.logit_mse(STUDENT[i:i + 1], TEACHER[i:i + 1]).item(), rel_tol=1e-6)
+
+
+def test_class_balance_weights_match_reference():
+    # teacher classes of six rows: four of class 0, two of class 2, none of class 1
+    logits = torch.tensor([[1.0, 0, 0]] * 4 + [[0, 0, 1.0]] * 2)
+    assert torch.equal(losses.class_balance_weights(logits, 0.0), torch.ones(6))
+    weights = losses.class_balance_weights(logits, 1.0)
+    raw = [1 / (4 / 6)] * 4 + [1 / (2 / 6)] * 2  # each row: 1 / its class's share
+    expected = [w / (sum(raw) / 6) for w in raw]
+    assert torch.allclose(weights, torch.tensor(expected))
+    assert math.isclose(weights[:4].sum().item(), weights[4:].sum().item(), rel_tol=1e-6)  # each class weighs the same
+    half = losses.class_balance_weights(logits, 0.5)
+    assert math.isclose(half.mean().item(), 1.0, rel_tol=1e-6) and 1 < (half[4] / half[0]).item() < 2

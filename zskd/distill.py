@@ -127,6 +127,8 @@ class DistillConfig(TeacherOptions):
                                       "all a teacher known by its probabilities gives")
     hard_fraction: float = option(0.0, "share of each batch drawn again from the training rows the student matched "
                                        "worst at their last visit (by KL against the teacher; zskd/hard_rows.py)")
+    class_weighting: float = option(0.0, "weigh each training row's loss by its teacher class's share of the transfer "
+                                         "set to this power, negated: 0 off, 1 every class weighs the same in all")
     hidden_weight: float = option(0.0, "weight of hidden-state MSE, for students that take hidden-state targets "
                                        "(transformer)")
     adversarial: AdversarialOptions = option(help="method adversarial (Rashid et al.): the generator that perturbs the "
@@ -220,7 +222,7 @@ def check_config(config: DistillConfig) -> Method:
                                     "transfer_size": 2, "max_length": 4, "min_words": 1, "max_words": config.min_words,
                                     "pool_factor": 1, "augment": 0, "max_vocab": 0, "max_parameters": 0,
                                     "kl_weight": 0, "mse_weight": 0, "hidden_weight": 0, "few_shot_weight": 0,
-                                    "weight_decay": 0},
+                                    "class_weighting": 0, "weight_decay": 0},
                   positive=("temperature", "lr"), fractions=("warmup_ratio", "hard_fraction"))
     if config.method not in METHODS:
         raise DataError(f"unknown method {config.method!r}: choose one of {', '.join(METHODS)}")
@@ -330,7 +332,8 @@ def train(config: DistillConfig, setup: Setup, objectives: list[Objective], targ
           evaluate: Evaluation, accelerator, stop_after_steps: int | None = None) -> tuple[float, float] | None:
     """Step 3: the loop. Each step: the student on a batch of training rows (with `hard_fraction`, part of it drawn
     again where the student last disagreed most: `HardRows`), KL at `temperature` plus logit MSE
-    against the teacher's logits (`targets`, [N_train, K]), plus each objective's term; one AdamW step. Evaluates
+    against the teacher's logits (`targets`, [N_train, K]), each row weighted by how rare its teacher class is with
+    `class_weighting`, plus each objective's term; one AdamW step. Evaluates
     at step 0, every `eval_every` steps and at the end, keeping the best student in `work/best`; checkpoints every
     `checkpoint_every` steps, resuming from the latest. Returns (best held-out agreement, seconds this session), or
     None when stopped after `stop_after_steps` or on a process other than the main one."""
@@ -343,6 +346,7 @@ def train(config: DistillConfig, setup: Setup, objectives: list[Objective], targ
     for objective in objectives:
         if objective.name in state["extra_state"]:
             objective.load_state_dict(state["extra_state"][objective.name])
+    row_weights = losses.class_balance_weights(targets, config.class_weighting)
     hard = HardRows(len(lengths), config.hard_fraction, config.batch_size, config.seed)
     hard.load_state_dict(state["extra_state"].get("hard_rows", {}))
     step, best = state["step"], state.get("best_agreement", -1.0)
@@ -396,10 +400,11 @@ def train(config: DistillConfig, setup: Setup, objectives: list[Objective], targ
                       hidden_states=hidden, student=student)
         kl = losses.kl_per_example(batch.student_logits, batch.teacher_logits, config.temperature)
         hard.update(rows, kl)
-        loss = config.kl_weight * kl.mean()
+        weights = row_weights[rows].to(device)
+        loss = config.kl_weight * (weights * kl).mean()
         if config.mse_weight:
-            loss = loss + config.mse_weight * losses.logit_mse(batch.student_logits, batch.teacher_logits,
-                                                                config.mse_centred)
+            loss = loss + config.mse_weight * (weights * losses.logit_mse_per_example(
+                batch.student_logits, batch.teacher_logits, config.mse_centred)).mean()
         for objective in objectives:
             term = objective.loss(step, batch)
             if term is not None:

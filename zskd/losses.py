@@ -24,10 +24,26 @@ def logit_mse(student_logits: torch.Tensor, teacher_logits: torch.Tensor, centre
     """Mean squared error between raw logits (Ba & Caruana; Tang et al. for BiLSTM students). `centred`: each row
     less its mean first, so that only what the softmax reads is matched (a classifier's logits are defined up to a
     constant per input, which a teacher known by its probabilities cannot give). [B, K] -> scalar."""
+    return logit_mse_per_example(student_logits, teacher_logits, centred).mean()
+
+
+def logit_mse_per_example(student_logits: torch.Tensor, teacher_logits: torch.Tensor,
+                          centred: bool = False) -> torch.Tensor:
+    """`logit_mse` of each row on its own. [B, K], [B, K] -> [B]."""
     if centred:
         student_logits = student_logits - student_logits.mean(-1, keepdim=True)
         teacher_logits = teacher_logits - teacher_logits.mean(-1, keepdim=True)
-    return F.mse_loss(student_logits, teacher_logits)
+    return ((student_logits - teacher_logits) ** 2).mean(-1)
+
+
+def class_balance_weights(teacher_logits: torch.Tensor, power: float) -> torch.Tensor:
+    """A weight for each row: its teacher class's share of the rows to the power -`power`, scaled so the rows'
+    weights average 1. 0 weighs every row alike; 1 gives every class the same total weight, however rare.
+    [N, K] -> [N]."""
+    predicted = teacher_logits.argmax(-1)
+    share = torch.bincount(predicted, minlength=teacher_logits.shape[-1]).double() / len(predicted)
+    weights = share[predicted] ** -power
+    return (weights / weights.mean()).float()
 
 
 def cross_entropy(student_logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
