@@ -152,10 +152,12 @@ def summary_row(task: str, method: str, reports: list[dict]) -> list:
     ]
 
 
-def variant_table(doc: str, benchmark: str, variants: dict[str, dict[str, Any]], tasks: str) -> None:
+def variant_table(doc: str, benchmark: str, variants: dict[str, dict[str, Any] | Callable[..., dict[str, Any]]],
+                  tasks: str) -> None:
     """A benchmark script's `main` that distils each task x variant x seed at one student and step budget (the
-    suite's `--full` budget unless told), a variant being `DistillConfig` options over the defaults, and prints and
-    saves the table. Runs go to runs/bench/<benchmark>/<task>-<variant>-<student>-s<seed>."""
+    suite's `--full` budget unless told), a variant being `DistillConfig` options over the defaults, or a callable
+    `(task, args) -> options` where they depend on the task (a file made for it), and prints and saves the table.
+    Runs go to runs/bench/<benchmark>/<task>-<variant>-<student>-s<seed>."""
     from zskd.distill import DistillConfig, distill
     from zskd.report import markdown_table
     from zskd.runinfo import machine_description
@@ -172,14 +174,18 @@ def variant_table(doc: str, benchmark: str, variants: dict[str, dict[str, Any]],
     parser.add_argument("--cache-dir", default=DistillConfig.cache_dir)
     parser.add_argument("--data-root")
     parser.add_argument("--json", default=f"runs/bench/{benchmark}.json")
+    parser.add_argument("--generated", action="append", default=[], metavar="TASK=FILE",
+                        help="variants that read LM-written text: use this file of `zskd generate` for TASK instead "
+                             "of writing one (repeatable)")
     args = parser.parse_args()
 
     def run_one(task: str, variant: str, seed: int) -> dict:
         out = Path(args.runs_dir) / f"{task}-{variant}-{args.student}-s{seed}"
+        options = variants[variant](task, args) if callable(variants[variant]) else variants[variant]
         config = DistillConfig(
             teacher=str(Path(args.teachers_dir) / task), out=str(out), student=args.student, eval_task=task,
             eval_split=eval_split_option(task), data_root=args.data_root, transfer_size=args.transfer_size,
-            steps=args.steps, seed=seed, cache_dir=args.cache_dir, **variants[variant],
+            steps=args.steps, seed=seed, cache_dir=args.cache_dir, **options,
         )
         return reuse_or_run(out, config, lambda: distill(config))
 

@@ -4,6 +4,7 @@ every single-sentence task, so a change that helps one task only shows as such.
     python benchmarks/fidelity_table.py                                  # SST-2 and TREC, seed 0, every variant
     python benchmarks/fidelity_table.py --variants default,hard-rows --seeds 0,1,2
     python benchmarks/fidelity_table.py --steps 10000 --transfer-size 250000    # the default recipe's own budget
+    python benchmarks/fidelity_table.py --variants generated-ood --generated sst2=runs/gen/sst2.parquet
 
 Teachers come from benchmarks/teachers.py (runs/teachers/<task>). SST-2 is scored on dev + test. A finished run
 whose configuration matches is reused; anything else is run again.
@@ -11,14 +12,37 @@ whose configuration matches is reused; anything else is run again.
 
 from __future__ import annotations
 
-from common import variant_table
+from pathlib import Path
+
+from common import reuse_or_run, variant_table
+from zskd.distill import DistillConfig
+from zskd.methods.generate import GenerateConfig, generate
+from zskd.methods.ood import corpus_files
+
+
+def generated_beside_ood(task: str, args) -> dict:
+    """Method `generate`: text the packaged LM wrote in the task's register from its label names alone (`zskd
+    generate --task T --count 2000`, seed 0: written once and shared by every seed, like the corpora; or the file
+    `--generated T=FILE` names), with out-of-domain sentences filling the rest of the budget."""
+    given = dict(item.split("=", 1) for item in args.generated)
+    out = Path(given.get(task) or Path(args.runs_dir) / f"{task}-generated-s0.parquet")
+    if task not in given:
+        config = GenerateConfig(teacher=str(Path(args.teachers_dir) / task), out=str(out), task=task, count=2000,
+                                seed=0, cache_dir=args.cache_dir, data_root=args.data_root)
+        reuse_or_run(out, config, lambda: generate(config), out.with_suffix(".json"))
+    corpora = corpus_files(DistillConfig(data_root=args.data_root))
+    return dict(method="generate", generated=str(out), ood=",".join(map(str, corpora)))
+
 
 VARIANTS = {
     "default": {},
     "hard-rows": dict(hard_fraction=0.5),
     "hard-rows-quarter": dict(hard_fraction=0.25),
     "mse-centred": dict(mse_centred=True),
+    "class-weighting": dict(class_weighting=1.0),  # every teacher class weighs the same in the loss
+    "class-weighting-half": dict(class_weighting=0.5),
     "questions": dict(augment_kinds="part,near-copy,question"),
+    "generated-ood": generated_beside_ood,  # the task's register without its text
     # shapes at one size: the default student's at this budget (0.79M), spent differently
     "size-790k": dict(max_parameters=790_000),
     "two-layers-790k": dict(max_parameters=790_000, student_options="num_layers=2"),
