@@ -331,11 +331,11 @@ class Evaluation:
 def train(config: DistillConfig, setup: Setup, objectives: list[Objective], targets: torch.Tensor,
           evaluate: Evaluation, accelerator, stop_after_steps: int | None = None) -> tuple[float, float] | None:
     """Step 3: the loop. Each step: the student on a batch of training rows (with `hard_fraction`, part of it drawn
-    again where the student last disagreed most: `HardRows`), KL at `temperature` plus logit MSE
-    against the teacher's logits (`targets`, [N_train, K]), each row weighted by how rare its teacher class is with
-    `class_weighting`, plus each objective's term; one AdamW step. Evaluates
-    at step 0, every `eval_every` steps and at the end, keeping the best student in `work/best`; checkpoints every
-    `checkpoint_every` steps, resuming from the latest. Returns (best held-out agreement, seconds this session), or
+    again where the student last disagreed most: `HardRows`), KL at `temperature` plus logit MSE against the
+    teacher's logits (`targets`, [N_train, K]), each row weighted by how rare its teacher class is with
+    `class_weighting`, plus each objective's term; one AdamW step. Evaluates at step 0, every `eval_every` steps and
+    at the end, keeping the best student in `work/best`; checkpoints every `checkpoint_every` steps, resuming from
+    the latest. Returns (best held-out agreement, seconds this session), or
     None when stopped after `stop_after_steps` or on a process other than the main one."""
     work, model = setup.work, setup.student
     student_ids, segments = model.from_teacher_ids(setup.teacher_ids), setup.segments
