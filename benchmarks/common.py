@@ -5,7 +5,9 @@ The scripts run as `python benchmarks/<script>.py`, so this directory is on thei
 - Evaluation data: `EVAL_SPLITS` names the splits the benchmarks score a task on, where that is not the task's own
   evaluation split (`zskd.tasks`); `eval_splits`, `eval_split_option`, `eval_examples` and `eval_inputs` read it.
 - `made_with` and `reuse_or_run`: a finished run (distillation, teacher, generated set) is reused when it was made
-  with the same configuration, and made again otherwise, so a rerun does only what changed.
+  with the same configuration, and made again otherwise, so a rerun does only what changed; `run_generate` does it
+  for a generated set.
+- `default_corpora`: the data root's out-of-domain corpora as one `--ood` value.
 - `run_grid`: every task x method (or variant) x seed, grouped for rows and flat for the JSON.
 - `SUMMARY_HEADERS` and `summary_row`: one table row for the seeds of a task and method.
 - `variant_table`: the whole of a script that compares named variants of one distillation recipe.
@@ -101,6 +103,23 @@ def reuse_or_run(out: Path, config: Any, run: Callable[[], object], report_path:
     report_path.unlink(missing_ok=True)
     run()
     return json.loads(report_path.read_text())
+
+
+def run_generate(config) -> dict:
+    """The report of the generated set `config` (a `GenerateConfig`) describes: the one already written, or a new
+    one."""
+    from zskd.methods.generate import generate
+
+    out = Path(config.out)
+    return reuse_or_run(out, config, lambda: generate(config), out.with_suffix(".json"))
+
+
+def default_corpora(data_root: str | None) -> str:
+    """The data root's out-of-domain corpora as one `--ood` value (comma-separated paths)."""
+    from zskd.distill import DistillConfig
+    from zskd.methods.ood import corpus_files
+
+    return ",".join(str(path) for path in corpus_files(DistillConfig(data_root=data_root)))
 
 
 def batch1_ms(model, inputs, repeats: int, calls: int = 400, warmup: int = 20) -> dict:

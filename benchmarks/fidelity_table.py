@@ -14,10 +14,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from common import reuse_or_run, variant_table
-from zskd.distill import DistillConfig
-from zskd.methods.generate import GenerateConfig, generate
-from zskd.methods.ood import corpus_files
+from common import default_corpora, run_generate, variant_table
+from zskd.methods.generate import GenerateConfig
 
 
 def generated_beside_ood(task: str, args) -> dict:
@@ -29,9 +27,8 @@ def generated_beside_ood(task: str, args) -> dict:
     if task not in given:
         config = GenerateConfig(teacher=str(Path(args.teachers_dir) / task), out=str(out), task=task, count=2000,
                                 seed=0, cache_dir=args.cache_dir, data_root=args.data_root)
-        reuse_or_run(out, config, lambda: generate(config), out.with_suffix(".json"))
-    corpora = corpus_files(DistillConfig(data_root=args.data_root))
-    return dict(method="generate", generated=str(out), ood=",".join(map(str, corpora)))
+        run_generate(config)
+    return dict(method="generate", generated=str(out), ood=default_corpora(args.data_root))
 
 
 VARIANTS = {

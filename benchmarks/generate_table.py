@@ -28,11 +28,10 @@ from pathlib import Path
 
 import numpy as np
 
-from common import eval_examples, eval_splits, reuse_or_run, save_results
+from common import default_corpora, eval_examples, eval_splits, reuse_or_run, run_generate, save_results
 from zskd.distill import DistillConfig, distill
 from zskd.evaluate import evaluate
-from zskd.methods.generate import GenerateConfig, generate
-from zskd.methods.ood import corpus_files
+from zskd.methods.generate import GenerateConfig
 from zskd.report import markdown_table
 from zskd.runinfo import machine_description
 from zskd.tasks import get_task, load_split
@@ -49,12 +48,6 @@ def eval_split(task: str) -> str:
 def run_distill(config: DistillConfig) -> dict:
     """The report of the distillation `config` describes: its finished run, or a new one."""
     return reuse_or_run(Path(config.out), config, lambda: distill(config))
-
-
-def run_generate(config: GenerateConfig) -> dict:
-    """The report of the generated set `config` describes: the one already written, or a new one."""
-    out = Path(config.out)
-    return reuse_or_run(out, config, lambda: generate(config), out.with_suffix(".json"))
 
 
 def k_shot_file(task_name: str, k: int, seed: int, directory: Path, data_root: str | None) -> Path:
@@ -165,7 +158,7 @@ def main() -> None:
     parser.add_argument("--data-root")
     parser.add_argument("--json", default="runs/bench/generate_table.json")
     args = parser.parse_args()
-    args.ood_corpora = ",".join(str(path) for path in corpus_files(DistillConfig(data_root=args.data_root)))
+    args.ood_corpora = default_corpora(args.data_root)
 
     rows = []
     for task in args.tasks.split(","):

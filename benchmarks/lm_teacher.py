@@ -21,10 +21,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from common import batch1_ms, eval_split_option, reuse_or_run, save_results
+from common import batch1_ms, default_corpora, eval_split_option, reuse_or_run, save_results
 from zskd.distill import DistillConfig, distill
 from zskd.export import ONNX_INT8_FILE, OnnxStudent, export_int8
-from zskd.methods.ood import corpus_files
 from zskd.report import markdown_table
 from zskd.runinfo import machine_description
 from zskd.students import load_student
@@ -54,8 +53,7 @@ def main() -> None:
     out = Path(args.out or Path(args.runs_dir) / f"sst2-{Path(args.lm).name}-s{args.seed}")
     method = {}
     if args.generated:
-        corpora = corpus_files(DistillConfig(data_root=args.data_root))
-        method = {"method": "generate", "generated": args.generated, "ood": ",".join(map(str, corpora))}
+        method = {"method": "generate", "generated": args.generated, "ood": default_corpora(args.data_root)}
     config = DistillConfig(out=str(out), teacher_lm=options.teacher_lm, teacher_labels=options.teacher_labels,
                            **method, eval_task="sst2", eval_split=eval_split_option("sst2"), steps=args.steps,
                            transfer_size=args.transfer_size, balance=args.balance, seed=args.seed,

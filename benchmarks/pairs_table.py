@@ -18,9 +18,9 @@ import argparse
 import statistics
 from pathlib import Path
 
-from common import SUMMARY_HEADERS, eval_split_option, reuse_or_run, run_grid, save_results, summary_row
+from common import SUMMARY_HEADERS, eval_split_option, reuse_or_run, run_generate, run_grid, save_results, summary_row
 from zskd.distill import DistillConfig, distill
-from zskd.methods.generate import GenerateConfig, generate
+from zskd.methods.generate import GenerateConfig
 from zskd.methods.ood import corpus_files
 from zskd.methods.pairs import PAIR_KINDS
 from zskd.report import markdown_table
@@ -70,7 +70,7 @@ def generated_pairs(task: str, seed: int, args) -> str:
     out = Path(args.runs_dir) / f"{task}-generated-pairs-s{seed}.parquet"
     config = GenerateConfig(teacher=str(Path(args.teachers_dir) / task), out=str(out), pairs=True,
                             count=args.generate_count, seed=seed, cache_dir=args.cache_dir, data_root=args.data_root)
-    reuse_or_run(out, config, lambda: generate(config), out.with_suffix(".json"))
+    run_generate(config)
     return str(out)
 
 
