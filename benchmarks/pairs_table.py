@@ -22,29 +22,33 @@ from common import SUMMARY_HEADERS, eval_split_option, reuse_or_run, run_generat
 from zskd.distill import DistillConfig, distill
 from zskd.methods.generate import GenerateConfig
 from zskd.methods.ood import corpus_files
-from zskd.methods.pairs import PAIR_KINDS
+from zskd.methods.pairs import DEFAULT_PAIR_KINDS, PAIR_KINDS
 from zskd.report import markdown_table
 from zskd.runinfo import machine_description
 
 OLD_KINDS = "neighbour,unrelated,near-copy"  # the pairs ood made before issue 19
 SIX_KINDS = "neighbour,unrelated,near-copy,part,negated,question"  # issue 19's first set, before `detail`
+SEVEN_KINDS = ",".join(DEFAULT_PAIR_KINDS)  # the default since session 13
 ALL_KINDS = ",".join(PAIR_KINDS)
 VARIANTS = {
     "bilstm+3-kinds": dict(method="ood", student="bilstm", pair_kinds=OLD_KINDS),  # before issue 19
     "pair-bilstm+3-kinds": dict(method="ood", student="pair-bilstm", pair_kinds=OLD_KINDS),  # new student alone
     "bilstm+6-kinds": dict(method="ood", student="bilstm", pair_kinds=SIX_KINDS),
     "pair-bilstm+6-kinds": dict(method="ood", student="pair-bilstm", pair_kinds=SIX_KINDS),
-    "bilstm+7-kinds": dict(method="ood", student="bilstm", pair_kinds=ALL_KINDS),  # new pairs alone
-    "pair-bilstm+7-kinds": dict(method="ood", student="pair-bilstm", pair_kinds=ALL_KINDS),  # both: the default
-    "pair-bilstm-cross+7-kinds": dict(method="ood", student="pair-bilstm", pair_kinds=ALL_KINDS,
+    "bilstm+7-kinds": dict(method="ood", student="bilstm", pair_kinds=SEVEN_KINDS),  # new pairs alone
+    "pair-bilstm+7-kinds": dict(method="ood", student="pair-bilstm", pair_kinds=SEVEN_KINDS),  # both: the default
+    "pair-bilstm+8-kinds": dict(method="ood", student="pair-bilstm", pair_kinds=ALL_KINDS),  # `similar` added
+    "pair-bilstm-cross+7-kinds": dict(method="ood", student="pair-bilstm", pair_kinds=SEVEN_KINDS,
                                       student_options="cross_attention=true"),
-    "pair-bilstm-overlap+7-kinds": dict(method="ood", student="pair-bilstm", pair_kinds=ALL_KINDS,
+    "pair-bilstm-overlap+7-kinds": dict(method="ood", student="pair-bilstm", pair_kinds=SEVEN_KINDS,
                                         student_options="overlap_features=true"),
-    "pair-bilstm+generated": dict(method="generate", student="pair-bilstm", pair_kinds=ALL_KINDS),
-    "pair-bilstm-overlap+generated": dict(method="generate", student="pair-bilstm", pair_kinds=ALL_KINDS,
+    "pair-bilstm+generated": dict(method="generate", student="pair-bilstm", pair_kinds=SEVEN_KINDS),
+    "pair-bilstm-overlap+generated": dict(method="generate", student="pair-bilstm", pair_kinds=SEVEN_KINDS,
                                           student_options="overlap_features=true"),
     "indomain-bilstm": dict(method="indomain", student="bilstm"),
-    "indomain-pair-bilstm": dict(method="indomain", student="pair-bilstm"),
+    "indomain-pair-bilstm": dict(method="indomain", student="pair-bilstm"),  # the task's pairs and variants of them
+    "indomain-pair-bilstm-plain": dict(method="indomain", student="pair-bilstm", augment=0),  # before: pairs alone
+    "indomain-pair-bilstm-weighted": dict(method="indomain", student="pair-bilstm", class_weighting=1.0),
     "indomain-pair-bilstm-cross": dict(method="indomain", student="pair-bilstm",
                                        student_options="cross_attention=true"),
     "indomain-pair-bilstm-overlap": dict(method="indomain", student="pair-bilstm",

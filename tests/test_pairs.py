@@ -8,15 +8,18 @@ import pytest
 from conftest import write_tsv
 from zskd.cli import main
 from zskd.methods.pairs import (
-    PAIR_KINDS,
+    DEFAULT_PAIR_KINDS,
+    PAIR_VARIANTS,
     changed_detail,
     make_pairs,
     near_copy,
     negated,
     pair_profile,
+    pair_variants,
     part,
     question,
     redrawn_digits,
+    similar_sentences,
 )
 
 SENTENCES = [f"The film number {i} was long and the plot was thin ." for i in range(12)]
@@ -25,8 +28,8 @@ SENTENCES = [f"The film number {i} was long and the plot was thin ." for i in ra
 def test_each_kind_of_second_sentence_is_what_it_promises():
     pairs = make_pairs(SENTENCES, np.random.default_rng(0), ["x", "y", "Anna", "Bob"], min_words=3)
     assert [a for a, _ in pairs] == SENTENCES
-    kinds = {kind: [(i, b) for i, (_, b) in enumerate(pairs) if PAIR_KINDS[i % len(PAIR_KINDS)] == kind]
-             for kind in PAIR_KINDS}
+    kinds = {kind: [(i, b) for i, (_, b) in enumerate(pairs)
+                    if DEFAULT_PAIR_KINDS[i % len(DEFAULT_PAIR_KINDS)] == kind] for kind in DEFAULT_PAIR_KINDS}
     assert kinds["neighbour"] == [(i, SENTENCES[i + 1]) for i, _ in kinds["neighbour"]]
     assert all(b in SENTENCES for _, b in kinds["unrelated"])
     assert all(b != SENTENCES[i] and len(set(SENTENCES[i].split()) & set(b.split())) >= 8
@@ -41,6 +44,19 @@ def test_each_kind_of_second_sentence_is_what_it_promises():
     assert b == f"The film number {i} was not long and the plot was thin ."
     i, b = kinds["question"][0]
     assert b == f"Was the film number {i} long and the plot was thin ?"
+
+
+def test_similar_sentences_share_rare_words_but_are_not_copies():
+    sentences = ["The senator from Ohio voted against the farm bill today .",
+                 "The farm bill passed the Senate , though the senator from Ohio voted no .",  # shares the most
+                 "The senator from Ohio voted against the farm bill .",  # a part of the first: not taken
+                 "Rain fell over the harbour all night .",
+                 "Ships left the harbour before the storm .",
+                 "A cat slept ."]  # shares no word with anything
+    sentences += [f"Filler sentence number {i} about the weather ." for i in range(10)]
+    assert similar_sentences([sentences[i] for i in (0, 3, 5)], sentences) == [sentences[1], sentences[4], None]
+    pairs = make_pairs(sentences, np.random.default_rng(0), ["x"], min_words=3, kinds=("similar",))
+    assert pairs[0] == (sentences[0], sentences[1]) and pairs[5][1] in sentences  # no partner: a random sentence
 
 
 def test_changed_details_are_numbers_names_or_added_spans():
@@ -107,6 +123,44 @@ def test_the_ood_pair_set_is_balanced_over_the_teachers_classes(tmp_path, rule_t
                                "teacher_classes": profile["eval"]["teacher_classes"]}
     assert sum(profile["transfer"]["teacher_classes"].values()) == pytest.approx(100, abs=0.2)
     assert "What the pairs looked like" in (out / "README.md").read_text()
+
+
+def test_pair_variants_change_one_side_or_swap_the_two():
+    pairs = [(f"Shares of Acme rose {i} percent on Monday .", f"Acme shares were up {i} percent on Monday .")
+             for i in range(10, 30)]
+    variants = pair_variants(pairs, 4, np.random.default_rng(0), ["gained", "Globex", "Friday"], min_words=3)
+    assert len(variants) == 4 * len(pairs)
+    for copy, kind in enumerate(PAIR_VARIANTS):
+        for (a, b), (x, y) in zip(pairs, variants[copy * len(pairs):(copy + 1) * len(pairs)]):
+            if kind == "swapped":
+                assert (x, y) == (b, a)
+                continue
+            assert (x == a) != (y == b), (kind, x, y)  # exactly one side changed
+            kept, changed = (a, y) if x == a else (b, x)
+            original = b if x == a else a
+            if kind == "part":
+                assert changed in original and len(changed.split()) < len(original.split())
+            elif kind == "near-copy":
+                assert len(set(original.split()) & set(changed.split())) >= 4
+            else:  # detail: one word redrawn or replaced, or a span of another sentence added
+                words, new = original.split(), changed.split()
+                assert (len(new) == len(words) and sum(u != v for u, v in zip(words, new)) == 1) or \
+                    changed.startswith(original[:-2] + " , and ")
+    sides = {x == a for (a, _), (x, _) in zip(pairs * 3, variants[: 3 * len(pairs)])}
+    assert sides == {True, False}  # either side may be the one changed
+
+
+def test_indomain_pairs_add_variants_of_the_tasks_own_pairs(tmp_path, rule_teacher):
+    rows = [(f"the film number {i} was long", f"a film number {i} that was long", i % 2) for i in range(6)]
+    task_pairs = write_tsv(tmp_path / "task.tsv", rows, ("sentence1", "sentence2", "label"))
+    out = tmp_path / "indomain"
+    code = main(["distill", "--teacher", str(rule_teacher), "--out", str(out), "--method", "indomain", "--pairs",
+                 "--indomain-data", str(task_pairs), "--eval-data", str(task_pairs), "--eval-text-col", "sentence1",
+                 "--eval-text-col2", "sentence2", "--cache-dir", str(tmp_path / "cache"), "--transfer-size", "20",
+                 "--min-words", "2", "--steps", "2", "--batch-size", "4", "--heldout", "4", "--no-teacher-bf16"])
+    assert code == 0
+    info = json.loads((out / "run.json").read_text())["transfer_info"]
+    assert info == {"originals": 6, "variants": 14}  # the real pairs first, variants in the room left
 
 
 def test_pair_profile_by_hand():

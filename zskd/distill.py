@@ -42,7 +42,7 @@ from zskd.methods import METHODS, Batch, Method, Objective, Setup, TransferSet
 from zskd.methods.adversarial import AdversarialOptions
 from zskd.methods.embedding_guess import EmbeddingGuessOptions
 from zskd.methods.ood import augment_kinds, read_sentences
-from zskd.methods.pairs import PAIR_KINDS, pair_profile
+from zskd.methods.pairs import DEFAULT_PAIR_KINDS, PAIR_KINDS, pair_profile
 from zskd.objectives import shared_objectives
 from zskd.report import model_card
 from zskd.resources import MINILM
@@ -101,13 +101,15 @@ class DistillConfig(TeacherOptions):
     ood_nearest: float = option(1.0, "method generate with --ood: the fraction of the out-of-domain sentences kept, "
                                      "those that read most like the generated texts (Moore-Lewis); 1 keeps all")
     pool_factor: int = option(2, "ood: candidates labelled per kept input, for class balancing")
-    augment: int = option(4, "ood, generate: extra variants per sentence, of --augment-kinds in turn")
+    augment: int = option(4, "ood, generate, indomain: extra variants per sentence, of --augment-kinds in turn "
+                             "(indomain pairs: one side perturbed, or the two swapped; zskd/methods/pairs.py)")
     augment_kinds: str = option("part,near-copy", "ood, generate: the variants, comma-separated, in turn: part (a "
                                                   "span), near-copy (words dropped, replaced, swapped), question (a "
                                                   "yes/no or wh- question in its words)")
     balance: bool = option(True, "ood: balance the teacher's predicted classes")
-    pair_kinds: str = option(",".join(PAIR_KINDS), "ood, pairs: the kinds of second sentence, comma-separated, taken "
-                                                   "in turn (zskd/methods/pairs.py)")
+    pair_kinds: str = option(",".join(DEFAULT_PAIR_KINDS), "ood, pairs: the kinds of second sentence, comma-"
+                                                           "separated, taken in turn (zskd/methods/pairs.py; also "
+                                                           "similar)")
     min_words: int = option(4, "shortest input, in words (pairs: per sentence)")
     max_words: int = option(40, "longest input, in words (pairs: per sentence)")
     max_parameters: int = option(0, "the student's size budget: its width options that --student-options leaves "

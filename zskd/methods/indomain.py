@@ -1,8 +1,8 @@
 """The ceiling a zero-shot user never has: the task's own training text, without its labels. Benchmark only.
 
-Like `ood`, it adds `--augment` variants of each text (of `--augment-kinds`: spans, perturbed copies), labelled by
-the teacher too (Tang et al., 2019), but only in the room the texts leave in `--transfer-size`: the real texts come
-first."""
+Like `ood`, it adds `--augment` variants of each text (of `--augment-kinds`: spans, perturbed copies; for sentence
+pairs, `pairs.pair_variants`: one side perturbed, or the two swapped), labelled by the teacher too (Tang et al., 2019),
+but only in the room the texts leave in `--transfer-size`: the real texts come first."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ import numpy as np
 from zskd.data import DataError, read_labelled, read_unlabelled
 from zskd.methods.base import Method
 from zskd.methods.common import TransferSet
-from zskd.methods.ood import augment_kinds, augmented
+from zskd.methods.ood import augment_kinds, augmented, corpus_words
+from zskd.methods.pairs import pair_variants
 from zskd.tasks import load_split
 
 
@@ -37,10 +38,14 @@ def indomain_transfer_set(config, teacher) -> TransferSet:
         inputs = [inputs[i] for i in sorted(keep)]
     room = config.transfer_size - len(inputs)
     variants = []
-    if config.augment and room > 0 and not isinstance(inputs[0], tuple):  # pairs: their own rules (`ood`)
+    if config.augment and room > 0:
+        if isinstance(inputs[0], tuple):
+            vocabulary = corpus_words([sentence for pair in inputs for sentence in pair])
+            candidates = pair_variants(inputs, config.augment, rng, vocabulary, config.min_words)
+        else:
+            candidates = augmented(inputs, config.augment, rng, config.min_words, augment_kinds(config))
         originals = set(inputs)
-        variants = [v for v in dict.fromkeys(augmented(inputs, config.augment, rng, config.min_words,
-                                                       augment_kinds(config))) if v not in originals]
+        variants = [v for v in dict.fromkeys(candidates) if v not in originals]
         variants = [variants[i] for i in sorted(rng.permutation(len(variants))[:room])]
     return TransferSet(inputs + variants, f"indomain (benchmark ceiling, the task's own text): {len(inputs)} "
                                           f"unlabelled inputs from {source}, {len(variants)} variants of them",

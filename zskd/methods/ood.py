@@ -144,12 +144,13 @@ def ood_transfer_set(config, teacher, near: list[str] | None = None) -> Transfer
     if near and config.ood_nearest < 1.0:
         sentences = nearest_sentences(sentences, near, config.ood_nearest)
     info: dict = {"corpora": [str(f) for f in files], "sentences": len(sentences)}
+    corpus = sentences
     if config.augment:
         sentences = list(dict.fromkeys(sentences + augmented(sentences, config.augment, rng, config.min_words,
                                                                augment_kinds(config))))
     if config.pairs:
         kinds = tuple(config.pair_kinds.split(","))
-        inputs = make_pairs(sentences, rng, corpus_words(sentences), config.min_words, kinds)
+        inputs = make_pairs(sentences, rng, corpus_words(sentences), config.min_words, kinds, corpus)
         info["pair_kinds"] = list(kinds)
     else:
         inputs = list(sentences)

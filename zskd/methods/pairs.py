@@ -12,9 +12,15 @@ transfer set is balanced over the classes it predicts, so a kind that lands in o
     negated     "not" added or removed at the first auxiliary   contradicted
     question    the first auxiliary moved to the front, or      a yes/no question it answers
                 "Is it true that ...?"
+    similar     the other corpus sentence sharing most of its   two sentences written apart on one topic: how
+                informative words, not a copy or part of it     paraphrase corpora were mined (Dolan and
+                                                                Brockett, 2005); an option, off by default
 """
 
 from __future__ import annotations
+
+import math
+from collections import Counter, defaultdict
 
 import numpy as np
 
@@ -148,19 +154,55 @@ def part(sentence: str, rng: np.random.Generator, min_words: int) -> str:
     return " ".join(words[start : start + length])
 
 
-PAIR_KINDS = ("neighbour", "unrelated", "near-copy", "detail", "part", "negated", "question")
+def similar_sentences(queries: list[str], corpus: list[str], max_df: int = 200,
+                      max_shared: float = 0.8) -> list[str | None]:
+    """For each query, the sentence of `corpus` sharing the most of its informative words (words of 3 letters or more,
+    each weighing log(N / df); those in more than `max_df` sentences say little and are skipped), but not a copy or
+    part of it: neither holds more than `max_shared` of the other's words. None where no sentence shares one."""
+    def informative(sentence: str) -> frozenset[str]:
+        return frozenset(w for w in sentence.lower().split() if w.isalpha() and len(w) > 2)
+
+    postings = defaultdict(list)
+    for i, sentence in enumerate(corpus):
+        for word in informative(sentence):
+            postings[word].append(i)
+    partners = []
+    for query in queries:
+        scores = Counter()
+        for word in informative(query):
+            ids = postings.get(word, ())
+            if 0 < len(ids) <= max_df:
+                for j in ids:
+                    scores[j] += math.log(len(corpus) / len(ids))
+        words, partner = frozenset(query.lower().split()), None
+        for j, _ in scores.most_common():
+            other = frozenset(corpus[j].lower().split())
+            if len(words & other) <= max_shared * min(len(words), len(other)):
+                partner = corpus[j]
+                break
+        partners.append(partner)
+    return partners
+
+
+PAIR_KINDS = ("neighbour", "unrelated", "near-copy", "detail", "part", "negated", "question", "similar")
+DEFAULT_PAIR_KINDS = PAIR_KINDS[:7]
 
 
 def make_pairs(sentences: list[str], rng: np.random.Generator, vocabulary: list[str], min_words: int,
-               kinds: tuple[str, ...] = PAIR_KINDS) -> list[tuple[str, str]]:
-    """One pair per sentence, (sentence, second), the `kinds` in turn."""
+               kinds: tuple[str, ...] = DEFAULT_PAIR_KINDS, corpus: list[str] | None = None) -> list[tuple[str, str]]:
+    """One pair per sentence, (sentence, second), the `kinds` in turn; `similar` partners come from `corpus`
+    (default: `sentences`; give the corpus before augmentation, or a sentence finds its own variants)."""
     names = sorted({w for w in vocabulary if w[:1].isupper()})
+    asked = [i for i in range(len(sentences)) if kinds[i % len(kinds)] == "similar"]
+    similar = dict(zip(asked, similar_sentences([sentences[i] for i in asked], corpus or sentences)))
     pairs = []
     for i, sentence in enumerate(sentences):
         kind = kinds[i % len(kinds)]
         if kind == "neighbour":
             second = sentences[(i + 1) % len(sentences)]
-        elif kind == "unrelated":
+        elif kind == "similar" and similar[i] is not None:
+            second = similar[i]
+        elif kind in ("unrelated", "similar"):  # similar: a random sentence where none shares a word
             second = sentences[int(rng.integers(len(sentences)))]
         elif kind == "near-copy":
             second = near_copy(sentence, rng, vocabulary)
@@ -174,6 +216,36 @@ def make_pairs(sentences: list[str], rng: np.random.Generator, vocabulary: list[
             second = question(sentence)
         pairs.append((sentence, second))
     return pairs
+
+
+PAIR_VARIANTS = ("near-copy", "detail", "part", "swapped")
+
+
+def pair_variants(pairs: list[tuple[str, str]], copies: int, rng: np.random.Generator, vocabulary: list[str],
+                  min_words: int) -> list[tuple[str, str]]:
+    """`copies` variants of each of a task's own pairs, the `PAIR_VARIANTS` in turn (copy k is kind k % 4): one side,
+    drawn at random, made a near-copy, given a changed detail or cut to a part, the other kept as it is; or the two
+    swapped. The pair form of `ood.augmented` (Tang et al., 2019, augmented both sentences of MNLI and QQP pairs):
+    more pairs in the task's register, on both sides of the teacher's boundary, each labelled by the teacher."""
+    sentences = [sentence for pair in pairs for sentence in pair]
+    names = sorted({w for w in vocabulary if w[:1].isupper()})
+    variants = []
+    for copy in range(copies):
+        kind = PAIR_VARIANTS[copy % len(PAIR_VARIANTS)]
+        for first, second in pairs:
+            if kind == "swapped":
+                variants.append((second, first))
+                continue
+            side = int(rng.integers(2))
+            sentence = (first, second)[side]
+            if kind == "near-copy":
+                changed = near_copy(sentence, rng, vocabulary)
+            elif kind == "detail":
+                changed = changed_detail(sentence, rng, names, sentences[int(rng.integers(len(sentences)))], min_words)
+            else:
+                changed = part(sentence, rng, min_words)
+            variants.append((first, changed) if side else (changed, second))
+    return variants
 
 
 def pair_profile(pairs: list[tuple[str, str]], predicted: np.ndarray, label_names: list[str]) -> dict:
