@@ -2,6 +2,8 @@
 
     python benchmarks/generate_table.py --tasks sst2,trec                        # both parts, seed 0
     python benchmarks/generate_table.py --part low-data --shots 16,100 --seeds 0,1,2
+    python benchmarks/generate_table.py --part low-data --tasks sst2 --shots 100 --seeds 0,1,2 --count 1000 \
+        --rows a,c+ood,c+ood-noshots,d                                          # issue 24's table
 
 Zero-shot: `zskd generate --task T` writes `--count` texts with the packaged SmolLM2, the benchmark teacher labels
 them, and a BiLSTM is distilled from them (with and without augmented variants) and, with the same student and
@@ -12,7 +14,8 @@ Low-data, k labelled examples per class drawn from the training set:
   (c) the student distilled from (b) on text the LM wrote after fine-tuning on the k examples, plus
       cross-entropy on them; and the same with out-of-domain sentences filling the rest of the transfer budget
       (`--ood`), labelled by (b) like the generated texts; and with only the out-of-domain sentences that read
-      most like the generated texts (`--ood-nearest`, Moore-Lewis selection);
+      most like the generated texts (`--ood-nearest`, Moore-Lewis selection); the k texts and their variants lead
+      each transfer set (`few_shot_transfer`), and one row leaves them out, as before;
   (d) the ceiling of any transfer set for this student: distilled from (b) on the task's real unlabelled training
       text, plus cross-entropy on the k examples (what a perfect generator could at best give).
 Every student's vocabulary also holds the tokens of the out-of-domain corpora (`--vocab-from`), so a small
@@ -123,12 +126,18 @@ def low_data_rows(task: str, k: int, seed: int, args) -> list[list]:
                                    ood=args.ood_corpora)
     nearest = dataclasses.replace(with_ood, out=str(Path(args.runs_dir) / f"{task}-k{k}-s{seed}-generate-nearest"),
                                   ood_nearest=args.ood_nearest)
+    # (c) + ood as before the k texts joined the transfer set (`--no-few-shot-transfer`)
+    without_shots = dataclasses.replace(with_ood, few_shot_transfer=False, out=str(
+        Path(args.runs_dir) / f"{task}-k{k}-s{seed}-generate-ood-noshots"))
     # (d) the in-domain ceiling: the task's own unlabelled training text, labelled by (b)
     ceiling = DistillConfig(out=str(Path(args.runs_dir) / f"{task}-k{k}-s{seed}-indomain"), method="indomain",
                             transfer_size=args.transfer_size, **shared)
-    for name, config in (("(a) student on k alone", alone), ("(c) generation-distilled", distilled),
-                         ("(c) + ood sentences", with_ood), (f"(c) + nearest {args.ood_nearest:.0%} of ood", nearest),
-                         ("(d) ceiling: in-domain text", ceiling)):
+    students = {"a": ("(a) student on k alone", alone), "c": ("(c) generation-distilled", distilled),
+                "c+ood": ("(c) + ood sentences", with_ood),
+                "c+ood-noshots": ("(c) + ood, the k texts not in the transfer set", without_shots),
+                "c+nearest": (f"(c) + nearest {args.ood_nearest:.0%} of ood", nearest),
+                "d": ("(d) ceiling: in-domain text", ceiling)}
+    for name, config in (students[key] for key in args.rows.split(",")):
         report = run_distill(config)
         e = report["eval"]
         rows.append([task, f"k={k}", name, seed, report["transfer_size"], teacher_score, e["student"]["task_metric"],
@@ -152,6 +161,8 @@ def main() -> None:
     parser.add_argument("--teacher-epochs", type=float, default=10.0, help="epochs of the k-shot teacher")
     parser.add_argument("--teacher-base", default=TeacherTrainConfig.base,
                         help="encoder the k-shot teacher starts from")
+    parser.add_argument("--rows", default="a,c,c+ood,c+ood-noshots,c+nearest,d",
+                        help="low-data students, comma-separated: a, c, c+ood, c+ood-noshots, c+nearest, d")
     parser.add_argument("--teachers-dir", default="runs/teachers")
     parser.add_argument("--runs-dir", default="runs/bench/generate")
     parser.add_argument("--cache-dir", default=DistillConfig.cache_dir)

@@ -158,6 +158,15 @@ def test_low_data_generate_and_distill(tmp_path, tiny_lm, tiny_model, sentiment_
         batch_size=4, heldout=2, student_options="embedding_dim=8,hidden_size=8", teacher_bf16=False))
     assert run["few_shot_examples"] == 8
     assert "8 labelled examples" in (tmp_path / "student" / "README.md").read_text()
+    # the 8 texts and their variants lead the transfer set; without them it is that much smaller
+    assert 8 < run["transfer_info"]["few_shot_texts"] <= 8 * 5
+    _, without = distill(DistillConfig(
+        teacher=str(tiny_model), method="generate", generated=str(tmp_path / "gen.parquet"),
+        few_shot=str(sentiment_tsv), few_shot_transfer=False, out=str(tmp_path / "without"),
+        cache_dir=str(tmp_path / "cache"), steps=3, batch_size=4, heldout=2,
+        student_options="embedding_dim=8,hidden_size=8", teacher_bf16=False))
+    assert "few_shot_texts" not in without["transfer_info"]
+    assert without["transfer_size"] == run["transfer_size"] - run["transfer_info"]["few_shot_texts"]
 
 
 def test_generated_pairs_ask_about_corpus_sentences_and_distill_a_pair_student(tmp_path, tiny_lm, tiny_model,

@@ -41,7 +41,7 @@ from zskd.labelling import label_with_teacher
 from zskd.methods import METHODS, Batch, Method, Objective, Setup, TransferSet
 from zskd.methods.adversarial import AdversarialOptions
 from zskd.methods.embedding_guess import EmbeddingGuessOptions
-from zskd.methods.ood import augment_kinds, read_sentences
+from zskd.methods.ood import augment_kinds, augmented, read_sentences
 from zskd.methods.pairs import DEFAULT_PAIR_KINDS, PAIR_KINDS, pair_profile
 from zskd.objectives import shared_objectives
 from zskd.report import model_card
@@ -87,6 +87,8 @@ class DistillConfig(TeacherOptions):
     few_shot_text_col: str = option("sentence", "text column of --few-shot")
     few_shot_label_col: str = option("label", "label column of --few-shot")
     few_shot_weight: float = option(1.0, "weight of the cross-entropy on the --few-shot examples")
+    few_shot_transfer: bool = option(True, "low-data: the --few-shot texts and --augment variants of each lead the "
+                                           "transfer set, labelled by the teacher like the rest: real task text")
     indomain_data: str | None = option(None, "method indomain: a file of the task's unlabelled text")
     eval_task: str | None = option(None, "named task to report the task metric on (never used for selection)")
     eval_split: str | None = option(None, "split(s) of --eval-task, e.g. dev or dev+test")
@@ -275,6 +277,11 @@ def label_transfer_set(config: DistillConfig, method: Method, teacher: Teacher) 
     """Step 1: the method's transfer set, labelled by the teacher (cached), and a held-out slice of it."""
     started = time.time()
     transfer = method.transfer_set(config, teacher)
+    if config.few_shot and config.few_shot_transfer:
+        shots = few_shot_texts(config, teacher.label_names)
+        known = set(shots)
+        transfer.inputs = shots + [x for x in transfer.inputs if x not in known]
+        transfer.info["few_shot_texts"] = len(shots)
     if len(transfer.inputs) < 2:
         raise DataError(f"method {config.method} produced {len(transfer.inputs)} inputs; widen --min-words/--max-words "
                         "or add corpora")
@@ -283,6 +290,14 @@ def label_transfer_set(config: DistillConfig, method: Method, teacher: Teacher) 
     heldout_size = min(config.heldout, len(order) // 5)
     return LabelledTransferSet(**vars(transfer), logits=logits, train=order[heldout_size:],
                                heldout=order[:heldout_size], seconds=time.time() - started)
+
+
+def few_shot_texts(config: DistillConfig, label_names: list[str]) -> list[str]:
+    """The `--few-shot` examples' texts and `--augment` variants of each (of `--augment-kinds`), without repeats."""
+    texts = read_labelled(config.few_shot, config.few_shot_text_col, config.few_shot_label_col, None,
+                          label_names).texts
+    rng = np.random.default_rng([config.seed, 5])
+    return list(dict.fromkeys(texts + augmented(texts, config.augment, rng, config.min_words, augment_kinds(config))))
 
 
 def build_student(config: DistillConfig, teacher: Teacher, transfer: LabelledTransferSet, work: Path,
