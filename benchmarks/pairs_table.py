@@ -37,7 +37,9 @@ VARIANTS = {
     "pair-bilstm+6-kinds": dict(method="ood", student="pair-bilstm", pair_kinds=SIX_KINDS),
     "bilstm+7-kinds": dict(method="ood", student="bilstm", pair_kinds=SEVEN_KINDS),  # new pairs alone
     "pair-bilstm+7-kinds": dict(method="ood", student="pair-bilstm", pair_kinds=SEVEN_KINDS),  # both: the default
-    "pair-bilstm+8-kinds": dict(method="ood", student="pair-bilstm", pair_kinds=ALL_KINDS),  # `similar` added
+    "pair-bilstm+similar": dict(method="ood", student="pair-bilstm", pair_kinds=SEVEN_KINDS + ",similar"),
+    "pair-bilstm+spliced": dict(method="ood", student="pair-bilstm", pair_kinds=SEVEN_KINDS + ",spliced"),
+    "pair-bilstm+9-kinds": dict(method="ood", student="pair-bilstm", pair_kinds=ALL_KINDS),
     "pair-bilstm-cross+7-kinds": dict(method="ood", student="pair-bilstm", pair_kinds=SEVEN_KINDS,
                                       student_options="cross_attention=true"),
     "pair-bilstm-overlap+7-kinds": dict(method="ood", student="pair-bilstm", pair_kinds=SEVEN_KINDS,

@@ -20,6 +20,7 @@ from zskd.methods.pairs import (
     question,
     redrawn_digits,
     similar_sentences,
+    spliced,
 )
 
 SENTENCES = [f"The film number {i} was long and the plot was thin ." for i in range(12)]
@@ -57,6 +58,19 @@ def test_similar_sentences_share_rare_words_but_are_not_copies():
     assert similar_sentences([sentences[i] for i in (0, 3, 5)], sentences) == [sentences[1], sentences[4], None]
     pairs = make_pairs(sentences, np.random.default_rng(0), ["x"], min_words=3, kinds=("similar",))
     assert pairs[0] == (sentences[0], sentences[1]) and pairs[5][1] in sentences  # no partner: a random sentence
+
+
+def test_spliced_sentences_keep_both_ends_and_take_a_span_of_the_other():
+    rng = np.random.default_rng(0)
+    sentence, other = " ".join(f"a{i}" for i in range(20)), " ".join(f"b{i}" for i in range(30))
+    for _ in range(20):
+        words = spliced(sentence, other, rng).split()
+        taken = [w for w in words if w.startswith("b")]
+        assert len(words) == 20 and 5 <= len(taken) <= 10 and " ".join(taken) in other
+        kept = [w for w in words if w.startswith("a")]
+        assert " ".join(kept) == " ".join(w for w in sentence.split() if w in kept)  # the rest, in order
+        start = words.index(taken[0])
+        assert words[start : start + len(taken)] == taken  # one contiguous span
 
 
 def test_changed_details_are_numbers_names_or_added_spans():

@@ -15,6 +15,9 @@ transfer set is balanced over the classes it predicts, so a kind that lands in o
     similar     the other corpus sentence sharing most of its   two sentences written apart on one topic: how
                 informative words, not a copy or part of it     paraphrase corpora were mined (Dolan and
                                                                 Brockett, 2005); an option, off by default
+    spliced     a span of 25-50% of its words replaced by a     half the same statement, half another: the
+                span of another sentence                        other hard negative of paraphrase corpora; an
+                                                                option, off by default
 """
 
 from __future__ import annotations
@@ -146,6 +149,15 @@ def redrawn_digits(word: str, rng: np.random.Generator) -> str:
             return out
 
 
+def spliced(sentence: str, other: str, rng: np.random.Generator) -> str:
+    """`sentence` with a random span of 25-50% of its words replaced by a span of `other` as long."""
+    words, others = sentence.split(), other.split()
+    length = max(1, int(len(words) * rng.uniform(0.25, 0.5)))
+    start = int(rng.integers(0, len(words) - length + 1))
+    source = int(rng.integers(0, max(1, len(others) - length + 1)))
+    return " ".join(words[:start] + others[source : source + length] + words[start + length :])
+
+
 def part(sentence: str, rng: np.random.Generator, min_words: int) -> str:
     """A random contiguous span of 30-80% of the sentence's words (at least `min_words`)."""
     words = sentence.split()
@@ -184,7 +196,7 @@ def similar_sentences(queries: list[str], corpus: list[str], max_df: int = 200,
     return partners
 
 
-PAIR_KINDS = ("neighbour", "unrelated", "near-copy", "detail", "part", "negated", "question", "similar")
+PAIR_KINDS = ("neighbour", "unrelated", "near-copy", "detail", "part", "negated", "question", "similar", "spliced")
 DEFAULT_PAIR_KINDS = PAIR_KINDS[:7]
 
 
@@ -210,6 +222,8 @@ def make_pairs(sentences: list[str], rng: np.random.Generator, vocabulary: list[
             second = changed_detail(sentence, rng, names, sentences[int(rng.integers(len(sentences)))], min_words)
         elif kind == "part":
             second = part(sentence, rng, min_words)
+        elif kind == "spliced":
+            second = spliced(sentence, sentences[int(rng.integers(len(sentences)))], rng)
         elif kind == "negated":
             second = negated(sentence)
         else:
