@@ -69,6 +69,8 @@ def test_generate_resumes_and_writes_text_prompt_and_logits(tmp_path, tiny_lm, t
     assert set(a["label_hint"]) <= {"label0", "label1"} and all(len(row) == 2 for row in a["teacher_logits"])
     assert all("movie review" in p for p in a["prompt"])
     assert json.loads((tmp_path / "a.json").read_text())["prompts"] == 24
+    assert straight["chunks_resumed"] == 0 and resumed["chunks_resumed"] == 1  # of 3
+    assert straight["sampling_seconds"] > 0 and resumed["sampling_seconds"] > 0
 
 
 def test_generate_then_distill_through_the_cli(tmp_path, tiny_lm, tiny_model, sentiment_tsv, capsys):

@@ -28,6 +28,7 @@ import dataclasses
 import json
 import logging
 import shutil
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -203,14 +204,19 @@ def generate(config: GenerateConfig, language_model: LanguageModel | None = None
     sampling = SamplingConfig(config.max_new_tokens, config.temperature, config.top_p, config.top_k, config.batch_size)
     texts: list[str] = []
     chunks = range(0, len(plan), config.chunk_size)
+    sampling_seconds, resumed = 0.0, 0  # this call's sampling; chunks found written by an earlier call
     for number, start in enumerate(chunks):
         path = work / f"chunk-{number:05d}.json"
-        if not path.is_file():
+        if path.is_file():
+            resumed += 1
+        else:
+            started = time.time()
             lm = lm or LanguageModel.load(config.generator, config.trust_remote_code, config.generator_bf16)
             prompts = [p for p, _ in plan[start : start + config.chunk_size]]
             log.info("sampling chunk %d of %d", number + 1, len(chunks))
             samples = lm.sample(prompts, sampling, seed=config.seed * 100_003 + number, progress=True)
             write_json(path, samples)
+            sampling_seconds += time.time() - started
         texts.extend(json.loads(path.read_text()))
 
     kept, dropped = clean_samples(texts, config.min_words)
@@ -228,7 +234,8 @@ def generate(config: GenerateConfig, language_model: LanguageModel | None = None
                       "teacher_logits": [row.tolist() for row in logits]})
     pq.write_table(table, work / "generated.parquet")
     report = {"prompts": len(plan), "kept": len(kept), "dropped": dropped,
-              "teacher_classes": class_histogram(logits, teacher.label_names)}
+              "teacher_classes": class_histogram(logits, teacher.label_names),
+              "sampling_seconds": round(sampling_seconds, 1), "chunks_resumed": resumed}
     if config.pairs:  # which relations land in which of the teacher's classes
         relations = np.array(columns["relation"])
         report["teacher_classes_by_relation"] = {
