@@ -206,7 +206,7 @@ def make_pairs(sentences: list[str], rng: np.random.Generator, vocabulary: list[
     (default: `sentences`; give the corpus before augmentation, or a sentence finds its own variants)."""
     names = sorted({w for w in vocabulary if w[:1].isupper()})
     asked = [i for i in range(len(sentences)) if kinds[i % len(kinds)] == "similar"]
-    similar = dict(zip(asked, similar_sentences([sentences[i] for i in asked], corpus or sentences)))
+    similar = dict(zip(asked, similar_sentences([sentences[i] for i in asked], corpus or sentences))) if asked else {}
     pairs = []
     for i, sentence in enumerate(sentences):
         kind = kinds[i % len(kinds)]
