@@ -44,6 +44,10 @@ VARIANTS = {
                                       student_options="cross_attention=true"),
     "pair-bilstm-overlap+7-kinds": dict(method="ood", student="pair-bilstm", pair_kinds=SEVEN_KINDS,
                                         student_options="overlap_features=true"),
+    "pair-bilstm-match+7-kinds": dict(method="ood", student="pair-bilstm", pair_kinds=SEVEN_KINDS,
+                                      student_options="word_match=true"),
+    "pair-bilstm-match+spliced": dict(method="ood", student="pair-bilstm", pair_kinds=SEVEN_KINDS + ",spliced",
+                                      student_options="word_match=true"),
     "pair-bilstm+generated": dict(method="generate", student="pair-bilstm", pair_kinds=SEVEN_KINDS),
     "pair-bilstm-overlap+generated": dict(method="generate", student="pair-bilstm", pair_kinds=SEVEN_KINDS,
                                           student_options="overlap_features=true"),
@@ -55,6 +59,7 @@ VARIANTS = {
                                        student_options="cross_attention=true"),
     "indomain-pair-bilstm-overlap": dict(method="indomain", student="pair-bilstm",
                                          student_options="overlap_features=true"),
+    "indomain-pair-bilstm-match": dict(method="indomain", student="pair-bilstm", student_options="word_match=true"),
 }
 
 

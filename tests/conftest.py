@@ -91,7 +91,7 @@ _rng = random.Random(0)
 SMALL_STUDENTS = {"bilstm": "embedding_dim=8,hidden_size=8", "cnn": "embedding_dim=8,num_filters=4,widths=2:3",
                   "transformer": "num_layers=1",
                   "pair-bilstm": "embedding_dim=8,hidden_size=8,classifier_size=8,cross_attention=true,"
-                                 "overlap_features=true"}
+                                 "overlap_features=true,word_match=true"}
 OOD_SENTENCES = [" ".join(_rng.choices(WORDS[:34], k=4 + i % 6)) + " ." for i in range(120)]
 
 

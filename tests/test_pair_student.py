@@ -4,9 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import SMALL_STUDENTS
 from zskd.students import create_student, parse_student_options
-from zskd.students.pair_bilstm import overlap
+from zskd.students.pair_bilstm import overlap, word_matches
 from zskd.teacher import Teacher
 
 
@@ -14,8 +13,9 @@ from zskd.teacher import Teacher
 def student(tiny_model):
     teacher = Teacher.from_pretrained(tiny_model)
     torch.manual_seed(0)
+    options = "embedding_dim=8,hidden_size=8,classifier_size=8,cross_attention=true,overlap_features=true"
     student = create_student("pair-bilstm", teacher, list(range(len(teacher.tokenizer))),
-                             parse_student_options("pair-bilstm", SMALL_STUDENTS["pair-bilstm"]))
+                             parse_student_options("pair-bilstm", options))  # what each branch reads: no word_match
     return student.eval()
 
 
@@ -63,3 +63,30 @@ def test_overlap_features_against_a_hand_computed_reference():
     assert features[1].abs().sum() == 0
     same = overlap(a[:1], inside_a[:1], a[:1], inside_a[:1])  # a sentence beside itself is covered word for word
     np.testing.assert_allclose(same.numpy(), np.ones((1, 4)), atol=1e-6)
+
+
+def test_word_matches_marks_the_words_both_sentences_share(tiny_model):
+    teacher = Teacher.from_pretrained(tiny_model)
+    student = create_student("pair-bilstm", teacher, list(range(len(teacher.tokenizer))),
+                             parse_student_options("pair-bilstm", "embedding_dim=8,hidden_size=8,word_match=true"))
+    pairs = [("the movie was good", "the film was awful"), ("good", "")]
+    encoded = student.encode(pairs)
+    batch = student.collate(encoded["input_ids"], encoded["token_type_ids"])
+    real, second = batch["attention_mask"].bool(), batch["token_type_ids"] == 1
+    flags = word_matches(student.word_embeddings(batch["input_ids"]), real & ~second, second).squeeze(-1)
+    tokens = [teacher.tokenizer.convert_ids_to_tokens(encoded["input_ids"][row]) for row in range(2)]
+
+    def expected(row):  # by hand: a token is flagged when the other segment holds the same token
+        segment = encoded["token_type_ids"][row]
+        return [float(any(t == u and s != z for u, z in zip(tokens[row], segment)))
+                for t, s in zip(tokens[row], segment)] + [0.0] * (flags.shape[1] - len(tokens[row]))
+
+    assert expected(0)[:6] == [0.0, 1.0, 0.0, 1.0, 0.0, 1.0]  # [CLS] the movie was good [SEP]: the, was, [SEP]
+    assert flags[0].tolist() == expected(0) and flags[1].tolist() == expected(1)
+    # the flags reach the encoder: its input weights on them, set to zero, change the logits
+    student.eval()
+    before = student.logits(pairs[:1])
+    with torch.no_grad():
+        for lstm in (student.forward_lstm, student.backward_lstm):
+            lstm.weight_ih_l0[:, -1] = 0
+    assert not np.allclose(before, student.logits(pairs[:1]))

@@ -12,9 +12,13 @@ each word, its best cosine similarity (of word embeddings) to a word of the othe
 worst, in both directions (4 numbers). A soft form of the word overlap that paraphrase and entailment baselines
 rest on; the worst-covered word is the one new fact a near miss adds.
 
+With `word_match`, each token's input to the BiLSTM also says whether its word stands in the other sentence (1) or
+not (0), the exact-match feature of DrQA (Chen et al. 2017): the encoder can then tell where the unmatched words
+are, a changed number or subject among them, before anything is pooled.
+
 Each branch reads its segment left-aligned and, for the backward direction, reversed within its own length, so
-that no state ever sees the other segment or padding. The same code is the batched path, the one-input path and
-the ONNX graph (where every shape follows the input's length, none the data).
+that no state sees padding, nor the other segment but through these options. The same code is the batched path,
+the one-input path and the ONNX graph (where every shape follows the input's length, none the data).
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ class PairBiLSTMConfig:
     classifier_size: int = 64
     cross_attention: bool = False
     overlap_features: bool = False
+    word_match: bool = False
     dropout: float = 0.2
 
 
@@ -49,8 +54,9 @@ class PairBiLSTMStudent(Student):
     def __init__(self, config: PairBiLSTMConfig, *args, **kwargs):
         super().__init__(config, *args, **kwargs)
         self.word_embeddings = nn.Embedding(config.vocab_size, config.embedding_dim, padding_idx=0)
-        self.forward_lstm = nn.LSTM(config.embedding_dim, config.hidden_size, batch_first=True)
-        self.backward_lstm = nn.LSTM(config.embedding_dim, config.hidden_size, batch_first=True)
+        lstm_inputs = config.embedding_dim + config.word_match
+        self.forward_lstm = nn.LSTM(lstm_inputs, config.hidden_size, batch_first=True)
+        self.backward_lstm = nn.LSTM(lstm_inputs, config.hidden_size, batch_first=True)
         self.dropout = nn.Dropout(config.dropout)
         if config.cross_attention:
             self.compare = nn.Linear(8 * config.hidden_size, 2 * config.hidden_size)
@@ -68,8 +74,10 @@ class PairBiLSTMStudent(Student):
             else attention_mask.bool()
         second = real & (token_type_ids == 1) if token_type_ids is not None else torch.zeros_like(real)
         first_length, second_length = (real & ~second).sum(1), second.sum(1)
-        first = self.segment_states(embeds, torch.zeros_like(first_length), first_length)
-        second = self.segment_states(embeds, first_length, second_length)
+        inputs = torch.cat([embeds, word_matches(embeds, real & ~second, second)], dim=-1) \
+            if self.config.word_match else embeds
+        first = self.segment_states(inputs, torch.zeros_like(first_length), first_length)
+        second = self.segment_states(inputs, first_length, second_length)
         if self.config.cross_attention:
             first, second = self.aligned(first, second)
         u, v = pooled(*first), pooled(*second)
@@ -144,6 +152,15 @@ def overlap(a: torch.Tensor, inside_a: torch.Tensor, b: torch.Tensor, inside_b: 
         lowest = best.masked_fill(~inside, 1.0).min(1, keepdim=True).values
         features += [mean, lowest]
     return torch.cat(features, dim=-1) * both
+
+
+def word_matches(embeds: torch.Tensor, first: torch.Tensor, second: torch.Tensor) -> torch.Tensor:
+    """[B, L, 1]: 1 where a token of one segment (`first`, `second` [B, L] bool) has the same embedding as a token of
+    the other (the same word), else 0; 0 outside both. A feature, not a path for gradients."""
+    unit = nn.functional.normalize(embeds.detach(), dim=-1)
+    same = unit @ unit.transpose(1, 2) > 0.999  # [B, L, L]
+    across = first.unsqueeze(2) & second.unsqueeze(1) | second.unsqueeze(2) & first.unsqueeze(1)
+    return (same & across).any(-1, keepdim=True).to(embeds.dtype)
 
 
 def segment_positions(embeds: torch.Tensor, start: torch.Tensor, length: torch.Tensor,
