@@ -172,11 +172,12 @@ def summary_row(task: str, method: str, reports: list[dict]) -> list:
 
 
 def variant_table(doc: str, benchmark: str, variants: dict[str, dict[str, Any] | Callable[..., dict[str, Any]]],
-                  tasks: str) -> None:
+                  tasks: str, reads_generated: bool = False) -> None:
     """A benchmark script's `main` that distils each task x variant x seed at one student and step budget (the
     suite's `--full` budget unless told), a variant being `DistillConfig` options over the defaults, or a callable
     `(task, args) -> options` where they depend on the task (a file made for it), and prints and saves the table.
-    Runs go to runs/bench/<benchmark>/<task>-<variant>-<student>-s<seed>."""
+    Runs go to runs/bench/<benchmark>/<task>-<variant>-<student>-s<seed>. `reads_generated`: some variants read
+    LM-written text, and `--generated` may give it."""
     from zskd.distill import DistillConfig, distill
     from zskd.report import markdown_table
     from zskd.runinfo import machine_description
@@ -193,9 +194,10 @@ def variant_table(doc: str, benchmark: str, variants: dict[str, dict[str, Any] |
     parser.add_argument("--cache-dir", default=DistillConfig.cache_dir)
     parser.add_argument("--data-root")
     parser.add_argument("--json", default=f"runs/bench/{benchmark}.json")
-    parser.add_argument("--generated", action="append", default=[], metavar="TASK=FILE",
-                        help="variants that read LM-written text: use this file of `zskd generate` for TASK instead "
-                             "of writing one (repeatable)")
+    if reads_generated:
+        parser.add_argument("--generated", action="append", default=[], metavar="TASK=FILE",
+                            help="variants that read LM-written text: use this file of `zskd generate` for TASK "
+                                 "instead of writing one (repeatable)")
     args = parser.parse_args()
 
     def run_one(task: str, variant: str, seed: int) -> dict:

@@ -51,4 +51,4 @@ VARIANTS = {
 
 
 if __name__ == "__main__":
-    variant_table(__doc__, "fidelity_table", VARIANTS, tasks="sst2,trec")
+    variant_table(__doc__, "fidelity_table", VARIANTS, tasks="sst2,trec", reads_generated=True)
