@@ -1,10 +1,12 @@
 """The pair-aware student: each branch reads its own sentence alone, and it is the default for pair teachers."""
 
+import json
+
 import numpy as np
 import pytest
 import torch
 
-from zskd.students import create_student, parse_student_options
+from zskd.students import create_student, load_student, parse_student_options
 from zskd.students.pair_bilstm import overlap, word_matches
 from zskd.teacher import Teacher
 
@@ -13,7 +15,8 @@ from zskd.teacher import Teacher
 def student(tiny_model):
     teacher = Teacher.from_pretrained(tiny_model)
     torch.manual_seed(0)
-    options = "embedding_dim=8,hidden_size=8,classifier_size=8,cross_attention=true,overlap_features=true"
+    options = "embedding_dim=8,hidden_size=8,classifier_size=8,cross_attention=true,overlap_features=true," \
+              "word_match=false"
     student = create_student("pair-bilstm", teacher, list(range(len(teacher.tokenizer))),
                              parse_student_options("pair-bilstm", options))  # what each branch reads: no word_match
     return student.eval()
@@ -67,8 +70,9 @@ def test_overlap_features_against_a_hand_computed_reference():
 
 def test_word_matches_marks_the_words_both_sentences_share(tiny_model):
     teacher = Teacher.from_pretrained(tiny_model)
+    # word_match is on by default
     student = create_student("pair-bilstm", teacher, list(range(len(teacher.tokenizer))),
-                             parse_student_options("pair-bilstm", "embedding_dim=8,hidden_size=8,word_match=true"))
+                             parse_student_options("pair-bilstm", "embedding_dim=8,hidden_size=8"))
     pairs = [("the movie was good", "the film was awful"), ("good", "")]
     encoded = student.encode(pairs)
     batch = student.collate(encoded["input_ids"], encoded["token_type_ids"])
@@ -90,3 +94,14 @@ def test_word_matches_marks_the_words_both_sentences_share(tiny_model):
         for lstm in (student.forward_lstm, student.backward_lstm):
             lstm.weight_ih_l0[:, -1] = 0
     assert not np.allclose(before, student.logits(pairs[:1]))
+
+
+def test_a_pair_student_saved_before_word_match_loads_as_it_was(tmp_path, student):
+    student.save_pretrained(tmp_path)  # the fixture's student has word_match off
+    saved = json.loads((tmp_path / "config.json").read_text())
+    del saved["config"]["word_match"]  # as a student saved before the option existed
+    (tmp_path / "config.json").write_text(json.dumps(saved))
+    loaded = load_student(tmp_path)
+    assert loaded.config.word_match is False
+    pairs = [("the movie was good", "the film was awful")]
+    np.testing.assert_allclose(loaded.logits(pairs), student.logits(pairs), atol=1e-6)

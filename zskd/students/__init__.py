@@ -132,8 +132,8 @@ def load_student(directory: str | Path) -> Student:
         meta = json.loads((directory / STUDENT_CONFIG_FILE).read_text())
         cls = STUDENTS[meta["zskd_student"]]
         tokenizer = AutoTokenizer.from_pretrained(directory)
-        student = cls(cls.config_class(**meta["config"]), tokenizer, meta["kept_token_ids"], meta["label_names"],
-                      meta["max_length"])
+        config = cls.config_class(**{**cls.saved_before, **meta["config"]})
+        student = cls(config, tokenizer, meta["kept_token_ids"], meta["label_names"], meta["max_length"])
         student.load_state_dict(load_file(directory / "model.safetensors"))
     return student.eval()
 

@@ -90,6 +90,8 @@ class Student(nn.Module):
     single_input_threads: ClassVar[int | None] = None
     # the config options `--max-parameters` scales together to fit a size budget (none: the budget is refused)
     width_options: ClassVar[tuple[str, ...]] = ()
+    # options a config saved before they existed lacks, with the value such students had (they load unchanged)
+    saved_before: ClassVar[dict[str, Any]] = {}
 
     def __init__(self, config: Any, tokenizer, kept_token_ids: Sequence[int], label_names: Sequence[str],
                  max_length: int = 128):

@@ -12,9 +12,11 @@ each word, its best cosine similarity (of word embeddings) to a word of the othe
 worst, in both directions (4 numbers). A soft form of the word overlap that paraphrase and entailment baselines
 rest on; the worst-covered word is the one new fact a near miss adds.
 
-With `word_match`, each token's input to the BiLSTM also says whether its word stands in the other sentence (1) or
-not (0), the exact-match feature of DrQA (Chen et al. 2017): the encoder can then tell where the unmatched words
-are, a changed number or subject among them, before anything is pooled.
+With `word_match` (on by default), each token's input to the BiLSTM also says whether its word stands in the other
+sentence (1) or not (0), the exact-match feature of DrQA (Chen et al. 2017): the encoder can then tell where the
+unmatched words are, a changed number or subject among them, before anything is pooled (on MRPC over 3 seeds it
+lifted the in-domain ceiling from 97.3% to 98.7% of the teacher's F1 and the zero-shot student by 2.6 points,
+the most on the pairs the teacher calls not_paraphrase: BENCHMARKS.md).
 
 Each branch reads its segment left-aligned and, for the backward direction, reversed within its own length, so
 that no state sees padding, nor the other segment but through these options. The same code is the batched path,
@@ -40,7 +42,7 @@ class PairBiLSTMConfig:
     classifier_size: int = 64
     cross_attention: bool = False
     overlap_features: bool = False
-    word_match: bool = False
+    word_match: bool = True
     dropout: float = 0.2
 
 
@@ -50,6 +52,7 @@ class PairBiLSTMStudent(Student):
     default_lr = 4e-3
     width_options = ("embedding_dim", "hidden_size", "classifier_size")
     single_input_threads = 1
+    saved_before = {"word_match": False}  # on by default since session 20
 
     def __init__(self, config: PairBiLSTMConfig, *args, **kwargs):
         super().__init__(config, *args, **kwargs)
