@@ -36,6 +36,8 @@ VARIANTS = {
     "bilstm+3-kinds": dict(method="ood", student="bilstm", pair_kinds=OLD_KINDS),  # before issue 19
     "pair-bilstm+3-kinds": dict(method="ood", student="pair-bilstm", pair_kinds=OLD_KINDS,  # new student alone
                                 student_options=NO_MATCH),
+    "pair-bilstm-match+3-kinds": dict(method="ood", student="pair-bilstm", pair_kinds=OLD_KINDS,  # today's student alone
+                                      student_options="word_match=true"),
     "bilstm+6-kinds": dict(method="ood", student="bilstm", pair_kinds=SIX_KINDS),
     "pair-bilstm+6-kinds": dict(method="ood", student="pair-bilstm", pair_kinds=SIX_KINDS, student_options=NO_MATCH),
     "bilstm+7-kinds": dict(method="ood", student="bilstm", pair_kinds=SEVEN_KINDS),  # new pairs alone
