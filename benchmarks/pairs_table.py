@@ -34,9 +34,9 @@ ALL_KINDS = ",".join(PAIR_KINDS)
 NO_MATCH = "word_match=false"  # the pair student before session 20 (word_match on by default since)
 VARIANTS = {
     "bilstm+3-kinds": dict(method="ood", student="bilstm", pair_kinds=OLD_KINDS),  # before issue 19
-    "pair-bilstm+3-kinds": dict(method="ood", student="pair-bilstm", pair_kinds=OLD_KINDS,  # new student alone
+    "pair-bilstm+3-kinds": dict(method="ood", student="pair-bilstm", pair_kinds=OLD_KINDS,  # before word_match
                                 student_options=NO_MATCH),
-    "pair-bilstm-match+3-kinds": dict(method="ood", student="pair-bilstm", pair_kinds=OLD_KINDS,  # today's student alone
+    "pair-bilstm-match+3-kinds": dict(method="ood", student="pair-bilstm", pair_kinds=OLD_KINDS,  # new student alone
                                       student_options="word_match=true"),
     "bilstm+6-kinds": dict(method="ood", student="bilstm", pair_kinds=SIX_KINDS),
     "pair-bilstm+6-kinds": dict(method="ood", student="pair-bilstm", pair_kinds=SIX_KINDS, student_options=NO_MATCH),

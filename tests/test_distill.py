@@ -13,6 +13,7 @@ from zskd.config import ConfigError
 from zskd.distill import DistillConfig, distill
 from zskd.evaluate import agreement, agreement_by_class
 from zskd.students import load_student
+from zskd.students.bilstm import BiLSTMConfig, BiLSTMStudent
 from zskd.teacher import Teacher
 
 
@@ -63,6 +64,20 @@ def test_resumed_run_ends_with_the_same_weights(tmp_path, tiny_distill_config):
     assert steps == [0, 4, 8, 12]
     # run.json records both sessions of the resumed run, each up to its last checkpoint
     assert [(s["from_step"], s["to_step"]) for s in report["sessions"]] == [(0, 8), (8, 12)]
+
+
+def test_resumed_run_keeps_the_student_shape_it_began_with(tmp_path, tiny_distill_config, monkeypatch):
+    """A student default that changes between two sessions of one run (a new version installed meanwhile) does not
+    reach the run: it resumes with the shape its checkpoints have."""
+    @dataclasses.dataclass
+    class TwoLayersByDefault(BiLSTMConfig):
+        num_layers: int = 2
+
+    with monkeypatch.context() as patch:
+        patch.setattr(BiLSTMStudent, "config_class", TwoLayersByDefault)
+        assert distill(tiny_distill_config("run"), stop_after_steps=8) == (None, {})
+    distill(tiny_distill_config("run"))
+    assert load_student(tmp_path / "run").config.num_layers == 2
 
 
 def test_second_run_labels_nothing(tiny_distill_config):
