@@ -30,7 +30,7 @@ from zskd.runinfo import machine_description
 OLD_KINDS = "neighbour,unrelated,near-copy"  # the pairs ood made before issue 19
 SIX_KINDS = "neighbour,unrelated,near-copy,part,negated,question"  # issue 19's first set, before `detail`
 SEVEN_KINDS = ",".join(DEFAULT_PAIR_KINDS)  # the default since session 13
-ALL_KINDS = ",".join(PAIR_KINDS)
+NINE_KINDS = ",".join(PAIR_KINDS[:9])  # every kind before `passage` (session 21)
 NO_MATCH = "word_match=false"  # the pair student before session 20 (word_match on by default since)
 VARIANTS = {
     "bilstm+3-kinds": dict(method="ood", student="bilstm", pair_kinds=OLD_KINDS),  # before issue 19
@@ -51,7 +51,9 @@ VARIANTS = {
                                 student_options=NO_MATCH),
     "pair-bilstm-match+spliced": dict(method="ood", student="pair-bilstm", pair_kinds=SEVEN_KINDS + ",spliced",
                                       student_options="word_match=true"),
-    "pair-bilstm+9-kinds": dict(method="ood", student="pair-bilstm", pair_kinds=ALL_KINDS, student_options=NO_MATCH),
+    "pair-bilstm-match+passage": dict(method="ood", student="pair-bilstm", pair_kinds=SEVEN_KINDS + ",passage",
+                                      student_options="word_match=true"),
+    "pair-bilstm+9-kinds": dict(method="ood", student="pair-bilstm", pair_kinds=NINE_KINDS, student_options=NO_MATCH),
     "pair-bilstm-cross+7-kinds": dict(method="ood", student="pair-bilstm", pair_kinds=SEVEN_KINDS,
                                       student_options="cross_attention=true," + NO_MATCH),
     "pair-bilstm-overlap+7-kinds": dict(method="ood", student="pair-bilstm", pair_kinds=SEVEN_KINDS,

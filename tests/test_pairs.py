@@ -17,6 +17,7 @@ from zskd.methods.pairs import (
     pair_profile,
     pair_variants,
     part,
+    passage_and_claim,
     question,
     redrawn_digits,
     similar_sentences,
@@ -45,6 +46,31 @@ def test_each_kind_of_second_sentence_is_what_it_promises():
     assert b == f"The film number {i} was not long and the plot was thin ."
     i, b = kinds["question"][0]
     assert b == f"Was the film number {i} long and the plot was thin ?"
+
+
+def test_passages_are_whole_neighbouring_sentences_and_claims_are_short():
+    sentences = [f"Sentence {i} says that the river rose by {i} metres overnight ." for i in range(30)]  # 12 words
+    rng = np.random.default_rng(0)
+    seen = set()
+    for _ in range(200):
+        i = int(rng.integers(len(sentences)))
+        passage, claim = passage_and_claim(sentences, i, rng, min_words=3)
+        taken = [sentences[(i + k) % len(sentences)] for k in range(len(passage.split()) // 12)]
+        assert passage == " ".join(taken) and 1 <= len(taken) <= 3 and len(passage.split()) <= 60
+        words = claim.split()
+        if claim in passage:
+            seen.add("entailed span")
+            assert 4 <= len(words) <= 12
+        elif " not " in f" {claim} " or claim.startswith("It is not true that"):
+            seen.add("negated")
+        elif any(claim in s for s in sentences):
+            seen.add("unrelated span")
+        else:
+            seen.add("half replaced")
+            assert 4 <= len(words) <= 12 and len(set(words) & set(passage.split())) > 0
+    assert seen == {"entailed span", "negated", "unrelated span", "half replaced"}
+    pairs = make_pairs(sentences, np.random.default_rng(0), ["x"], min_words=3, kinds=("passage", "part"))
+    assert pairs[0][0].startswith(sentences[0]) and pairs[1][0] == sentences[1]
 
 
 def test_similar_sentences_share_rare_words_but_are_not_copies():

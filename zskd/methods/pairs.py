@@ -18,6 +18,10 @@ transfer set is balanced over the classes it predicts, so a kind that lands in o
     spliced     a span of 25-50% of its words replaced by a     half the same statement, half another: the
                 span of another sentence                        other hard negative of paraphrase corpora; an
                                                                 option, off by default
+    passage     first the sentence and the ones after it (25-   the shape of entailment and reading tasks (a
+                60 words), second a claim of 4-12 words: a span premise of ~40 words, a hypothesis of ~8, as in
+                of one of them, negated, half replaced, or a    RTE), where the other kinds pair two sentences
+                span of an unrelated sentence                   of one length; an option, off by default
 """
 
 from __future__ import annotations
@@ -166,6 +170,36 @@ def part(sentence: str, rng: np.random.Generator, min_words: int) -> str:
     return " ".join(words[start : start + length])
 
 
+def passage_and_claim(sentences: list[str], i: int, rng: np.random.Generator, min_words: int) -> tuple[str, str]:
+    """A passage from sentence `i` on (whole sentences, up to a length drawn from 25-60 words, at most 3 sentences,
+    wrapping at the end of the list) and a short claim about it: a span of 4-12 words of one of its sentences, as
+    it is (entailed), negated (contradicted) or with part of it replaced by another sentence's words, or else a span
+    of an unrelated sentence (neither)."""
+    budget, taken, words = int(rng.integers(25, 61)), [], 0
+    while len(taken) < 3 and (not taken or words + len(sentences[(i + len(taken)) % len(sentences)].split()) <= budget):
+        taken.append(sentences[(i + len(taken)) % len(sentences)])
+        words += len(taken[-1].split())
+    other = sentences[int(rng.integers(len(sentences)))]
+    claim_kind = int(rng.integers(4))
+    if claim_kind == 3:
+        return " ".join(taken), short_span(other, rng, min_words)
+    claim = short_span(taken[int(rng.integers(len(taken)))], rng, min_words)
+    if claim_kind == 1:
+        claim = negated(claim)
+    elif claim_kind == 2:
+        claim = spliced(claim, other, rng)
+    return " ".join(taken), claim
+
+
+def short_span(sentence: str, rng: np.random.Generator, min_words: int) -> str:
+    """A contiguous span of 4-12 words of `sentence` (at least `min_words`; all of a shorter sentence): half the
+    time its opening words (subject and verb, as a claim reads), else from anywhere."""
+    words = sentence.split()
+    length = min(len(words), max(min_words, int(rng.integers(4, 13))))
+    start = 0 if rng.random() < 0.5 else int(rng.integers(0, len(words) - length + 1))
+    return " ".join(words[start : start + length])
+
+
 def similar_sentences(queries: list[str], corpus: list[str], max_df: int = 200,
                       max_shared: float = 0.8) -> list[str | None]:
     """For each query, the sentence of `corpus` sharing the most of its informative words (words of 3 letters or more,
@@ -196,20 +230,25 @@ def similar_sentences(queries: list[str], corpus: list[str], max_df: int = 200,
     return partners
 
 
-PAIR_KINDS = ("neighbour", "unrelated", "near-copy", "detail", "part", "negated", "question", "similar", "spliced")
+PAIR_KINDS = ("neighbour", "unrelated", "near-copy", "detail", "part", "negated", "question", "similar", "spliced",
+              "passage")
 DEFAULT_PAIR_KINDS = PAIR_KINDS[:7]
 
 
 def make_pairs(sentences: list[str], rng: np.random.Generator, vocabulary: list[str], min_words: int,
                kinds: tuple[str, ...] = DEFAULT_PAIR_KINDS, corpus: list[str] | None = None) -> list[tuple[str, str]]:
-    """One pair per sentence, (sentence, second), the `kinds` in turn; `similar` partners come from `corpus`
-    (default: `sentences`; give the corpus before augmentation, or a sentence finds its own variants)."""
+    """One pair per sentence, (sentence, second), the `kinds` in turn (`passage`: (passage from the sentence on,
+    claim)); `similar` partners come from `corpus` (default: `sentences`; give the corpus before augmentation, or a
+    sentence finds its own variants)."""
     names = sorted({w for w in vocabulary if w[:1].isupper()})
     asked = [i for i in range(len(sentences)) if kinds[i % len(kinds)] == "similar"]
     similar = dict(zip(asked, similar_sentences([sentences[i] for i in asked], corpus or sentences))) if asked else {}
     pairs = []
     for i, sentence in enumerate(sentences):
         kind = kinds[i % len(kinds)]
+        if kind == "passage":
+            pairs.append(passage_and_claim(sentences, i, rng, min_words))
+            continue
         if kind == "neighbour":
             second = sentences[(i + 1) % len(sentences)]
         elif kind == "similar" and similar[i] is not None:
