@@ -79,8 +79,7 @@ class PairBiLSTMStudent(Student):
         first_length, second_length = (real & ~second).sum(1), second.sum(1)
         inputs = torch.cat([embeds, word_matches(embeds, real & ~second, second)], dim=-1) \
             if self.config.word_match else embeds
-        first = self.segment_states(inputs, torch.zeros_like(first_length), first_length)
-        second = self.segment_states(inputs, first_length, second_length)
+        first, second = self.both_segment_states(inputs, first_length, second_length)
         if self.config.cross_attention:
             first, second = self.aligned(first, second)
         u, v = pooled(*first), pooled(*second)
@@ -94,6 +93,17 @@ class PairBiLSTMStudent(Student):
         """[B, 4H] mean and max of the BiLSTM states over the `length` [B] tokens of each row of `embeds` [B, L, E]
         from `start` [B]: that segment alone (zeros for an empty one: a single sentence has no second segment)."""
         return pooled(*self.segment_states(embeds, start, length))
+
+    def both_segment_states(self, embeds: torch.Tensor, first_length: torch.Tensor, second_length: torch.Tensor,
+                            ) -> tuple[tuple[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]:
+        """`segment_states` of each row's first segment (its first `first_length` [B] tokens) and second (the
+        `second_length` after them), read as one batch of 2B rows: one LSTM pass a direction for both segments, half
+        the sequential steps of reading them in turn."""
+        batch = embeds.shape[0]
+        states, inside = self.segment_states(torch.cat([embeds, embeds]),
+                                             torch.cat([torch.zeros_like(first_length), first_length]),
+                                             torch.cat([first_length, second_length]))
+        return (states[:batch], inside[:batch]), (states[batch:], inside[batch:])
 
     def segment_states(self, embeds: torch.Tensor, start: torch.Tensor, length: torch.Tensor,
                        ) -> tuple[torch.Tensor, torch.Tensor]:
