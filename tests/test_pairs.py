@@ -1,6 +1,7 @@
 """Pairs made by rules for pair teachers: each kind is what it promises, and the ood pair set is class-balanced."""
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -207,6 +208,22 @@ def test_pair_profile_by_hand():
     profile = pair_profile([("The cat sat", "the dog sat"), ("a b c d", "a b")], np.array([1, 1]), ["no", "yes"])
     assert profile == {"pairs": 2, "words_first": 3.5, "words_second": 2.5, "second_words_in_first": 83.3,
                        "teacher_classes": {"no": 0.0, "yes": 100.0}}
+
+
+@pytest.mark.parametrize("trained_on", [{"task": "mrpc", "text_col2": None}, {"task": None, "text_col2": "question"},
+                                        {"task": "sst2", "text_col2": None}, None])
+def test_a_teacher_trained_on_pairs_gets_pairs_without_being_told(tmp_path, tiny_model, ood_file, trained_on):
+    teacher = tmp_path / "teacher"
+    shutil.copytree(tiny_model, teacher)
+    if trained_on is not None:  # what `zskd teacher-train` records
+        (teacher / "run.json").write_text(json.dumps({"config": trained_on}))
+    out = tmp_path / "student"
+    assert main(["distill", "--teacher", str(teacher), "--out", str(out), "--ood", str(ood_file), "--transfer-size",
+                 "20", "--min-words", "2", "--steps", "2", "--batch-size", "4", "--heldout", "4", "--no-teacher-bf16",
+                 "--cache-dir", str(tmp_path / "cache")]) == 0
+    run = json.loads((out / "run.json").read_text())
+    reads_pairs = trained_on is not None and trained_on != {"task": "sst2", "text_col2": None}
+    assert run["config"]["pairs"] is reads_pairs and ("pair_kinds" in run["transfer_info"]) is reads_pairs
 
 
 def test_pair_kinds_choose_the_second_sentences(tmp_path, tiny_model, ood_file, capsys):

@@ -60,7 +60,7 @@ from zskd.students import (
     widths_to_fit,
 )
 from zskd.students.base import build_vocabulary
-from zskd.tasks import get_task, load_split
+from zskd.tasks import TASKS, get_task, load_split
 from zskd.teacher import Teacher, check_runtime
 from zskd.teacher_options import TeacherOptions, load_teacher, teacher_source
 
@@ -96,7 +96,8 @@ class DistillConfig(TeacherOptions):
     eval_text_col: str = option("sentence", "text column of --eval-data / --indomain-data")
     eval_text_col2: str | None = option(None, "second text column, for sentence pairs")
     eval_label_col: str = option("label", "label column of --eval-data")
-    pairs: bool | None = option(None, "the teacher reads sentence pairs (default: from the eval task)")
+    pairs: bool | None = option(None, "the teacher reads sentence pairs (default: from the eval data, else from "
+                                      "what a `zskd teacher-train` teacher was trained on)")
     data_root: str | None = option(None, "benchmark data root (default: $ZSKD_DATA or ../shared/data)")
     cache_dir: str = option("runs/cache/labels", "teacher label cache, shared across runs")
     transfer_size: int = option(250000, "inputs in the transfer set")
@@ -186,7 +187,11 @@ def distill(config: DistillConfig | None = None, stop_after_steps: int | None = 
     torch.manual_seed(config.seed)
     eval_examples, metric = load_eval_data(config)
     if config.pairs is None:
-        config = dataclasses.replace(config, pairs=bool(eval_examples is not None and eval_examples.is_pair))
+        pairs = eval_examples.is_pair if eval_examples is not None else trained_on_pairs(config.teacher)
+        if pairs and eval_examples is None:
+            log.info("%s was trained on sentence pairs (its run.json): making pairs (--no-pairs for single texts)",
+                     config.teacher)
+        config = dataclasses.replace(config, pairs=pairs)
     if config.student is None:
         config = dataclasses.replace(config, student=default_student(config.pairs))
     options = parse_student_options(config.student, config.student_options)  # bad options fail before labelling
@@ -208,6 +213,20 @@ def distill(config: DistillConfig | None = None, stop_after_steps: int | None = 
     if trained is None:  # stopped early, or not the main process
         return None, {}
     return finish(config, run, setup, transfer, objectives, trained, eval_examples, metric, started)
+
+
+def trained_on_pairs(teacher: str | None) -> bool:
+    """Whether `teacher` is a directory `zskd teacher-train` wrote from sentence pairs (its run.json names a pair
+    task or a second text column): a run given no eval data then still makes pairs for it."""
+    record = Path(teacher) / "run.json" if teacher else None
+    if record is None or not record.is_file():
+        return False
+    try:
+        trained = json.loads(record.read_text()).get("config", {})
+    except (OSError, ValueError, AttributeError):
+        return False
+    task = trained.get("task")
+    return bool(trained.get("text_col2")) or (task in TASKS and TASKS[task].is_pair)
 
 
 def check_config(config: DistillConfig) -> Method:
