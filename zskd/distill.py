@@ -337,14 +337,15 @@ def build_student(config: DistillConfig, teacher: Teacher, transfer: LabelledTra
     vocabulary = build_vocabulary(teacher.tokenizer, token_counts, config.max_vocab)
     # the shape this run began with: resumed by a later version whose student defaults differ, it keeps its own
     shape_file = work / "student_options.json"
-    if shape_file.is_file():
+    resumed = shape_file.is_file()
+    if resumed:
         options = json.loads(shape_file.read_text())
     else:
         options = parse_student_options(config.student, config.student_options)
         if config.max_parameters:
             options = fit_to_budget(config.student, teacher, vocabulary, options, config.max_parameters)
     student = create_student(config.student, teacher, vocabulary, options)
-    if is_main_process and not shape_file.is_file():
+    if is_main_process and not resumed:
         write_json(shape_file, {k: v for k, v in dataclasses.asdict(student.config).items()
                                 if k not in ("vocab_size", "num_labels")})
     segments = segment_ids(encoded)

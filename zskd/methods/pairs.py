@@ -176,9 +176,12 @@ def passage_and_claim(sentences: list[str], i: int, rng: np.random.Generator, mi
     it is (entailed), negated (contradicted) or with part of it replaced by another sentence's words, or else a span
     of an unrelated sentence (neither)."""
     budget, taken, words = int(rng.integers(25, 61)), [], 0
-    while len(taken) < 3 and (not taken or words + len(sentences[(i + len(taken)) % len(sentences)].split()) <= budget):
-        taken.append(sentences[(i + len(taken)) % len(sentences)])
-        words += len(taken[-1].split())
+    for k in range(3):
+        sentence = sentences[(i + k) % len(sentences)]
+        if taken and words + len(sentence.split()) > budget:
+            break
+        taken.append(sentence)
+        words += len(sentence.split())
     other = sentences[int(rng.integers(len(sentences)))]
     claim_kind = int(rng.integers(4))
     if claim_kind == 3:
