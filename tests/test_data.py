@@ -101,9 +101,11 @@ def test_unlabelled_undecodable_lines_are_skipped(tmp_path):
     assert read_unlabelled(path) == ["one", "two", "four"]
 
 
-def test_tokenize_matches_the_tokenizers_own_call(tiny_model):
+@pytest.mark.parametrize("chunk", [4096, 2])  # 2: the inputs cross chunks, as a transfer set's do
+def test_tokenize_matches_the_tokenizers_own_call(tiny_model, chunk, monkeypatch):
     from transformers import AutoTokenizer
 
+    monkeypatch.setattr("zskd.data.TOKENIZE_CHUNK", chunk)
     tokenizer = AutoTokenizer.from_pretrained(tiny_model)
     texts = ["the movie was good", "a very very very long and boring plot , not fun at all !", "cat"]
     pairs = [("the movie was good", "it was fine"), ("what city", "a cat sat on the mat and the dog ran in the city")]
