@@ -212,7 +212,7 @@ def test_pair_profile_by_hand():
 
 @pytest.mark.parametrize("trained_on", [{"task": "mrpc", "text_col2": None}, {"task": None, "text_col2": "question"},
                                         {"task": "sst2", "text_col2": None}, None])
-def test_a_teacher_trained_on_pairs_gets_pairs_without_being_told(tmp_path, tiny_model, ood_file, trained_on):
+def test_a_teacher_trained_on_pairs_gets_pairs_and_their_variants_unasked(tmp_path, tiny_model, ood_file, trained_on):
     teacher = tmp_path / "teacher"
     shutil.copytree(tiny_model, teacher)
     if trained_on is not None:  # what `zskd teacher-train` records
@@ -224,6 +224,7 @@ def test_a_teacher_trained_on_pairs_gets_pairs_without_being_told(tmp_path, tiny
     run = json.loads((out / "run.json").read_text())
     reads_pairs = trained_on is not None and trained_on != {"task": "sst2", "text_col2": None}
     assert run["config"]["pairs"] is reads_pairs and ("pair_kinds" in run["transfer_info"]) is reads_pairs
+    assert run["config"]["augment"] == (2 if reads_pairs else 4)  # a pair costs the teacher two sentences' time
 
 
 def test_pair_kinds_choose_the_second_sentences(tmp_path, tiny_model, ood_file, capsys):
