@@ -73,7 +73,7 @@ def made_with(config: Any, stored: dict[str, Any]) -> bool:
                     if k not in unread}
 
 
-RESOLVED_IN_RUN = ("pairs", "student")  # None in a config: the run decides, and writes down what it decided
+RESOLVED_IN_RUN = ("pairs", "student", "augment")  # None in a config: the run decides, and writes down what it decided
 
 
 def _with_defaults(defaults: dict[str, Any], stored: dict[str, Any]) -> dict[str, Any]:
