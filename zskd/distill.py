@@ -235,7 +235,7 @@ def trained_on_pairs(teacher: str | None) -> bool:
 def default_augment(config: DistillConfig) -> int:
     """Variants per sentence when `--augment` is not given: 4; 2 for out-of-domain sentence pairs, whose second
     sentences are rule-made variants already and which cost the teacher twice a sentence's time to label (issue 19:
-    the default MRPC run 1.62x a single-sentence run with 4; BENCHMARKS.md)."""
+    a default MRPC run from an empty cache takes 1.21x a single-sentence run with 2, 1.57x with 4; BENCHMARKS.md)."""
     return 2 if config.pairs and config.method in ("ood", "adversarial") else 4
 
 
