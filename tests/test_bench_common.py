@@ -50,15 +50,19 @@ def test_made_with_a_distill_config():
     from zskd.distill import DistillConfig
 
     config = DistillConfig(teacher="t", out="o", steps=10)
-    assert common.made_with(config, json.loads(json.dumps(dataclasses.asdict(config))))  # as run.json holds it
-    assert not common.made_with(config, {**dataclasses.asdict(config), "steps": 11})
+    ran = {**json.loads(json.dumps(dataclasses.asdict(config))), "pairs": False, "augment": 4}  # as run.json holds it
+    assert common.made_with(config, ran)
+    # augment left to the run must be today's default: an indomain run made with 4 variants, before 8, is made again
+    indomain = dataclasses.replace(config, method="indomain")
+    assert common.made_with(indomain, {**ran, "method": "indomain", "augment": 8})
+    assert not common.made_with(indomain, {**ran, "method": "indomain", "augment": 4})
+    assert not common.made_with(config, {**ran, "steps": 11})
     # a method's own options count for that method only: a default changed there leaves other methods' runs standing
-    older = {**dataclasses.asdict(config), "embedding_guess": {**dataclasses.asdict(config.embedding_guess),
-                                                               "word_prior": "uniform"}}
+    older = {**ran, "embedding_guess": {**dataclasses.asdict(config.embedding_guess), "word_prior": "uniform"}}
     assert common.made_with(config, older)
     guess = dataclasses.replace(config, method="embedding-guess")
     assert not common.made_with(guess, {**older, "method": "embedding-guess"})
-    assert common.made_with(guess, {**dataclasses.asdict(guess), "adversarial": {"every": 99}})
+    assert common.made_with(guess, {**dataclasses.asdict(guess), "augment": 4, "adversarial": {"every": 99}})
 
 
 def test_eval_splits_per_task():
