@@ -56,6 +56,7 @@ def test_made_with_a_distill_config():
     indomain = dataclasses.replace(config, method="indomain")
     assert common.made_with(indomain, {**ran, "method": "indomain", "augment": 8})
     assert not common.made_with(indomain, {**ran, "method": "indomain", "augment": 4})
+    assert common.made_with(indomain, {**ran, "method": "indomain", "pairs": True, "augment": 4})  # pairs keep 4
     assert not common.made_with(config, {**ran, "steps": 11})
     # a method's own options count for that method only: a default changed there leaves other methods' runs standing
     older = {**ran, "embedding_guess": {**dataclasses.asdict(config.embedding_guess), "word_prior": "uniform"}}
