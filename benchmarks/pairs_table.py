@@ -66,7 +66,7 @@ VARIANTS = {
     # the task's pairs and variants of them
     "indomain-pair-bilstm": dict(method="indomain", student="pair-bilstm", student_options=NO_MATCH),
     "indomain-pair-bilstm-match": dict(method="indomain", student="pair-bilstm", student_options="word_match=true"),
-    "indomain-pair-bilstm-match-aug4": dict(method="indomain", student="pair-bilstm", augment=4,  # before session 23
+    "indomain-pair-bilstm-match-aug8": dict(method="indomain", student="pair-bilstm", augment=8,  # twice the variants
                                             student_options="word_match=true"),
     # the task's pairs alone, before session 19
     "indomain-pair-bilstm-plain": dict(method="indomain", student="pair-bilstm", augment=0, student_options=NO_MATCH),
