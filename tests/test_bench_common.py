@@ -52,10 +52,10 @@ def test_made_with_a_distill_config():
     config = DistillConfig(teacher="t", out="o", steps=10)
     ran = {**json.loads(json.dumps(dataclasses.asdict(config))), "pairs": False, "augment": 4}  # as run.json holds it
     assert common.made_with(config, ran)
-    # augment left to the run must be today's default: an indomain run made with 4 variants, before 8, is made again
+    # augment left to the run must be today's default: an indomain run made with 8 variants, before 16, is made again
     indomain = dataclasses.replace(config, method="indomain")
-    assert common.made_with(indomain, {**ran, "method": "indomain", "augment": 8})
-    assert not common.made_with(indomain, {**ran, "method": "indomain", "augment": 4})
+    assert common.made_with(indomain, {**ran, "method": "indomain", "augment": 16})
+    assert not common.made_with(indomain, {**ran, "method": "indomain", "augment": 8})
     assert common.made_with(indomain, {**ran, "method": "indomain", "pairs": True, "augment": 4})  # pairs keep 4
     assert not common.made_with(config, {**ran, "steps": 11})
     # a method's own options count for that method only: a default changed there leaves other methods' runs standing

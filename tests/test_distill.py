@@ -101,7 +101,7 @@ def test_baseline_methods(tmp_path, tiny_distill_config, sentiment_tsv, method):
         info = report["transfer_info"]
         assert info["originals"] == len(SENTIMENT) and 0 < info["variants"] <= 40 - len(SENTIMENT)
         assert report["transfer_size"] == len(SENTIMENT) + info["variants"]
-        assert report["config"]["augment"] == 8  # a task's few thousand texts: twice the variants of `ood`'s
+        assert report["config"]["augment"] == 16  # a task's few thousand texts: four times `ood`'s variants
     else:
         assert report["transfer_size"] == 40
 

@@ -106,7 +106,7 @@ class DistillConfig(TeacherOptions):
     pool_factor: int = option(2, "ood: candidates labelled per kept input, for class balancing")
     augment: int | None = option(None, "ood, generate, indomain: extra variants per sentence, of --augment-kinds in "
                                        "turn (indomain pairs: one side perturbed, or the two swapped; "
-                                       "zskd/methods/pairs.py); default 4, out-of-domain pairs 2, indomain sentences 8")
+                                       "zskd/methods/pairs.py); default 4, out-of-domain pairs 2, indomain sentences 16")
     augment_kinds: str = option("part,near-copy", "ood, generate: the variants, comma-separated, in turn: part (a "
                                                   "span), near-copy (words dropped, replaced, swapped), question (a "
                                                   "yes/no or wh- question in its words)")
@@ -235,11 +235,12 @@ def trained_on_pairs(teacher: str | None) -> bool:
 def default_augment(config: DistillConfig) -> int:
     """Variants per sentence when `--augment` is not given: 4; 2 for out-of-domain sentence pairs, whose second
     sentences are rule-made variants already and which cost the teacher twice a sentence's time to label (issue 19:
-    a default MRPC run from an empty cache takes 1.21x a single-sentence run with 2, 1.57x with 4); 8 for `indomain`
-    sentences, whose few thousand task texts are what its student lacks (TREC's ceiling 97.38% of the teacher with 8,
-    95.86% with 4, 3 seeds; for RTE and MRPC pairs 8 raised the score but lowered agreement; BENCHMARKS.md)."""
+    a default MRPC run from an empty cache takes 1.21x a single-sentence run with 2, 1.57x with 4); 16 for `indomain`
+    sentences, whose few thousand task texts are what its student lacks (TREC's ceiling, 3 seeds: 98.00% of the
+    teacher with 16, 97.38% with 8, 95.86% with 4; for RTE and MRPC pairs 8 raised the score but lowered agreement;
+    BENCHMARKS.md)."""
     if config.method == "indomain" and not config.pairs:
-        return 8
+        return 16
     return 2 if config.pairs and config.method in ("ood", "adversarial") else 4
 
 
