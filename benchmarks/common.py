@@ -60,25 +60,28 @@ def eval_inputs(task: str, data_root: str | None) -> list:
 
 def made_with(config: Any, stored: dict[str, Any]) -> bool:
     """Whether `stored` (the config a finished run wrote) describes `config`: options added since the run was made
-    count as their defaults (within an options group, such as `adversarial`, too), and an option left as None to be
-    resolved during the run (`pairs`, `student`) takes the stored value; `augment` left as None must be what the run
-    would choose now, so a run made under an older default is made again. A method's own options group
-    (`adversarial` for `--method adversarial`) counts only for that method: a changed default there leaves other
-    runs standing."""
+    count as their defaults (within an options group, such as `adversarial`, too); `pairs` left as None (the run
+    reads it off the teacher or the data) takes the stored value, and `student` and `augment` left as None must be
+    what the run would choose now for those pairs, so a run made under an older default is made again. A method's
+    own options group (`adversarial` for `--method adversarial`) counts only for that method: a changed default
+    there leaves other runs standing."""
     from zskd.distill import DistillConfig, default_augment
     from zskd.methods import METHODS
+    from zskd.students import default_student
 
     expected = dataclasses.asdict(config)
     then = _with_defaults(dataclasses.asdict(type(config)()), stored)
-    if isinstance(config, DistillConfig) and config.augment is None:
-        expected["augment"] = default_augment(dataclasses.replace(config, pairs=then.get("pairs")))
+    if "pairs" in expected and expected["pairs"] is None:
+        expected["pairs"] = then.get("pairs")
+    if isinstance(config, DistillConfig):
+        resolved = dataclasses.replace(config, pairs=expected["pairs"])
+        if config.student is None:
+            expected["student"] = default_student(bool(resolved.pairs))
+        if config.augment is None:
+            expected["augment"] = default_augment(resolved)
     unread = {m.options_group for name, m in METHODS.items() if m.options_group and name != expected.get("method")}
     then = {k: v for k, v in then.items() if k not in unread}
-    return then == {k: then.get(k) if v is None and k in RESOLVED_IN_RUN else v for k, v in expected.items()
-                    if k not in unread}
-
-
-RESOLVED_IN_RUN = ("pairs", "student")  # None in a config: the run decides, and writes down what it decided
+    return then == {k: v for k, v in expected.items() if k not in unread}
 
 
 def _with_defaults(defaults: dict[str, Any], stored: dict[str, Any]) -> dict[str, Any]:

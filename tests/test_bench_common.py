@@ -50,20 +50,27 @@ def test_made_with_a_distill_config():
     from zskd.distill import DistillConfig
 
     config = DistillConfig(teacher="t", out="o", steps=10)
-    ran = {**json.loads(json.dumps(dataclasses.asdict(config))), "pairs": False, "augment": 4}  # as run.json holds it
+    # as run.json holds it: what the run resolved written down
+    ran = {**json.loads(json.dumps(dataclasses.asdict(config))), "pairs": False, "augment": 4, "student": "bilstm"}
     assert common.made_with(config, ran)
     # augment left to the run must be today's default: an indomain run made with 8 variants, before 16, is made again
     indomain = dataclasses.replace(config, method="indomain")
     assert common.made_with(indomain, {**ran, "method": "indomain", "augment": 16})
     assert not common.made_with(indomain, {**ran, "method": "indomain", "augment": 8})
-    assert common.made_with(indomain, {**ran, "method": "indomain", "pairs": True, "augment": 4})  # pairs keep 4
+    assert common.made_with(indomain, {**ran, "method": "indomain", "pairs": True, "augment": 4,
+                                       "student": "pair-bilstm"})  # pairs keep 4 variants, and get the pair student
+    # so does a student left to the run: a run whose stored student is not today's default for its pairs is made again
+    assert common.made_with(config, {**ran, "student": "bilstm"})
+    assert not common.made_with(config, {**ran, "student": "cnn"})
+    assert not common.made_with(config, {**ran, "pairs": True, "augment": 2, "student": "bilstm"})
     assert not common.made_with(config, {**ran, "steps": 11})
     # a method's own options count for that method only: a default changed there leaves other methods' runs standing
     older = {**ran, "embedding_guess": {**dataclasses.asdict(config.embedding_guess), "word_prior": "uniform"}}
     assert common.made_with(config, older)
     guess = dataclasses.replace(config, method="embedding-guess")
     assert not common.made_with(guess, {**older, "method": "embedding-guess"})
-    assert common.made_with(guess, {**dataclasses.asdict(guess), "augment": 4, "adversarial": {"every": 99}})
+    assert common.made_with(guess, {**dataclasses.asdict(guess), "pairs": False, "augment": 4, "student": "bilstm",
+                                    "adversarial": {"every": 99}})
 
 
 def test_eval_splits_per_task():
