@@ -86,3 +86,35 @@ def test_wh_questions_ask_for_a_year_a_name_a_number_or_a_place():
 def test_unknown_augment_kinds_are_refused(tiny_distill_config):
     with pytest.raises(DataError, match="unknown --augment-kinds spans: choose from part, near-copy, question"):
         distill(tiny_distill_config("bad", augment_kinds="part,spans"))
+
+
+class WordTeacher:
+    """A teacher that answers class 1 when a sentence holds "cat", else class 0."""
+
+    label_names = ["other", "cat"]
+    num_labels = 2
+
+    def logits(self, inputs, progress=False):
+        return np.array([[0.0, 4.0] if "cat" in x.split() else [4.0, 0.0] for x in inputs], dtype=np.float32)
+
+
+def test_rare_classes_grow_by_variants_of_their_inputs_before_balancing(tmp_path):
+    from zskd.distill import DistillConfig
+    from zskd.methods.ood import ood_transfer_set
+
+    common = [f"the dog number {i} ran on the mat today" for i in range(200)]
+    rare = ["the cat sat on the mat in the sun", "a cat ran in the city of dogs"]
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("\n".join(common + rare) + "\n")
+    config = DistillConfig(out=str(tmp_path / "out"), ood=str(corpus), transfer_size=100, augment=0, cache_dir=None,
+                           pool_factor=3)
+
+    before = ood_transfer_set(config, WordTeacher())
+    assert before.info["classes_after"] == {"other": 98, "cat": 2}
+
+    grown = ood_transfer_set(DistillConfig(**{**vars(config), "rare_class_variants": 8}), WordTeacher())
+    added = grown.info["rare_class_variants"]
+    assert set(added) == {"cat"} and 0 < added["cat"] <= 2 * 8  # only the rare class, at most 8 variants each
+    cats = [x for x in grown.inputs if "cat" in x.split()]
+    assert len(cats) == grown.info["classes_after"]["cat"] > 2
+    assert len(grown.inputs) == 100 and len(set(grown.inputs)) == 100

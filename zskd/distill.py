@@ -106,11 +106,15 @@ class DistillConfig(TeacherOptions):
     pool_factor: int = option(2, "ood: candidates labelled per kept input, for class balancing")
     augment: int | None = option(None, "ood, generate, indomain: extra variants per sentence, of --augment-kinds in "
                                        "turn (indomain pairs: one side perturbed, or the two swapped; "
-                                       "zskd/methods/pairs.py); default 4, out-of-domain pairs 2, indomain sentences 16")
+                                       "zskd/methods/pairs.py); default 4, out-of-domain pairs 2, indomain sentences "
+                                       "16")
     augment_kinds: str = option("part,near-copy", "ood, generate: the variants, comma-separated, in turn: part (a "
                                                   "span), near-copy (words dropped, replaced, swapped), question (a "
                                                   "yes/no or wh- question in its words)")
     balance: bool = option(True, "ood: balance the teacher's predicted classes")
+    rare_class_variants: int = option(0, "ood: for each class the teacher gives less than its even share of the "
+                                         "pool, up to this many variants of each input it does give it, labelled "
+                                         "and added to the pool before balancing (0: none)")
     pair_kinds: str = option(",".join(DEFAULT_PAIR_KINDS), "ood, pairs: the kinds of second sentence, comma-"
                                                            "separated, taken in turn (zskd/methods/pairs.py; also "
                                                            "similar, spliced, passage)")
@@ -258,9 +262,9 @@ def check_config(config: DistillConfig) -> Method:
         raise DataError("--teacher-runtime is for a local --teacher")
     check_numbers(config, at_least={"steps": 1, "batch_size": 1, "eval_every": 1, "checkpoint_every": 1, "heldout": 1,
                                     "transfer_size": 2, "max_length": 4, "min_words": 1, "max_words": config.min_words,
-                                    "pool_factor": 1, "augment": 0, "max_vocab": 0, "max_parameters": 0,
-                                    "kl_weight": 0, "mse_weight": 0, "hidden_weight": 0, "few_shot_weight": 0,
-                                    "class_weighting": 0, "weight_decay": 0},
+                                    "pool_factor": 1, "augment": 0, "rare_class_variants": 0, "max_vocab": 0,
+                                    "max_parameters": 0, "kl_weight": 0, "mse_weight": 0, "hidden_weight": 0,
+                                    "few_shot_weight": 0, "class_weighting": 0, "weight_decay": 0},
                   positive=("temperature", "lr"), fractions=("warmup_ratio", "hard_fraction"))
     if config.method not in METHODS:
         raise DataError(f"unknown method {config.method!r}: choose one of {', '.join(METHODS)}")

@@ -134,6 +134,35 @@ def augment_kinds(config) -> tuple[str, ...]:
     return kinds
 
 
+def grow_rare_classes(inputs: list[str], logits: np.ndarray, config, teacher,
+                      rng: np.random.Generator) -> tuple[list[str], np.ndarray, dict[str, int]]:
+    """The pool with variants (`augmented`) of the inputs of each class the teacher gives less than its even share
+    of `config.transfer_size`: up to `config.rare_class_variants` of each, as many as fill the share. Corpora seldom
+    hold what a rare class looks like (TREC's abbreviation questions: 84 of 56,024 sentences), and variants of the
+    few that do often keep it; the teacher labels them, and balancing then draws from them as from the rest.
+    Returns the pool, its logits and the variants added per class."""
+    share = config.transfer_size // logits.shape[1]
+    predicted = logits.argmax(-1)
+    known = set(inputs)
+    added: dict[str, int] = {}
+    new: list[str] = []
+    for k, name in enumerate(teacher.label_names):
+        members = [inputs[i] for i in np.flatnonzero(predicted == k)]
+        if not members or len(members) >= share:
+            continue
+        copies = min(config.rare_class_variants, math.ceil((share - len(members)) / len(members)))
+        variants = [x for x in dict.fromkeys(augmented(members, copies, rng, config.min_words, augment_kinds(config)))
+                    if x not in known]
+        known.update(variants)
+        new += variants
+        added[name] = len(variants)
+    if not new:
+        return inputs, logits, added
+    new_logits, _ = label_with_teacher(teacher, new, config.cache_dir)
+    log.info("variants of the rarest classes' inputs added to the pool: %s", added)
+    return inputs + new, np.concatenate([logits, new_logits]), added
+
+
 def ood_transfer_set(config, teacher, near: list[str] | None = None) -> TransferSet:
     """Up to `config.transfer_size` out-of-domain inputs, class-balanced by the teacher when `config.balance`.
     With `near` (texts of the task's kind, e.g. generated ones), only the `config.ood_nearest` fraction of the
@@ -161,6 +190,8 @@ def ood_transfer_set(config, teacher, near: list[str] | None = None) -> Transfer
     if config.balance:
         logits, _ = label_with_teacher(teacher, inputs, config.cache_dir)
         info["classes_before"] = class_histogram(logits, teacher.label_names)
+        if config.rare_class_variants and not config.pairs:
+            inputs, logits, info["rare_class_variants"] = grow_rare_classes(inputs, logits, config, teacher, rng)
         chosen = balanced_selection(logits, config.transfer_size, config.seed)
         inputs = [inputs[i] for i in chosen]
         info["classes_after"] = class_histogram(logits[chosen], teacher.label_names)
