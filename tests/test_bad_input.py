@@ -172,6 +172,8 @@ CASES = [
     ("generate-file-missing", [*DISTILL, "--method", "generate", "--generated", "{tmp}/g.parquet"], {},
      "g.parquet not found"),
     ("ood-nearest-out-of-range", [*DISTILL, "--ood-nearest", "0"], {}, "--ood-nearest 0.0 is not a fraction"),
+    ("rare-class-fraction-out-of-range", [*DISTILL, "--rare-class-fraction", "1.5"], {},
+     "--rare-class-fraction 1.5 is not a fraction"),
     ("hidden-weight-bilstm", [*DISTILL, "--hidden-weight", "1"], {}, "--hidden-weight needs a student that takes"),
     ("eval-split-unknown", ["eval", "--model", "{teacher}", "--task", "sst2", "--split", "validation"], {},
      "task sst2 has no split 'validation'"),

@@ -103,7 +103,7 @@ def test_rare_classes_grow_by_variants_of_their_inputs_before_balancing(tmp_path
     from zskd.methods.ood import ood_transfer_set
 
     common = [f"the dog number {i} ran on the mat today" for i in range(200)]
-    rare = ["the cat sat on the mat in the sun", "a cat ran in the city of dogs"]
+    rare = ["the cat sat on the mat in the sun", "a cat ran in the city of dogs"]  # 2 of the even share, 50
     corpus = tmp_path / "corpus.txt"
     corpus.write_text("\n".join(common + rare) + "\n")
     config = DistillConfig(out=str(tmp_path / "out"), ood=str(corpus), transfer_size=100, augment=0, cache_dir=None,
@@ -118,3 +118,8 @@ def test_rare_classes_grow_by_variants_of_their_inputs_before_balancing(tmp_path
     cats = [x for x in grown.inputs if "cat" in x.split()]
     assert len(cats) == grown.info["classes_after"]["cat"] > 2
     assert len(grown.inputs) == 100 and len(set(grown.inputs)) == 100
+
+    # a class at 4% of its share is rare under the default 10%, not under 2%
+    not_rare = ood_transfer_set(DistillConfig(**{**vars(config), "rare_class_variants": 8,
+                                                 "rare_class_fraction": 0.02}), WordTeacher())
+    assert not_rare.info["rare_class_variants"] == {} and not_rare.inputs == before.inputs

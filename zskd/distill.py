@@ -112,9 +112,11 @@ class DistillConfig(TeacherOptions):
                                                   "span), near-copy (words dropped, replaced, swapped), question (a "
                                                   "yes/no or wh- question in its words)")
     balance: bool = option(True, "ood: balance the teacher's predicted classes")
-    rare_class_variants: int = option(0, "ood: for each class the teacher gives less than its even share of the "
-                                         "pool, up to this many variants of each input it does give it, labelled "
-                                         "and added to the pool before balancing (0: none)")
+    rare_class_variants: int = option(0, "ood: for each rare class (see --rare-class-fraction), up to this many "
+                                         "variants of each input the teacher gives it, labelled and added to the "
+                                         "pool before balancing (0: none)")
+    rare_class_fraction: float = option(0.1, "ood, --rare-class-variants: a class is rare when the teacher gives it "
+                                             "less than this fraction of its even share of --transfer-size")
     pair_kinds: str = option(",".join(DEFAULT_PAIR_KINDS), "ood, pairs: the kinds of second sentence, comma-"
                                                            "separated, taken in turn (zskd/methods/pairs.py; also "
                                                            "similar, spliced, passage)")
@@ -273,6 +275,9 @@ def check_config(config: DistillConfig) -> Method:
     if config.hidden_weight > 0 and not (config.student and STUDENTS[config.student].takes_hidden_states):
         takers = [name for name, cls in STUDENTS.items() if cls.takes_hidden_states]
         raise DataError(f"--hidden-weight needs a student that takes hidden-state targets: {', '.join(takers)}")
+    if not 0.0 < config.rare_class_fraction <= 1.0:
+        raise DataError(f"--rare-class-fraction {config.rare_class_fraction} is not a fraction: give a number in "
+                        "(0, 1]")
     if not 0.0 < config.ood_nearest <= 1.0:
         raise DataError(f"--ood-nearest {config.ood_nearest} is not a fraction: give a number in (0, 1]")
     if config.ood_nearest < 1.0 and not (config.method == "generate" and config.ood):
