@@ -162,7 +162,7 @@ class OnnxStudent:
         self.label_names = meta["label_names"]
         self.max_length = meta["max_length"]
         self.tokenizer = AutoTokenizer.from_pretrained(directory)
-        self._teacher_to_student = student_id_map(len(self.tokenizer), meta["kept_token_ids"], meta.get("stand_in_ids"))
+        self._teacher_to_student = student_id_map(len(self.tokenizer), meta["kept_token_ids"])
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = threads  # one input's operations are too small to split
         options.inter_op_num_threads = 1

@@ -133,8 +133,7 @@ def load_student(directory: str | Path) -> Student:
         cls = STUDENTS[meta["zskd_student"]]
         tokenizer = AutoTokenizer.from_pretrained(directory)
         config = cls.config_class(**{**cls.saved_before, **meta["config"]})
-        student = cls(config, tokenizer, meta["kept_token_ids"], meta["label_names"], meta["max_length"],
-                      meta.get("stand_in_ids"))
+        student = cls(config, tokenizer, meta["kept_token_ids"], meta["label_names"], meta["max_length"])
         student.load_state_dict(load_file(directory / "model.safetensors"))
     return student.eval()
 

@@ -1,9 +1,7 @@
 """What every student shares: the teacher's tokenizer with a pruned vocabulary, save/load, and batched `logits`.
 
 A student reads the teacher's WordPiece tokens, but keeps only the vocabulary the transfer set uses:
-`kept_token_ids[i]` is the teacher id of student token i; every other teacher token is read as its stand-in, the
-kept token nearest to it in the teacher's embedding space ("humour" as "humor", "acronym" as "abbreviation"), so a
-word the transfer set never held is not lost to [UNK] (whose row no transfer input ever trained).
+`kept_token_ids[i]` is the teacher id of student token i; every other teacher token maps to [UNK].
 """
 
 from __future__ import annotations
@@ -39,38 +37,11 @@ def build_vocabulary(tokenizer, token_counts: dict[int, int], max_vocab: int | N
     return specials + ranked
 
 
-def dropped_token_ids(teacher_vocab_size: int, kept_token_ids: Sequence[int]) -> np.ndarray:
-    """The teacher ids the student vocabulary leaves out, ascending: the order of its `stand_in_ids`."""
-    return np.setdiff1d(np.arange(teacher_vocab_size), np.asarray(kept_token_ids, dtype=np.int64))
-
-
-def student_id_map(teacher_vocab_size: int, kept_token_ids: Sequence[int],
-                   stand_in_ids: Sequence[int] | None = None) -> np.ndarray:
-    """[V_teacher] int64: the student id of every teacher token id; for the tokens the student dropped, their
-    `stand_in_ids` (in `dropped_token_ids` order), or 1 ([UNK]) without them (students saved before stand-ins)."""
+def student_id_map(teacher_vocab_size: int, kept_token_ids: Sequence[int]) -> np.ndarray:
+    """[V_teacher] int64: the student id of every teacher token id, 1 ([UNK]) for tokens the student dropped."""
     mapping = np.ones(teacher_vocab_size, dtype=np.int64)
-    if stand_in_ids is not None:
-        mapping[dropped_token_ids(teacher_vocab_size, kept_token_ids)] = np.asarray(stand_in_ids, dtype=np.int64)
     mapping[np.asarray(kept_token_ids, dtype=np.int64)] = np.arange(len(kept_token_ids))
     return mapping
-
-
-def nearest_kept_tokens(teacher_embeddings: torch.Tensor, tokenizer, kept_token_ids: Sequence[int],
-                        chunk: int = 1024) -> list[int]:
-    """The stand-in of each dropped teacher token (`dropped_token_ids` order): the student id of the kept word
-    piece (never a special token: a word read as [PAD] or [SEP] would change the input's shape) whose teacher
-    embedding, centred, has the highest cosine similarity with its own; [UNK] when the student keeps no word."""
-    vocab_size = len(tokenizer)
-    dropped = torch.from_numpy(dropped_token_ids(vocab_size, kept_token_ids))
-    specials = set(_tokenizer_specials(tokenizer))
-    words = [i for i, t in enumerate(kept_token_ids) if t not in specials]  # student ids
-    if not words:
-        return [1] * len(dropped)
-    rows = teacher_embeddings[:vocab_size].detach().float()
-    rows = torch.nn.functional.normalize(rows - rows.mean(0, keepdim=True), dim=1)
-    candidates = rows[[kept_token_ids[i] for i in words]]
-    return [words[int(i)] for start in range(0, len(dropped), chunk)
-            for i in (rows[dropped[start:start + chunk]] @ candidates.T).argmax(1)]
 
 
 def pca_embeddings(teacher_embeddings: torch.Tensor, kept_token_ids: Sequence[int], dim: int) -> torch.Tensor:
@@ -123,31 +94,22 @@ class Student(nn.Module):
     saved_before: ClassVar[dict[str, Any]] = {}
 
     def __init__(self, config: Any, tokenizer, kept_token_ids: Sequence[int], label_names: Sequence[str],
-                 max_length: int = 128, stand_in_ids: Sequence[int] | None = None):
+                 max_length: int = 128):
         super().__init__()
         self.config = config
         self.tokenizer = tokenizer
         self.kept_token_ids = list(kept_token_ids)
         self.label_names = list(label_names)
         self.max_length = max_length
-        self.register_buffer("teacher_to_student", torch.ones(len(tokenizer), dtype=torch.long), persistent=False)
-        self.use_stand_ins(stand_in_ids)
-
-    def use_stand_ins(self, stand_in_ids: Sequence[int] | None) -> None:
-        """Read each teacher token outside the vocabulary as its stand-in (`nearest_kept_tokens`), or, with None,
-        as [UNK]."""
-        self.stand_in_ids = None if stand_in_ids is None else [int(i) for i in stand_in_ids]
-        mapping = student_id_map(len(self.tokenizer), self.kept_token_ids, self.stand_in_ids)
-        self.teacher_to_student.copy_(torch.from_numpy(mapping))
+        mapping = student_id_map(len(tokenizer), self.kept_token_ids)
+        self.register_buffer("teacher_to_student", torch.from_numpy(mapping), persistent=False)
         self._teacher_to_student_array = mapping  # for mapping on the CPU without tensor overhead
 
     @classmethod
     def from_teacher(cls, teacher, kept_token_ids: Sequence[int], options: dict[str, Any]) -> "Student":
-        """A new student for `teacher`'s labels and tokenizer, its embeddings the PCA of the teacher's kept rows,
-        the teacher's other tokens read as their nearest kept ones."""
+        """A new student for `teacher`'s labels and tokenizer, its embeddings the PCA of the teacher's kept rows."""
         config = cls.config_class(vocab_size=len(kept_token_ids), num_labels=teacher.num_labels, **options)
-        stand_ins = nearest_kept_tokens(teacher.embedding_matrix, teacher.tokenizer, kept_token_ids)
-        student = cls(config, teacher.tokenizer, kept_token_ids, teacher.label_names, teacher.max_length, stand_ins)
+        student = cls(config, teacher.tokenizer, kept_token_ids, teacher.label_names, teacher.max_length)
         embedding = student.word_embeddings
         with torch.no_grad():
             embedding.weight.copy_(pca_embeddings(teacher.embedding_matrix, kept_token_ids, embedding.weight.shape[1]))
@@ -161,7 +123,7 @@ class Student(nn.Module):
                 "token_type_ids": segment_ids(enc)}
 
     def from_teacher_ids(self, teacher_ids: Sequence[Sequence[int]]) -> list[list[int]]:
-        """The student ids of teacher token-id sequences (stand-ins for tokens outside the pruned vocabulary)."""
+        """The student ids of teacher token-id sequences ([UNK] for tokens outside the pruned vocabulary)."""
         return [self._teacher_to_student_array[ids].tolist() for ids in teacher_ids]
 
     def collate(self, input_ids: Sequence[Sequence[int]],
@@ -226,8 +188,7 @@ class Student(nn.Module):
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         meta = {"zskd_student": self.student_type, "config": dataclasses.asdict(self.config),
-                "label_names": self.label_names, "max_length": self.max_length, "kept_token_ids": self.kept_token_ids,
-                "stand_in_ids": self.stand_in_ids}
+                "label_names": self.label_names, "max_length": self.max_length, "kept_token_ids": self.kept_token_ids}
         (directory / STUDENT_CONFIG_FILE).write_text(json.dumps(meta, indent=1) + "\n")
         save_file({k: v.detach().contiguous() for k, v in self.state_dict().items()}, directory / "model.safetensors")
         self.tokenizer.save_pretrained(directory)

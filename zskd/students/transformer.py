@@ -99,7 +99,7 @@ class TransformerStudent(Student):
                                "pad_token_id": self.tokenizer.pad_token_id or 0})
         plain = BertForSequenceClassification(config)
         state = dict(self.bert.state_dict())
-        rows = torch.from_numpy(student_id_map(len(self.tokenizer), self.kept_token_ids, self.stand_in_ids))
+        rows = torch.from_numpy(student_id_map(len(self.tokenizer), self.kept_token_ids))
         state["bert.embeddings.word_embeddings.weight"] = state["bert.embeddings.word_embeddings.weight"][rows]
         plain.load_state_dict(state)
         plain.eval()
