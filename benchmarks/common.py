@@ -58,6 +58,10 @@ def eval_inputs(task: str, data_root: str | None) -> list:
     return [x for examples in eval_examples(task, data_root).values() for x in examples.inputs()]
 
 
+# Options whose default changed after they were added: a run made before they existed behaved as this value.
+BEFORE_THEY_EXISTED: dict[str, Any] = {"rare_class_variants": 0}
+
+
 def made_with(config: Any, stored: dict[str, Any]) -> bool:
     """Whether `stored` (the config a finished run wrote) describes `config`: options added since the run was made
     count as their defaults (within an options group, such as `adversarial`, too); `pairs` left as None (the run
@@ -70,7 +74,9 @@ def made_with(config: Any, stored: dict[str, Any]) -> bool:
     from zskd.students import default_student
 
     expected = dataclasses.asdict(config)
-    then = _with_defaults(dataclasses.asdict(type(config)()), stored)
+    defaults = dataclasses.asdict(type(config)())
+    before = {name: value for name, value in BEFORE_THEY_EXISTED.items() if name in defaults}
+    then = _with_defaults(defaults, {**before, **stored})
     if "pairs" in expected and expected["pairs"] is None:
         expected["pairs"] = then.get("pairs")
     if isinstance(config, DistillConfig):

@@ -39,7 +39,8 @@ VARIANTS = {
     "class-weighting": dict(class_weighting=1.0),  # every teacher class weighs the same in the loss
     "class-weighting-half": dict(class_weighting=0.5),
     "questions": dict(augment_kinds="part,near-copy,question"),
-    "rare-variants": dict(rare_class_variants=16),  # variants of the inputs of the classes the corpora seldom give
+    "rare-variants": dict(rare_class_variants=16),  # the default since session 25: variants of the rare classes' inputs
+    "no-rare-variants": dict(rare_class_variants=0),  # the default before session 25
     "generated-ood": generated_beside_ood,  # the task's register without its text
     # shapes at one size: the default student's at this budget (0.79M), spent differently
     "size-790k": dict(max_parameters=790_000),

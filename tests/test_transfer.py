@@ -107,7 +107,7 @@ def test_rare_classes_grow_by_variants_of_their_inputs_before_balancing(tmp_path
     corpus = tmp_path / "corpus.txt"
     corpus.write_text("\n".join(common + rare) + "\n")
     config = DistillConfig(out=str(tmp_path / "out"), ood=str(corpus), transfer_size=100, augment=0, cache_dir=None,
-                           pool_factor=3)
+                           pool_factor=3, rare_class_variants=0)
 
     before = ood_transfer_set(config, WordTeacher())
     assert before.info["classes_after"] == {"other": 98, "cat": 2}

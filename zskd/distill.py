@@ -112,9 +112,9 @@ class DistillConfig(TeacherOptions):
                                                   "span), near-copy (words dropped, replaced, swapped), question (a "
                                                   "yes/no or wh- question in its words)")
     balance: bool = option(True, "ood: balance the teacher's predicted classes")
-    rare_class_variants: int = option(0, "ood: for each rare class (see --rare-class-fraction), up to this many "
-                                         "variants of each input the teacher gives it, labelled and added to the "
-                                         "pool before balancing (0: none)")
+    rare_class_variants: int = option(16, "ood, single sentences: for each rare class (see --rare-class-fraction), up "
+                                          "to this many variants of each input the teacher gives it, labelled and "
+                                          "added to the pool before balancing (0: none)")
     rare_class_fraction: float = option(0.1, "ood, --rare-class-variants: a class is rare when the teacher gives it "
                                              "less than this fraction of its even share of --transfer-size")
     pair_kinds: str = option(",".join(DEFAULT_PAIR_KINDS), "ood, pairs: the kinds of second sentence, comma-"
