@@ -31,6 +31,12 @@ class DataError(ValueError):
     """Input data that cannot be used; the message names the file and the fix."""
 
 
+def check_share(flag: str, value: float) -> None:
+    """Refuse an option that is a share of something unless it is in (0, 1]: `flag` as the user types it."""
+    if not 0.0 < value <= 1.0:
+        raise DataError(f"{flag} {value} is not a fraction: give a number in (0, 1]")
+
+
 TextInput = str | tuple[str, str]
 TOKENIZE_CHUNK = 4096  # inputs `tokenize` hands the fast tokenizer at once
 

@@ -34,7 +34,7 @@ from zskd import losses
 from zskd.batching import length_grouped_batches
 from zskd.checkpoint import load_checkpoint, save_checkpoint
 from zskd.config import append_jsonl, check_numbers, config_dict, load_config, option, write_json
-from zskd.data import DataError, Examples, read_labelled, segment_ids
+from zskd.data import DataError, Examples, check_share, read_labelled, segment_ids
 from zskd.evaluate import agreement, best_constant_answer, classification_metrics, teacher_comparison
 from zskd.hard_rows import HardRows
 from zskd.labelling import label_with_teacher
@@ -275,11 +275,8 @@ def check_config(config: DistillConfig) -> Method:
     if config.hidden_weight > 0 and not (config.student and STUDENTS[config.student].takes_hidden_states):
         takers = [name for name, cls in STUDENTS.items() if cls.takes_hidden_states]
         raise DataError(f"--hidden-weight needs a student that takes hidden-state targets: {', '.join(takers)}")
-    if not 0.0 < config.rare_class_fraction <= 1.0:
-        raise DataError(f"--rare-class-fraction {config.rare_class_fraction} is not a fraction: give a number in "
-                        "(0, 1]")
-    if not 0.0 < config.ood_nearest <= 1.0:
-        raise DataError(f"--ood-nearest {config.ood_nearest} is not a fraction: give a number in (0, 1]")
+    check_share("--rare-class-fraction", config.rare_class_fraction)
+    check_share("--ood-nearest", config.ood_nearest)
     if config.ood_nearest < 1.0 and not (config.method == "generate" and config.ood):
         raise DataError("--ood-nearest picks out-of-domain sentences near generated texts: use it with --method "
                         "generate --ood FILE[,FILE]")

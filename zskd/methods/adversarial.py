@@ -25,7 +25,7 @@ from torch import nn
 
 from zskd import losses
 from zskd.config import append_jsonl, option
-from zskd.data import DataError
+from zskd.data import DataError, check_share
 from zskd.methods.base import Batch, Method, Objective, Setup, last_before_evaluation
 from zskd.methods.ood import ood_transfer_set
 from zskd.students.base import pca_embeddings
@@ -268,8 +268,7 @@ def validate(config) -> None:
     if options.segments not in PAIR_SEGMENTS:
         raise DataError(f"unknown --adversarial-segments {options.segments!r}: "
                         f"choose one of {', '.join(PAIR_SEGMENTS)}")
-    if not 0.0 < options.mask_rate <= 1.0:
-        raise DataError(f"--adversarial-mask-rate {options.mask_rate} is not a fraction: give a number in (0, 1]")
+    check_share("--adversarial-mask-rate", options.mask_rate)
     for flag, value in (("every", options.every), ("generator-steps", options.generator_steps),
                         ("batch-size", options.batch_size)):
         if value < 1:

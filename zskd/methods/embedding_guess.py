@@ -45,7 +45,7 @@ import torch.nn.functional as F
 
 from zskd import losses
 from zskd.config import append_jsonl, option
-from zskd.data import DataError
+from zskd.data import DataError, check_share
 from zskd.methods.base import Batch, Method, Objective, Setup, last_before_evaluation
 from zskd.methods.ood import ood_transfer_set
 from zskd.methods.random_tokens import random_transfer_set, whole_words
@@ -333,8 +333,7 @@ def validate(config) -> None:
             raise DataError(f"--embedding-guess-{flag} {value} must be at least 1")
     if options.word_prior not in ("uniform", "zipf"):
         raise DataError(f"unknown --embedding-guess-word-prior {options.word_prior!r}: choose uniform or zipf")
-    if not 0.0 < options.mask_rate <= 1.0:
-        raise DataError(f"--embedding-guess-mask-rate {options.mask_rate} is not a fraction: give a number in (0, 1]")
+    check_share("--embedding-guess-mask-rate", options.mask_rate)
 
 
 METHOD = Method(transfer_set=embedding_guess_text, validate=validate, needs_weights=True,

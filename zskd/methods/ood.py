@@ -146,6 +146,7 @@ def grow_rare_classes(inputs: list[str], logits: np.ndarray, config, teacher,
     share = config.transfer_size // logits.shape[1]
     predicted = logits.argmax(-1)
     known = set(inputs)
+    kinds = augment_kinds(config)
     added: dict[str, int] = {}
     new: list[str] = []
     for k, name in enumerate(teacher.label_names):
@@ -153,7 +154,7 @@ def grow_rare_classes(inputs: list[str], logits: np.ndarray, config, teacher,
         if not members or len(members) >= config.rare_class_fraction * share:
             continue
         copies = min(config.rare_class_variants, math.ceil((share - len(members)) / len(members)))
-        variants = [x for x in dict.fromkeys(augmented(members, copies, rng, config.min_words, augment_kinds(config)))
+        variants = [x for x in dict.fromkeys(augmented(members, copies, rng, config.min_words, kinds))
                     if x not in known]
         known.update(variants)
         new += variants
