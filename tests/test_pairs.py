@@ -9,8 +9,8 @@ import pytest
 from conftest import write_tsv
 from zskd.cli import main
 from zskd.methods.pairs import (
-    DEFAULT_PAIR_KINDS,
     PAIR_VARIANTS,
+    SENTENCE_PAIR_KINDS,
     changed_detail,
     make_pairs,
     near_copy,
@@ -29,10 +29,11 @@ SENTENCES = [f"The film number {i} was long and the plot was thin ." for i in ra
 
 
 def test_each_kind_of_second_sentence_is_what_it_promises():
-    pairs = make_pairs(SENTENCES, np.random.default_rng(0), ["x", "y", "Anna", "Bob"], min_words=3)
+    pairs = make_pairs(SENTENCES, np.random.default_rng(0), ["x", "y", "Anna", "Bob"], min_words=3,
+                       kinds=SENTENCE_PAIR_KINDS)
     assert [a for a, _ in pairs] == SENTENCES
     kinds = {kind: [(i, b) for i, (_, b) in enumerate(pairs)
-                    if DEFAULT_PAIR_KINDS[i % len(DEFAULT_PAIR_KINDS)] == kind] for kind in DEFAULT_PAIR_KINDS}
+                    if SENTENCE_PAIR_KINDS[i % len(SENTENCE_PAIR_KINDS)] == kind] for kind in SENTENCE_PAIR_KINDS}
     assert kinds["neighbour"] == [(i, SENTENCES[i + 1]) for i, _ in kinds["neighbour"]]
     assert all(b in SENTENCES for _, b in kinds["unrelated"])
     assert all(b != SENTENCES[i] and len(set(SENTENCES[i].split()) & set(b.split())) >= 8
@@ -72,6 +73,9 @@ def test_passages_are_whole_neighbouring_sentences_and_claims_are_short():
     assert seen == {"entailed span", "negated", "unrelated span", "half replaced"}
     pairs = make_pairs(sentences, np.random.default_rng(0), ["x"], min_words=3, kinds=("passage", "part"))
     assert pairs[0][0].startswith(sentences[0]) and pairs[1][0] == sentences[1]
+    by_default = make_pairs(sentences, np.random.default_rng(0), ["x"], min_words=3)  # every other pair a passage
+    assert all(len(a.split()) >= 24 > len(b.split()) for a, b in by_default[1::2])
+    assert [a for a, _ in by_default[0::2]] == sentences[0::2]
 
 
 def test_similar_sentences_share_rare_words_but_are_not_copies():

@@ -119,7 +119,7 @@ class DistillConfig(TeacherOptions):
                                              "less than this fraction of its even share of --transfer-size")
     pair_kinds: str = option(",".join(DEFAULT_PAIR_KINDS), "ood, pairs: the kinds of second sentence, comma-"
                                                            "separated, taken in turn (zskd/methods/pairs.py; also "
-                                                           "similar, spliced, passage)")
+                                                           "similar, spliced)")
     min_words: int = option(4, "shortest input, in words (pairs: per sentence)")
     max_words: int = option(40, "longest input, in words (pairs: per sentence)")
     max_parameters: int = option(0, "the student's size budget: its width options that --student-options leaves "

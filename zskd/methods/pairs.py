@@ -21,7 +21,10 @@ transfer set is balanced over the classes it predicts, so a kind that lands in o
     passage     first the sentence and the ones after it (25-   the shape of entailment and reading tasks (a
                 60 words), second a claim of 4-12 words: a span premise of ~40 words, a hypothesis of ~8, as in
                 of one of them, negated, half replaced, or a    RTE), where the other kinds pair two sentences
-                span of an unrelated sentence                   of one length; an option, off by default
+                span of an unrelated sentence                   of one length; every other pair by default
+
+By default the first seven kinds are taken in turn, each followed by a `passage`: half the pairs two sentences of
+about one length (paraphrase tasks), half a passage and a short claim (entailment tasks).
 """
 
 from __future__ import annotations
@@ -235,7 +238,8 @@ def similar_sentences(queries: list[str], corpus: list[str], max_df: int = 200,
 
 PAIR_KINDS = ("neighbour", "unrelated", "near-copy", "detail", "part", "negated", "question", "similar", "spliced",
               "passage")
-DEFAULT_PAIR_KINDS = PAIR_KINDS[:7]
+SENTENCE_PAIR_KINDS = PAIR_KINDS[:7]  # two sentences of about one length: the default until session 26
+DEFAULT_PAIR_KINDS = tuple(k for kind in SENTENCE_PAIR_KINDS for k in (kind, "passage"))
 
 
 def make_pairs(sentences: list[str], rng: np.random.Generator, vocabulary: list[str], min_words: int,
