@@ -11,6 +11,8 @@ Teachers come from benchmarks/teachers.py (runs/teachers/<task>). A finished run
 reused; anything else is run again. The `generated` variant first writes `--generate-count` pairs with `zskd
 generate --pairs` (the packaged SmolLM2), and rule-made pairs of the out-of-domain corpora fill the rest of the
 transfer set. `pair-bilstm` variants without `-match` are the student as it was before `word_match` (session 20).
+Every `ood` variant balances the teacher's classes within each pair kind (the default since session 28) except
+`+one-balance`, which balances the pool as one (as before).
 """
 
 from __future__ import annotations
@@ -58,6 +60,8 @@ VARIANTS = {
                                            student_options="word_match=true"),
     "pair-bilstm-match+half-passage": dict(method="ood", student="pair-bilstm", pair_kinds=HALF_PASSAGE,
                                            student_options="word_match=true"),
+    "pair-bilstm-match+half-passage+one-balance": dict(method="ood", student="pair-bilstm", pair_kinds=HALF_PASSAGE,
+                                                       student_options="word_match=true", balance_by_kind=False),
     "pair-bilstm+9-kinds": dict(method="ood", student="pair-bilstm", pair_kinds=NINE_KINDS, student_options=NO_MATCH),
     "pair-bilstm-cross+7-kinds": dict(method="ood", student="pair-bilstm", pair_kinds=SEVEN_KINDS,
                                       student_options="cross_attention=true," + NO_MATCH),

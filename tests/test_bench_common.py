@@ -64,6 +64,7 @@ def test_made_with_a_distill_config():
     assert not common.made_with(config, {**ran, "student": "cnn"})
     assert not common.made_with(config, {**ran, "pairs": True, "augment": 2, "student": "bilstm"})
     assert not common.made_with(config, {**ran, "steps": 11})
+    assert common.made_with(config, {**ran, "cache_dir": "elsewhere"})  # the same labels from another cache
     # a method's own options count for that method only: a default changed there leaves other methods' runs standing
     older = {**ran, "embedding_guess": {**dataclasses.asdict(config.embedding_guess), "word_prior": "uniform"}}
     assert common.made_with(config, older)

@@ -146,7 +146,7 @@ def test_near_copies_and_parts():
         assert span in sentence and 4 <= len(span.split()) <= 16
 
 
-def test_the_ood_pair_set_is_balanced_over_the_teachers_classes(tmp_path, rule_teacher, ood_file):
+def test_the_ood_pair_set_is_balanced_over_the_teachers_classes_within_each_kind(tmp_path, rule_teacher, ood_file):
     out = tmp_path / "pairs"
     task_pairs = write_tsv(tmp_path / "task.tsv", [("good fun movie", "good movie", 1), ("a cat ran", "a dog", 0)],
                            ("sentence1", "sentence2", "label"))
@@ -157,17 +157,23 @@ def test_the_ood_pair_set_is_balanced_over_the_teachers_classes(tmp_path, rule_t
     assert code == 0
     run = json.loads((out / "run.json").read_text())
     assert run["student"] == "pair-bilstm"  # chosen for a pair teacher
-    before, after = run["transfer_info"]["classes_before"], run["transfer_info"]["classes_after"]
-    # as even as the pool allows: the scarcer class gets half the set, or all the pool has of it
-    scarce = min(before, key=before.get)
-    assert sum(after.values()) == 40 and after[scarce] == min(before[scarce], 20), (before, after)
+    info = run["transfer_info"]
+    # each kind keeps its share of the pool and is as even as it allows: each class gets half the kind's share,
+    # or all the kind has of it
+    for kind, counts in info["classes_by_kind"].items():
+        before, after = counts["before"], counts["after"]
+        share = sum(after.values())
+        assert share - 1 <= 40 * sum(before.values()) / info["pool"] <= share + 1, (kind, counts)
+        assert all(after[c] == before[c] or after[c] >= share // 2 for c in before), (kind, counts)
+    assert sum(info["classes_after"].values()) == 40
     # the report sets the transfer pairs beside the task's own: here a copy of a sentence beside itself
     profile = run["pair_profile"]
     assert set(profile) == {"transfer", "eval"} and profile["transfer"]["pairs"] == 40
     assert profile["eval"] == {"pairs": 2, "words_first": 3.0, "words_second": 2.0, "second_words_in_first": 75.0,
                                "teacher_classes": profile["eval"]["teacher_classes"]}
     assert sum(profile["transfer"]["teacher_classes"].values()) == pytest.approx(100, abs=0.2)
-    assert "What the pairs looked like" in (out / "README.md").read_text()
+    readme = (out / "README.md").read_text()
+    assert "What the pairs looked like" in readme and "The teacher's classes by how the pairs were made" in readme
 
 
 def test_pair_variants_change_one_side_or_swap_the_two():

@@ -32,6 +32,16 @@ def test_balanced_selection_never_exceeds_the_pool():
     assert sorted(balanced_selection(logits, 100, seed=1).tolist()) == [0, 1, 2, 3]
 
 
+def test_balanced_selection_by_group_balances_each_group_at_its_share_of_the_pool():
+    # group "p": 60 inputs, 40 of class 0; group "s": 40 inputs, 30 of class 1. One balance over the pool would
+    # leave class 0 mostly "p" and class 1 mostly "s", so the group alone would tell the class.
+    logits = logits_for([0] * 40 + [1] * 20 + [1] * 30 + [0] * 10)
+    groups = np.array(["p"] * 60 + ["s"] * 40)
+    chosen = balanced_selection(logits, 40, seed=0, groups=groups)
+    assert class_histogram(logits[chosen][groups[chosen] == "p"], ["a", "b"]) == {"a": 12, "b": 12}
+    assert class_histogram(logits[chosen][groups[chosen] == "s"], ["a", "b"]) == {"a": 8, "b": 8}
+
+
 def test_split_sentences_handles_wikitext_paragraphs():
     line = "The tower is 30 @-@ metres tall . It was built in 1 @,@ 900 . Why ? Nobody knows ."
     assert split_sentences(line, max_words=10) == ["The tower is 30-metres tall .", "It was built in 1,900 .", "Why ?",

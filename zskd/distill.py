@@ -112,6 +112,8 @@ class DistillConfig(TeacherOptions):
                                                   "span), near-copy (words dropped, replaced, swapped), question (a "
                                                   "yes/no or wh- question in its words)")
     balance: bool = option(True, "ood: balance the teacher's predicted classes")
+    balance_by_kind: bool = option(True, "ood, pairs: balance the classes within each pair kind, so that how a pair "
+                                         "was made does not tell the student the teacher's class")
     rare_class_variants: int = option(16, "ood, single sentences: for each rare class (see --rare-class-fraction), up "
                                           "to this many variants of each input the teacher gives it, labelled and "
                                           "added to the pool before balancing (0: none)")

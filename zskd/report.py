@@ -83,6 +83,11 @@ def model_card(report: dict) -> str:
                                  [[who, p["pairs"], p["words_first"], p["words_second"], p["second_words_in_first"],
                                    ", ".join(f"{k} {v}" for k, v in p["teacher_classes"].items())]
                                   for who, p in profiles.items() if p["pairs"]])]
+    by_kind = report.get("transfer_info", {}).get("classes_by_kind")
+    if by_kind:
+        lines += ["", "The teacher's classes by how the pairs were made (kept / labelled): " + "; ".join(
+            f"{kind} " + ", ".join(f"{c} {counts['after'][c]}/{counts['before'][c]}" for c in counts["before"])
+            for kind, counts in by_kind.items()) + "."]
     lines += [
         "",
         f"Made in {report['total_seconds']:.0f} s on {report['machine']} "

@@ -29,10 +29,27 @@ def class_histogram(logits: np.ndarray, label_names: list[str]) -> dict[str, int
     return {name: int(c) for name, c in zip(label_names, counts)}
 
 
-def balanced_selection(logits: np.ndarray, size: int, seed: int) -> np.ndarray:
+def balanced_selection(logits: np.ndarray, size: int, seed: int, groups: np.ndarray | None = None) -> np.ndarray:
     """Indices of at most `size` inputs, as even as possible across the teacher's predicted classes: each class
-    gets an equal share, a class with too few inputs gives its unused share to the others. Random within a class."""
+    gets an equal share, a class with too few inputs gives its unused share to the others. Random within a class.
+
+    With `groups` (one value per input, e.g. the kind of rule that made a pair), each group keeps its share of the
+    pool and is balanced on its own, so that how an input was made does not tell the student the teacher's class."""
+    if groups is None:
+        return _balanced_within(logits, size, np.random.default_rng(seed))
     rng = np.random.default_rng(seed)
+    _, group_of, group_sizes = np.unique(groups, return_inverse=True, return_counts=True)
+    exact = min(size, len(group_of)) * group_sizes / len(group_of)
+    shares = np.floor(exact).astype(int)
+    shares[np.argsort(shares - exact)[: min(size, len(group_of)) - shares.sum()]] += 1  # largest remainders
+    chosen = []
+    for g, share in enumerate(shares):
+        members = np.flatnonzero(group_of == g)
+        chosen.append(members[_balanced_within(logits[members], share, rng)])
+    return np.sort(np.concatenate(chosen)) if chosen else np.array([], dtype=int)
+
+
+def _balanced_within(logits: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
     predicted = logits.argmax(-1)
     pools = [rng.permutation(np.flatnonzero(predicted == k)) for k in range(logits.shape[1])]
     quota = {k: 0 for k in range(len(pools))}

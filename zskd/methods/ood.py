@@ -22,7 +22,7 @@ from zskd.data import DataError, read_unlabelled
 from zskd.labelling import label_with_teacher
 from zskd.methods.base import Method
 from zskd.methods.common import TransferSet, balanced_selection, class_histogram, word_count
-from zskd.methods.pairs import make_pairs, near_copy, part, question, wh_question
+from zskd.methods.pairs import make_pairs, near_copy, pair_kind, part, question, wh_question
 from zskd.resources import ResourceError, find_data_root
 
 log = logging.getLogger(__name__)
@@ -183,21 +183,29 @@ def ood_transfer_set(config, teacher, near: list[str] | None = None) -> Transfer
     if config.pairs:
         kinds = tuple(config.pair_kinds.split(","))
         inputs = make_pairs(sentences, rng, corpus_words(sentences), config.min_words, kinds, corpus)
+        made_as = np.array([pair_kind(i, kinds) for i in range(len(inputs))])
         info["pair_kinds"] = list(kinds)
     else:
         inputs = list(sentences)
-    inputs = [inputs[i] for i in rng.permutation(len(inputs))]
+        made_as = np.full(len(inputs), "sentence")
+    order = rng.permutation(len(inputs))
     pool_size = min(len(inputs), config.transfer_size * (config.pool_factor if config.balance else 1))
-    inputs = inputs[:pool_size]
+    inputs, made_as = [inputs[i] for i in order[:pool_size]], made_as[order[:pool_size]]
     info["pool"] = len(inputs)
     if config.balance:
         logits, _ = label_with_teacher(teacher, inputs, config.cache_dir)
         info["classes_before"] = class_histogram(logits, teacher.label_names)
         if config.rare_class_variants and not config.pairs:
             inputs, logits, info["rare_class_variants"] = grow_rare_classes(inputs, logits, config, teacher, rng)
-        chosen = balanced_selection(logits, config.transfer_size, config.seed)
+        by_kind = made_as if config.pairs and config.balance_by_kind else None
+        chosen = balanced_selection(logits, config.transfer_size, config.seed, by_kind)
         inputs = [inputs[i] for i in chosen]
         info["classes_after"] = class_histogram(logits[chosen], teacher.label_names)
+        if config.pairs:
+            info["classes_by_kind"] = {
+                kind: {"before": class_histogram(logits[made_as == kind], teacher.label_names),
+                       "after": class_histogram(logits[chosen][made_as[chosen] == kind], teacher.label_names)}
+                for kind in dict.fromkeys(kinds)}
         log.info("teacher classes before balancing %s, after %s", info["classes_before"], info["classes_after"])
     mean_words = float(np.mean([word_count(x) for x in inputs])) if inputs else 0.0
     kind = "sentence pairs" if config.pairs else "sentences"

@@ -242,17 +242,22 @@ SENTENCE_PAIR_KINDS = PAIR_KINDS[:7]  # two sentences of about one length: the d
 DEFAULT_PAIR_KINDS = tuple(k for kind in SENTENCE_PAIR_KINDS for k in (kind, "passage"))
 
 
+def pair_kind(i: int, kinds: tuple[str, ...]) -> str:
+    """The kind of the `i`-th pair `make_pairs` writes."""
+    return kinds[i % len(kinds)]
+
+
 def make_pairs(sentences: list[str], rng: np.random.Generator, vocabulary: list[str], min_words: int,
                kinds: tuple[str, ...] = DEFAULT_PAIR_KINDS, corpus: list[str] | None = None) -> list[tuple[str, str]]:
     """One pair per sentence, (sentence, second), the `kinds` in turn (`passage`: (passage from the sentence on,
     claim)); `similar` partners come from `corpus` (default: `sentences`; give the corpus before augmentation, or a
     sentence finds its own variants)."""
     names = sorted({w for w in vocabulary if w[:1].isupper()})
-    asked = [i for i in range(len(sentences)) if kinds[i % len(kinds)] == "similar"]
+    asked = [i for i in range(len(sentences)) if pair_kind(i, kinds) == "similar"]
     similar = dict(zip(asked, similar_sentences([sentences[i] for i in asked], corpus or sentences))) if asked else {}
     pairs = []
     for i, sentence in enumerate(sentences):
-        kind = kinds[i % len(kinds)]
+        kind = pair_kind(i, kinds)
         if kind == "passage":
             pairs.append(passage_and_claim(sentences, i, rng, min_words))
             continue
