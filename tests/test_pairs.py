@@ -12,6 +12,7 @@ from zskd.methods.pairs import (
     PAIR_VARIANTS,
     SENTENCE_PAIR_KINDS,
     changed_detail,
+    gapped_span,
     make_pairs,
     near_copy,
     negated,
@@ -50,13 +51,24 @@ def test_each_kind_of_second_sentence_is_what_it_promises():
     assert b == f"Was the film number {i} long and the plot was thin ?"
 
 
+def test_a_gapped_span_leaves_out_one_run_of_words_inside_a_span():
+    sentence = " ".join(f"w{i}" for i in range(30))
+    rng = np.random.default_rng(0)
+    for _ in range(100):
+        words = gapped_span(sentence, rng, min_words=4).split()
+        indices = [int(w[1:]) for w in words]
+        jumps = [b - a for a, b in zip(indices, indices[1:])]
+        assert len(words) >= 4 and sorted(jumps)[:-1] == [1] * (len(jumps) - 1) and 3 <= max(jumps) <= 9
+    assert gapped_span("too short here", rng, min_words=4) == "too short here"
+
+
 def test_passages_are_whole_neighbouring_sentences_and_claims_are_short():
     sentences = [f"Sentence {i} says that the river rose by {i} metres overnight ." for i in range(30)]  # 12 words
     rng = np.random.default_rng(0)
     seen = set()
-    for _ in range(200):
+    for _ in range(300):
         i = int(rng.integers(len(sentences)))
-        passage, claim = passage_and_claim(sentences, i, rng, min_words=3)
+        passage, claim = passage_and_claim(sentences, i, rng, min_words=3, vocabulary=["x"])
         taken = [sentences[(i + k) % len(sentences)] for k in range(len(passage.split()) // 12)]
         assert passage == " ".join(taken) and 1 <= len(taken) <= 3 and len(passage.split()) <= 60
         words = claim.split()
@@ -67,10 +79,12 @@ def test_passages_are_whole_neighbouring_sentences_and_claims_are_short():
             seen.add("negated")
         elif any(claim in s for s in sentences):
             seen.add("unrelated span")
+        elif set(words) <= set(passage.split()) | {"x"}:
+            seen.add("gapped or reworded")
         else:
             seen.add("half replaced")
             assert 4 <= len(words) <= 12 and len(set(words) & set(passage.split())) > 0
-    assert seen == {"entailed span", "negated", "unrelated span", "half replaced"}
+    assert seen == {"entailed span", "negated", "unrelated span", "gapped or reworded", "half replaced"}
     pairs = make_pairs(sentences, np.random.default_rng(0), ["x"], min_words=3, kinds=("passage", "part"))
     assert pairs[0][0].startswith(sentences[0]) and pairs[1][0] == sentences[1]
     by_default = make_pairs(sentences, np.random.default_rng(0), ["x"], min_words=3)  # every other pair a passage

@@ -20,8 +20,9 @@ transfer set is balanced over the classes it predicts, so a kind that lands in o
                                                                 option, off by default
     passage     first the sentence and the ones after it (25-   the shape of entailment and reading tasks (a
                 60 words), second a claim of 4-12 words: a span premise of ~40 words, a hypothesis of ~8, as in
-                of one of them, negated, half replaced, or a    RTE), where the other kinds pair two sentences
-                span of an unrelated sentence                   of one length; every other pair by default
+                of one of them, with a run of words left out,   RTE), where the other kinds pair two sentences
+                reworded as a near copy, negated, half          of one length; every other pair by default
+                replaced, or a span of an unrelated sentence
 
 By default the first seven kinds are taken in turn, each followed by a `passage`: half the pairs two sentences of
 about one length (paraphrase tasks), half a passage and a short claim (entailment tasks).
@@ -173,11 +174,13 @@ def part(sentence: str, rng: np.random.Generator, min_words: int) -> str:
     return " ".join(words[start : start + length])
 
 
-def passage_and_claim(sentences: list[str], i: int, rng: np.random.Generator, min_words: int) -> tuple[str, str]:
+def passage_and_claim(sentences: list[str], i: int, rng: np.random.Generator, min_words: int,
+                      vocabulary: list[str]) -> tuple[str, str]:
     """A passage from sentence `i` on (whole sentences, up to a length drawn from 25-60 words, at most 3 sentences,
     wrapping at the end of the list) and a short claim about it: a span of 4-12 words of one of its sentences, as
-    it is (entailed), negated (contradicted) or with part of it replaced by another sentence's words, or else a span
-    of an unrelated sentence (neither)."""
+    it is or with a run of words inside it left out (entailed), reworded as a near copy (mostly entailed),
+    negated (contradicted) or with part of it replaced by another sentence's words, or else a span of an unrelated
+    sentence (neither)."""
     budget, taken, words = int(rng.integers(25, 61)), [], 0
     for k in range(3):
         sentence = sentences[(i + k) % len(sentences)]
@@ -186,14 +189,19 @@ def passage_and_claim(sentences: list[str], i: int, rng: np.random.Generator, mi
         taken.append(sentence)
         words += len(sentence.split())
     other = sentences[int(rng.integers(len(sentences)))]
-    claim_kind = int(rng.integers(4))
+    claim_kind = int(rng.integers(6))
     if claim_kind == 3:
         return " ".join(taken), short_span(other, rng, min_words)
-    claim = short_span(taken[int(rng.integers(len(taken)))], rng, min_words)
+    source = taken[int(rng.integers(len(taken)))]
+    if claim_kind == 4:
+        return " ".join(taken), gapped_span(source, rng, min_words)
+    claim = short_span(source, rng, min_words)
     if claim_kind == 1:
         claim = negated(claim)
     elif claim_kind == 2:
         claim = spliced(claim, other, rng)
+    elif claim_kind == 5:
+        claim = near_copy(claim, rng, vocabulary)
     return " ".join(taken), claim
 
 
@@ -204,6 +212,20 @@ def short_span(sentence: str, rng: np.random.Generator, min_words: int) -> str:
     length = min(len(words), max(min_words, int(rng.integers(4, 13))))
     start = 0 if rng.random() < 0.5 else int(rng.integers(0, len(words) - length + 1))
     return " ".join(words[start : start + length])
+
+
+def gapped_span(sentence: str, rng: np.random.Generator, min_words: int) -> str:
+    """A span of `sentence` with a run of 2-8 words inside it left out, at least `min_words` kept ("A, who did B,
+    said C" -> "A said C"): a claim whose words all come from one sentence, but not as one piece."""
+    words, least = sentence.split(), max(min_words, 2)
+    if len(words) < least + 3:
+        return short_span(sentence, rng, min_words)
+    length = int(rng.integers(least + 3, min(len(words), 20) + 1))
+    start = 0 if rng.random() < 0.5 else int(rng.integers(0, len(words) - length + 1))
+    span = words[start : start + length]
+    gap = int(rng.integers(2, min(8, length - least) + 1))
+    at = int(rng.integers(1, length - gap))  # the first and last words stay
+    return " ".join(span[:at] + span[at + gap :])
 
 
 def similar_sentences(queries: list[str], corpus: list[str], max_df: int = 200,
@@ -259,7 +281,7 @@ def make_pairs(sentences: list[str], rng: np.random.Generator, vocabulary: list[
     for i, sentence in enumerate(sentences):
         kind = pair_kind(i, kinds)
         if kind == "passage":
-            pairs.append(passage_and_claim(sentences, i, rng, min_words))
+            pairs.append(passage_and_claim(sentences, i, rng, min_words, vocabulary))
             continue
         if kind == "neighbour":
             second = sentences[(i + 1) % len(sentences)]
