@@ -1,6 +1,7 @@
 """Sentence pairs made from single sentences, by rules, for teachers that read pairs (paraphrase, entailment,
 question answering). Each kind aims at a relation such teachers separate; the teacher labels every pair, and the
-transfer set is balanced over the classes it predicts, so a kind that lands in one class costs nothing but pool.
+transfer set is balanced over the classes it predicts within each kind (`ood`'s `--balance-by-kind`), as far as the
+kind has both; a kind that lands in one class keeps its share of the set in that class.
 
     neighbour   the next sentence of the corpus                 related, rarely the same meaning
     unrelated   a random sentence                               unrelated
