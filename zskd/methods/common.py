@@ -35,13 +35,14 @@ def balanced_selection(logits: np.ndarray, size: int, seed: int, groups: np.ndar
 
     With `groups` (one value per input, e.g. the kind of rule that made a pair), each group keeps its share of the
     pool and is balanced on its own, so that how an input was made does not tell the student the teacher's class."""
-    if groups is None:
-        return _balanced_within(logits, size, np.random.default_rng(seed))
     rng = np.random.default_rng(seed)
+    if groups is None:
+        return _balanced_within(logits, size, rng)
     _, group_of, group_sizes = np.unique(groups, return_inverse=True, return_counts=True)
-    exact = min(size, len(group_of)) * group_sizes / len(group_of)
+    total = min(size, len(group_of))
+    exact = total * group_sizes / len(group_of)
     shares = np.floor(exact).astype(int)
-    shares[np.argsort(shares - exact)[: min(size, len(group_of)) - shares.sum()]] += 1  # largest remainders
+    shares[np.argsort(shares - exact)[: total - shares.sum()]] += 1  # largest remainders
     chosen = []
     for g, share in enumerate(shares):
         members = np.flatnonzero(group_of == g)

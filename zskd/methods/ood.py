@@ -183,22 +183,21 @@ def ood_transfer_set(config, teacher, near: list[str] | None = None) -> Transfer
     if config.pairs:
         kinds = tuple(config.pair_kinds.split(","))
         inputs = make_pairs(sentences, rng, corpus_words(sentences), config.min_words, kinds, corpus)
-        made_as = np.array([pair_kind(i, kinds) for i in range(len(inputs))])
         info["pair_kinds"] = list(kinds)
     else:
         inputs = list(sentences)
-        made_as = np.full(len(inputs), "sentence")
-    order = rng.permutation(len(inputs))
     pool_size = min(len(inputs), config.transfer_size * (config.pool_factor if config.balance else 1))
-    inputs, made_as = [inputs[i] for i in order[:pool_size]], made_as[order[:pool_size]]
+    order = rng.permutation(len(inputs))[:pool_size]
+    inputs = [inputs[i] for i in order]
     info["pool"] = len(inputs)
     if config.balance:
         logits, _ = label_with_teacher(teacher, inputs, config.cache_dir)
         info["classes_before"] = class_histogram(logits, teacher.label_names)
         if config.rare_class_variants and not config.pairs:
             inputs, logits, info["rare_class_variants"] = grow_rare_classes(inputs, logits, config, teacher, rng)
-        by_kind = made_as if config.pairs and config.balance_by_kind else None
-        chosen = balanced_selection(logits, config.transfer_size, config.seed, by_kind)
+        made_as = np.array([pair_kind(i, kinds) for i in order]) if config.pairs else None
+        chosen = balanced_selection(logits, config.transfer_size, config.seed,
+                                    made_as if config.balance_by_kind else None)
         inputs = [inputs[i] for i in chosen]
         info["classes_after"] = class_histogram(logits[chosen], teacher.label_names)
         if config.pairs:
