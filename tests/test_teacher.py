@@ -1,4 +1,3 @@
-import time
 
 import numpy as np
 import pytest
@@ -6,7 +5,7 @@ import torch
 
 import zskd.teacher as teacher_module
 from zskd.resources import ResourceError
-from zskd.teacher import Teacher
+from zskd.teacher import Teacher, cpu_bf16_pays
 
 
 def reference_logits(teacher, inputs):
@@ -75,14 +74,25 @@ def test_bf16_labelling_stays_close_and_has_its_own_cache_key(tiny_model):
     assert fast.fingerprint() != exact.fingerprint()
 
 
-@pytest.mark.parametrize("bf16_seconds, expected", [(0.001, True), (0.05, False)])
-def test_default_precision_is_bf16_only_where_it_measures_faster(tiny_model, monkeypatch, bf16_seconds, expected):
-    monkeypatch.setattr(teacher_module, "bf16_supported", lambda: True)
-    def timed_forward(self, ids, segments):  # float32 takes 25 ms; bf16 `bf16_seconds` (not this CPU's own speed)
-        time.sleep(bf16_seconds if self.bf16 else 0.025)
+AMD = "vendor_id\t: AuthenticAMD\nflags\t\t: fpu sse avx512f avx512_bf16\n"
+INTEL_NO_AMX = "vendor_id\t: GenuineIntel\nflags\t\t: fpu sse avx512f avx512_bf16\n"
+INTEL_AMX = "vendor_id\t: GenuineIntel\nflags\t\t: fpu avx512_bf16 amx_bf16 amx_tile\n"
 
-    monkeypatch.setattr(Teacher, "_forward", timed_forward)
-    assert Teacher.from_pretrained(tiny_model).bf16 is expected
-    assert Teacher.from_pretrained(tiny_model, bf16=False).bf16 is False  # asked for: no timing decides
-    monkeypatch.setattr(teacher_module, "bf16_supported", lambda: False)
+
+@pytest.mark.parametrize("cpuinfo, expected", [(AMD, True), (INTEL_NO_AMX, False), (INTEL_AMX, True),
+                                               ("vendor_id\t: AuthenticAMD\nflags\t\t: fpu avx2\n", False)])
+def test_bf16_pays_on_amx_and_on_amd_with_native_bf16_only(cpuinfo, expected):
+    assert cpu_bf16_pays(cpuinfo) is expected
+
+
+def test_default_precision_follows_the_hardware_not_a_timing(tiny_model, monkeypatch):
+    monkeypatch.setattr(teacher_module, "bf16_supported", lambda: True)
+    monkeypatch.setattr(teacher_module, "cpu_bf16_pays", lambda: True)
+    monkeypatch.setattr(Teacher, "_forward", lambda *a: pytest.fail("the default precision must not be timed"))
+    assert Teacher.from_pretrained(tiny_model).bf16 is True
+    assert Teacher.from_pretrained(tiny_model, bf16=False).bf16 is False  # asked for
+    monkeypatch.setattr(teacher_module, "cpu_bf16_pays", lambda: False)
+    assert Teacher.from_pretrained(tiny_model).bf16 is False
+    monkeypatch.setattr(teacher_module, "cpu_bf16_pays", lambda: True)
+    monkeypatch.setattr(teacher_module, "bf16_supported", lambda: False)  # torch cannot use it
     assert Teacher.from_pretrained(tiny_model).bf16 is False

@@ -154,8 +154,8 @@ class DistillConfig(TeacherOptions):
     eval_every: int = option(500, "steps between evaluations")
     checkpoint_every: int = option(500, "steps between resumable checkpoints")
     max_length: int = option(128, "tokens per input")
-    teacher_bf16: bool | None = option(None, "label under bfloat16 autocast (default: where it measures clearly faster "
-                                             "than float32 on this CPU)")
+    teacher_bf16: bool | None = option(None, "label under bfloat16 autocast (default: on a CPU with AMX, or an AMD "
+                                             "with AVX512-BF16, where it is faster than float32)")
     teacher_runtime: str = option("torch", "what runs a local teacher to label: torch, onnx (ONNX Runtime; the graph "
                                            "exported once into <cache-dir>/onnx) or onnx-int8 (its int8 quantisation)")
     seed: int = option(0, "seed for everything: transfer set, initialisation, batches")

@@ -39,7 +39,8 @@ class LabelConfig:
                                      "else all of it)")
     chunk_size: int = option(4096, "inputs labelled between writes to the cache")
     max_length: int = option(128, "tokens per input")
-    teacher_bf16: bool | None = option(None, "label under bfloat16 autocast (default: where it measures faster)")
+    teacher_bf16: bool | None = option(None, "label under bfloat16 autocast (default: on a CPU with AMX, or an "
+                                             "AMD with AVX512-BF16)")
     teacher_runtime: str = option("torch", "torch, onnx (ONNX Runtime, exported once into <cache-dir>/onnx) or "
                                            "onnx-int8")
     trust_remote_code: bool = option(False, "allow custom teacher code (off: safer)")

@@ -8,7 +8,6 @@ gradients with respect to the input embeddings.
 from __future__ import annotations
 
 import hashlib
-import time
 from pathlib import Path
 from typing import Sequence
 
@@ -45,6 +44,20 @@ def bf16_supported() -> bool:
         return False
 
 
+def cpu_bf16_pays(cpuinfo: str | None = None) -> bool:
+    """Whether bfloat16 autocast labels faster than float32 on this CPU: where it has AMX tiles, or is an AMD with
+    AVX512-BF16 (an AMD EPYC labelled 2.0-2.4x faster); not on an Intel with AVX512-BF16 and no AMX (1.65x slower,
+    BENCHMARKS.md). Read from /proc/cpuinfo (`cpuinfo`: its text); False where that is not there."""
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text()
+        except OSError:
+            return False
+    flags = set(next((line.split(":", 1)[1].split() for line in cpuinfo.splitlines() if line.startswith("flags")),
+                     []))
+    return "amx_bf16" in flags or ("avx512_bf16" in flags and "AuthenticAMD" in cpuinfo)
+
+
 def usable_positions(config, tokenizer) -> int:
     """How many tokens the model can read: its position table, less RoBERTa's offset (its positions start after
     the padding index), and no more than the tokenizer's `model_max_length` where that is set."""
@@ -57,7 +70,7 @@ def usable_positions(config, tokenizer) -> int:
 
 class Teacher:
     """A classifier to distil from: batched float32 logits for texts or sentence pairs, and embedding access.
-    With `bf16` (default: on a GPU that supports it, or where it measures clearly faster on this CPU) labelling runs
+    With `bf16` (default: on a GPU that supports it, or on a CPU where it is known to pay) labelling runs
     under bfloat16 autocast; pass bf16=False for exact float32 computation. `device` moves the model first."""
 
     label_chunk_size = 4096  # inputs labelled between writes to the label cache
@@ -75,26 +88,13 @@ class Teacher:
         self.bf16 = self._bf16_pays() if bf16 is None else bf16
         self.inputs_labelled = 0  # how many inputs `logits` has run on: what the label cache saves
 
-    def _bf16_pays(self, margin: float = 0.8) -> bool:
-        """Whether to label under bfloat16 autocast: on CUDA where the GPU supports it; on a CPU where a timed dummy
-        batch beats float32 by a clear margin; elsewhere not. Native bf16 CPU instructions are not enough: an AMD
-        EPYC labelled 2.4x faster with them, an Intel Xeon with AVX512-BF16 and no AMX 1.65x slower (BENCHMARKS.md)."""
+    def _bf16_pays(self) -> bool:
+        """Whether to label under bfloat16 autocast: on CUDA where the GPU supports it; on a CPU whose bf16 is known
+        to pay (`cpu_bf16_pays`); elsewhere not. Decided from the hardware, never by timing, so that a run labels
+        in the same precision every time (labels, the label cache and so the student depend on it)."""
         if self.device.type == "cuda":
             return torch.cuda.is_bf16_supported()
-        if not bf16_supported() or self.device.type != "cpu":
-            return False
-        ids = [[min(1000, self.model.config.vocab_size - 1)] * min(32, self.max_length)] * 32
-
-        def fastest(bf16: bool) -> float:
-            self.bf16, times = bf16, []
-            for _ in range(4):  # the first call warms up
-                start = time.perf_counter()
-                self._forward(ids, None)
-                times.append(time.perf_counter() - start)
-            return min(times[1:])
-
-        with torch.inference_mode():
-            return fastest(True) < margin * fastest(False)
+        return self.device.type == "cpu" and bf16_supported() and cpu_bf16_pays()
 
     @classmethod
     def from_pretrained(cls, name_or_path: str | Path, trust_remote_code: bool = False, **kwargs) -> "Teacher":
