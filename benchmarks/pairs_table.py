@@ -62,8 +62,6 @@ VARIANTS = {
                                            student_options="word_match=true"),
     "pair-bilstm-match+half-passage+one-balance": dict(method="ood", student="pair-bilstm", pair_kinds=HALF_PASSAGE,
                                                        student_options="word_match=true", balance_by_kind=False),
-    "pair-bilstm-match+half-passage+even-kinds": dict(method="ood", student="pair-bilstm", pair_kinds=HALF_PASSAGE,
-                                                      student_options="word_match=true", even_kinds=True),
     "pair-bilstm+9-kinds": dict(method="ood", student="pair-bilstm", pair_kinds=NINE_KINDS, student_options=NO_MATCH),
     "pair-bilstm-cross+7-kinds": dict(method="ood", student="pair-bilstm", pair_kinds=SEVEN_KINDS,
                                       student_options="cross_attention=true," + NO_MATCH),
@@ -79,8 +77,6 @@ VARIANTS = {
     "indomain-pair-bilstm-match": dict(method="indomain", student="pair-bilstm", student_options="word_match=true"),
     "indomain-pair-bilstm-match-aug8": dict(method="indomain", student="pair-bilstm", augment=8,  # twice the variants
                                             student_options="word_match=true"),
-    "indomain-pair-bilstm-match-aug16": dict(method="indomain", student="pair-bilstm", augment=16,
-                                             student_options="word_match=true"),
     # the task's pairs alone, before session 19
     "indomain-pair-bilstm-plain": dict(method="indomain", student="pair-bilstm", augment=0, student_options=NO_MATCH),
     "indomain-pair-bilstm-weighted": dict(method="indomain", student="pair-bilstm", class_weighting=1.0,

@@ -42,20 +42,6 @@ def test_balanced_selection_by_group_balances_each_group_at_its_share_of_the_poo
     assert class_histogram(logits[chosen][groups[chosen] == "s"], ["a", "b"]) == {"a": 8, "b": 8}
 
 
-def test_even_groups_give_each_class_as_many_as_their_rarest_class_and_fill_the_rest_balanced():
-    # group "p": 30 of class 0, 20 of class 1; group "s": 48 of class 1, 2 of class 0 (the teacher's one-class
-    # kind). Evenly: "p" gives 20 + 20, "s" 2 + 2; the 16 left of 60 come balanced from the rest.
-    logits = logits_for([0] * 30 + [1] * 20 + [1] * 48 + [0] * 2)
-    groups = np.array(["p"] * 50 + ["s"] * 50)
-    chosen = balanced_selection(logits, 60, seed=0, groups=groups, even_groups=True)
-    assert len(set(chosen.tolist())) == 60
-    assert class_histogram(logits[chosen], ["a", "b"]) == {"a": 30, "b": 30}  # every class-0 input, 30 of class 1
-    assert class_histogram(logits[chosen][groups[chosen] == "p"], ["a", "b"]) == {"a": 28, "b": 20}
-    smaller = balanced_selection(logits, 22, seed=0, groups=groups, even_groups=True)  # 44 even pairs scaled by half
-    assert class_histogram(logits[smaller][groups[smaller] == "p"], ["a", "b"]) == {"a": 10, "b": 10}
-    assert class_histogram(logits[smaller][groups[smaller] == "s"], ["a", "b"]) == {"a": 1, "b": 1}
-
-
 def test_split_sentences_handles_wikitext_paragraphs():
     line = "The tower is 30 @-@ metres tall . It was built in 1 @,@ 900 . Why ? Nobody knows ."
     assert split_sentences(line, max_words=10) == ["The tower is 30-metres tall .", "It was built in 1,900 .", "Why ?",

@@ -114,9 +114,6 @@ class DistillConfig(TeacherOptions):
     balance: bool = option(True, "ood: balance the teacher's predicted classes")
     balance_by_kind: bool = option(True, "ood, pairs: balance the classes within each pair kind, so that how a pair "
                                          "was made does not tell the student the teacher's class")
-    even_kinds: bool = option(False, "ood, pairs, --balance-by-kind: each kind gives as many pairs of each class "
-                                     "as its rarest class has (a kind the teacher answers with one class gives few); "
-                                     "what is left of the set is filled balanced over the pool")
     rare_class_variants: int = option(16, "ood, single sentences: for each rare class (see --rare-class-fraction), up "
                                           "to this many variants of each input the teacher gives it, labelled and "
                                           "added to the pool before balancing (0: none)")

@@ -29,8 +29,7 @@ def class_histogram(logits: np.ndarray, label_names: list[str]) -> dict[str, int
     return {name: int(c) for name, c in zip(label_names, counts)}
 
 
-def balanced_selection(logits: np.ndarray, size: int, seed: int, groups: np.ndarray | None = None,
-                       even_groups: bool = False) -> np.ndarray:
+def balanced_selection(logits: np.ndarray, size: int, seed: int, groups: np.ndarray | None = None) -> np.ndarray:
     """Indices of at most `size` inputs, as even as possible across the teacher's predicted classes: each class
     gets an equal share, a class with too few inputs gives its unused share to the others. Random within a class.
 
@@ -39,8 +38,6 @@ def balanced_selection(logits: np.ndarray, size: int, seed: int, groups: np.ndar
     rng = np.random.default_rng(seed)
     if groups is None:
         return _balanced_within(logits, size, rng)
-    if even_groups:
-        return _even_within_groups(logits, size, groups, rng)
     _, group_of, group_sizes = np.unique(groups, return_inverse=True, return_counts=True)
     total = min(size, len(group_of))
     exact = total * group_sizes / len(group_of)
@@ -51,24 +48,6 @@ def balanced_selection(logits: np.ndarray, size: int, seed: int, groups: np.ndar
         members = np.flatnonzero(group_of == g)
         chosen.append(members[_balanced_within(logits[members], share, rng)])
     return np.sort(np.concatenate(chosen)) if chosen else np.array([], dtype=int)
-
-
-def _even_within_groups(logits: np.ndarray, size: int, groups: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Each group gives the same number of inputs of every class, as many as its rarest class has (scaled down
-    together to fit `size`): a group the teacher answers with one class gives little. The rest of `size`, if any,
-    is filled from what is left, balanced over the whole."""
-    predicted = logits.argmax(-1)
-    _, group_of = np.unique(groups, return_inverse=True)
-    cells = [[rng.permutation(np.flatnonzero((group_of == g) & (predicted == k))) for k in range(logits.shape[1])]
-             for g in range(group_of.max() + 1)]
-    per_class = np.array([min(len(c) for c in classes) for classes in cells])
-    total = per_class.sum() * logits.shape[1]
-    if total > size:
-        per_class = np.floor(per_class * size / total).astype(int)
-    chosen = np.concatenate([c[:n] for classes, n in zip(cells, per_class) for c in classes] + [np.array([], int)])
-    left = np.setdiff1d(np.arange(len(predicted)), chosen)
-    fill = left[_balanced_within(logits[left], min(size, len(predicted)) - len(chosen), rng)]
-    return np.sort(np.concatenate([chosen, fill]).astype(int))
 
 
 def _balanced_within(logits: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:

@@ -197,7 +197,7 @@ def ood_transfer_set(config, teacher, near: list[str] | None = None) -> Transfer
             inputs, logits, info["rare_class_variants"] = grow_rare_classes(inputs, logits, config, teacher, rng)
         made_as = np.array([pair_kind(i, kinds) for i in order]) if config.pairs else None
         chosen = balanced_selection(logits, config.transfer_size, config.seed,
-                                    made_as if config.balance_by_kind else None, config.even_kinds)
+                                    made_as if config.balance_by_kind else None)
         inputs = [inputs[i] for i in chosen]
         info["classes_after"] = class_histogram(logits[chosen], teacher.label_names)
         if config.pairs:
