@@ -77,6 +77,8 @@ VARIANTS = {
     "indomain-pair-bilstm-match": dict(method="indomain", student="pair-bilstm", student_options="word_match=true"),
     "indomain-pair-bilstm-match-aug8": dict(method="indomain", student="pair-bilstm", augment=8,  # twice the variants
                                             student_options="word_match=true"),
+    "indomain-pair-bilstm-match-aug16": dict(method="indomain", student="pair-bilstm", augment=16,
+                                             student_options="word_match=true"),
     # the task's pairs alone, before session 19
     "indomain-pair-bilstm-plain": dict(method="indomain", student="pair-bilstm", augment=0, student_options=NO_MATCH),
     "indomain-pair-bilstm-weighted": dict(method="indomain", student="pair-bilstm", class_weighting=1.0,

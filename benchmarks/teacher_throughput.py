@@ -73,7 +73,7 @@ def main() -> None:
     table = markdown_table(headers, rows)
     machine = machine_description()
     print(table)
-    print(f"\nmedian of {args.repeats} runs; bfloat16 is the default where it measures clearly faster "
+    print(f"\nmedian of {args.repeats} runs; bfloat16 is the default where the CPU is known to run it faster "
           f"(here: {default_bf16}); {machine}")
     results = {"benchmark": "teacher_throughput", "date": date.today().isoformat(), "machine": machine,
                "versions": versions(), "model": args.model, "repeats": args.repeats, "sentences": len(texts),
