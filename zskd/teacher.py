@@ -45,9 +45,10 @@ def bf16_supported() -> bool:
 
 
 def cpu_bf16_pays(cpuinfo: str | None = None) -> bool:
-    """Whether bfloat16 autocast labels faster than float32 on this CPU: where it has AMX tiles, or is an AMD with
-    AVX512-BF16 (an AMD EPYC labelled 2.0-2.4x faster); not on an Intel with AVX512-BF16 and no AMX (1.65x slower,
-    BENCHMARKS.md). Read from /proc/cpuinfo (`cpuinfo`: its text); False where that is not there."""
+    """Whether bfloat16 autocast labels faster than float32 on this CPU: where it has AMX tiles (made for it; not
+    measured here), or is an AMD with AVX512-BF16 (an AMD EPYC labelled 2.0-2.4x faster); not on an Intel with
+    AVX512-BF16 and no AMX (1.65x slower, BENCHMARKS.md). Read from /proc/cpuinfo (`cpuinfo`: its text); False where
+    that is not there."""
     if cpuinfo is None:
         try:
             cpuinfo = Path("/proc/cpuinfo").read_text()
