@@ -11,6 +11,15 @@ import torch
 
 torch.set_num_threads(1)  # tiny models: threads cost more than they give
 
+
+@pytest.fixture(autouse=True)
+def float32_labelling_by_default(monkeypatch):
+    """Teachers label in float32 unless a test asks: the same logits on every CPU, and tiny models only lose time
+    to bf16 autocast (the suite took 3x as long with it on an AMD EPYC)."""
+    import zskd.teacher
+
+    monkeypatch.setattr(zskd.teacher, "cpu_bf16_pays", lambda cpuinfo=None: False)
+
 WORDS = (
     "the a movie film was is good great fine bad awful boring fun loved hated it plot acting what who where when "
     "how why many city name of in and not very , . ? ! cat dog ran sat on mat".split()
