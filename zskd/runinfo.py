@@ -20,7 +20,8 @@ def versions() -> dict[str, str]:
 
 
 def machine_description() -> str:
-    """CPU model, core count and torch threads, e.g. for printing beside absolute timings."""
+    """CPU model, core count, torch threads and the GPU where torch sees one, e.g. for printing beside absolute
+    timings (a run on a GPU labels and trains there, so its times say nothing of the CPU)."""
     cpu = platform.processor() or platform.machine()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -29,7 +30,8 @@ def machine_description() -> str:
                 break
     except OSError:
         pass
-    return f"{cpu}, {os.cpu_count()} cores, torch threads {torch.get_num_threads()}, {platform.system()}"
+    gpu = f", GPU {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else ""
+    return f"{cpu}, {os.cpu_count()} cores, torch threads {torch.get_num_threads()}{gpu}, {platform.system()}"
 
 
 def peak_memory_mib() -> float:
