@@ -180,8 +180,8 @@ def passage_and_claim(sentences: list[str], i: int, rng: np.random.Generator, mi
     """A passage from sentence `i` on (whole sentences, up to a length drawn from 25-60 words, at most 3 sentences,
     wrapping at the end of the list) and a short claim about it: a span of 4-12 words of one of its sentences, as
     it is or with a run of words inside it left out (entailed), reworded as a near copy (mostly entailed),
-    negated (contradicted) or with part of it replaced by another sentence's words, or else a span of the sentence
-    after the passage (on its topic, not stated in it) or of an unrelated sentence (neither)."""
+    negated (contradicted) or with part of it replaced by another sentence's words, or else a span of an unrelated
+    sentence (neither)."""
     budget, taken, words = int(rng.integers(25, 61)), [], 0
     for k in range(3):
         sentence = sentences[(i + k) % len(sentences)]
@@ -190,11 +190,9 @@ def passage_and_claim(sentences: list[str], i: int, rng: np.random.Generator, mi
         taken.append(sentence)
         words += len(sentence.split())
     other = sentences[int(rng.integers(len(sentences)))]
-    claim_kind = int(rng.integers(7))
+    claim_kind = int(rng.integers(6))
     if claim_kind == 3:
         return " ".join(taken), short_span(other, rng, min_words)
-    if claim_kind == 6:
-        return " ".join(taken), short_span(sentences[(i + len(taken)) % len(sentences)], rng, min_words)
     source = taken[int(rng.integers(len(taken)))]
     if claim_kind == 4:
         return " ".join(taken), gapped_span(source, rng, min_words)
