@@ -77,6 +77,9 @@ VARIANTS = {
     "indomain-pair-bilstm-match": dict(method="indomain", student="pair-bilstm", student_options="word_match=true"),
     "indomain-pair-bilstm-match-aug8": dict(method="indomain", student="pair-bilstm", augment=8,  # twice the variants
                                             student_options="word_match=true"),
+    "indomain-pair-bilstm-match-aug8-857k": dict(method="indomain", student="pair-bilstm", augment=8,  # widths grown
+                                                 max_parameters=857_000,  # to the zero-shot student's size
+                                                 student_options="word_match=true"),
     "indomain-pair-bilstm-match-aug16": dict(method="indomain", student="pair-bilstm", augment=16,
                                              student_options="word_match=true"),
     # the task's pairs alone, before session 19
