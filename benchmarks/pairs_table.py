@@ -80,6 +80,8 @@ VARIANTS = {
     "indomain-pair-bilstm-match-aug8-857k": dict(method="indomain", student="pair-bilstm", augment=8,  # widths grown
                                                  max_parameters=857_000,  # to the zero-shot student's size
                                                  student_options="word_match=true"),
+    "indomain-pair-bilstm-match-aug8-cross": dict(method="indomain", student="pair-bilstm", augment=8,  # + ESIM
+                                                  student_options="word_match=true,cross_attention=true"),
     "indomain-pair-bilstm-match-aug16": dict(method="indomain", student="pair-bilstm", augment=16,
                                              student_options="word_match=true"),
     # the task's pairs alone, before session 19
