@@ -102,6 +102,12 @@ def corpus_words(sentences: list[str]) -> list[str]:
     return sorted({w for s in sentences[:5000] for w in s.split() if w.isalpha()})
 
 
+def frequent_words(sentences: list[str], count: int) -> list[str]:
+    """The `count` most frequent alphabetic words of `sentences`, lower-cased, most frequent first (ties in order of
+    first use)."""
+    return [w for w, _ in Counter(w.lower() for s in sentences for w in s.split() if w.isalpha()).most_common(count)]
+
+
 AUGMENTATIONS = ("part", "near-copy", "question")
 
 
@@ -180,6 +186,11 @@ def ood_transfer_set(config, teacher, near: list[str] | None = None) -> Transfer
     if config.augment:
         sentences = list(dict.fromkeys(sentences + augmented(sentences, config.augment, rng, config.min_words,
                                                                augment_kinds(config))))
+    if config.word_inputs and not config.pairs:
+        # what each word means to the teacher, alone: the sentences use most words too seldom to teach it
+        words = frequent_words(corpus, config.word_inputs)
+        sentences = list(dict.fromkeys(sentences + words))
+        info["word_inputs"] = len(words)
     if config.pairs:
         kinds = tuple(config.pair_kinds.split(","))
         inputs = make_pairs(sentences, rng, corpus_words(sentences), config.min_words, kinds, corpus)
