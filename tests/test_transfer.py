@@ -133,3 +133,24 @@ def test_rare_classes_grow_by_variants_of_their_inputs_before_balancing(tmp_path
     not_rare = ood_transfer_set(DistillConfig(**{**vars(config), "rare_class_variants": 8,
                                                  "rare_class_fraction": 0.02}), WordTeacher())
     assert not_rare.info["rare_class_variants"] == {} and not_rare.inputs == before.inputs
+
+
+def test_word_inputs_put_the_most_frequent_words_alone_in_the_pool(tmp_path):
+    from zskd.distill import DistillConfig
+    from zskd.methods.ood import ood_transfer_set
+
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("\n".join([f"the dog ran home on day {i}" for i in range(30)]
+                                + ["The cat sat on the mat", "a dog saw the cat"]) + "\n")
+    config = DistillConfig(out=str(tmp_path / "out"), ood=str(corpus), transfer_size=1000, augment=0, cache_dir=None,
+                           balance=False)
+    plain = ood_transfer_set(config, WordTeacher())
+    assert all(len(x.split()) >= 4 for x in plain.inputs) and "word_inputs" not in plain.info
+
+    with_words = ood_transfer_set(DistillConfig(**{**vars(config), "word_inputs": 5}), WordTeacher())
+    alone = [x for x in with_words.inputs if len(x.split()) == 1]
+    # by count, lower-cased: the 32, dog 31, on 31, then ran and home (30) before day (30, used later); never
+    # "cat" (2) or the digits
+    assert sorted(alone) == ["dog", "home", "on", "ran", "the"]
+    assert with_words.info["word_inputs"] == 5
+    assert set(plain.inputs) <= set(with_words.inputs) and len(with_words.inputs) == len(plain.inputs) + 5
