@@ -41,6 +41,7 @@ VARIANTS = {
     "questions": dict(augment_kinds="part,near-copy,question"),
     "rare-variants": dict(rare_class_variants=16),  # the default since session 25: variants of the rare classes' inputs
     "no-rare-variants": dict(rare_class_variants=0),  # the default before session 25
+    "ema": dict(ema_decay=0.999),  # the student kept is the moving average of its weights
     "words-20k": dict(word_inputs=20000),  # the corpora's 20,000 most frequent words, each alone, join the pool
     "generated-ood": generated_beside_ood,  # the task's register without its text
     # shapes at one size: the default student's at this budget (0.79M), spent differently

@@ -156,3 +156,26 @@ def test_class_weighting_changes_the_student_only_when_asked(tmp_path, tiny_dist
 def test_negative_class_weighting_is_refused(tiny_distill_config):
     with pytest.raises(ConfigError, match="--class-weighting"):
         distill(tiny_distill_config("bad", class_weighting=-1.0))
+
+
+def test_weight_average_is_the_student_kept_and_resumes_exactly(tmp_path, tiny_distill_config):
+    def last(name):
+        return load_file(tmp_path / name / "last" / "model.safetensors")
+
+    distill(tiny_distill_config("plain"))
+    distill(tiny_distill_config("no-memory", ema_decay=1e-9))  # an average that forgets at once: the weights
+    distill(tiny_distill_config("straight", ema_decay=0.5))
+    assert distill(tiny_distill_config("resumed", ema_decay=0.5), stop_after_steps=8) == (None, {})
+    distill(tiny_distill_config("resumed", ema_decay=0.5))
+    plain, no_memory, straight, resumed = (last(name) for name in ("plain", "no-memory", "straight", "resumed"))
+    for name in plain:
+        np.testing.assert_allclose(no_memory[name].numpy(), plain[name].numpy(), rtol=1e-5, atol=1e-6)
+        np.testing.assert_array_equal(straight[name].numpy(), resumed[name].numpy(), err_msg=name)
+    assert any(not np.allclose(straight[name].numpy(), plain[name].numpy()) for name in plain)
+    for part in ("", "last/"):  # the best and last students load and answer
+        assert load_student(tmp_path / "straight" / part).logits(["a good film"]).shape == (1, 2)
+
+
+def test_weight_average_decay_must_be_a_fraction(tiny_distill_config):
+    with pytest.raises(ConfigError, match="--ema-decay"):
+        distill(tiny_distill_config("bad", ema_decay=1.5))

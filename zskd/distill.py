@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm.auto import tqdm
 
 from zskd import losses
@@ -145,6 +146,8 @@ class DistillConfig(TeacherOptions):
                                        "worst at their last visit (by KL against the teacher; zskd/hard_rows.py)")
     class_weighting: float = option(0.0, "weigh each training row's loss by its teacher class's share of the transfer "
                                          "set to this power, negated: 0 off, 1 every class weighs the same in all")
+    ema_decay: float = option(0.0, "decay of an exponential moving average of the student's weights, updated every "
+                                   "step: the average is what is evaluated and kept as the best student (0: off)")
     hidden_weight: float = option(0.0, "weight of hidden-state MSE, for students that take hidden-state targets "
                                        "(transformer)")
     adversarial: AdversarialOptions = option(help="method adversarial (Rashid et al.): the generator that perturbs the "
@@ -271,7 +274,7 @@ def check_config(config: DistillConfig) -> Method:
                                     "pool_factor": 1, "augment": 0, "rare_class_variants": 0, "max_vocab": 0,
                                     "word_inputs": 0, "max_parameters": 0, "kl_weight": 0, "mse_weight": 0,
                                     "hidden_weight": 0, "few_shot_weight": 0, "class_weighting": 0, "weight_decay": 0},
-                  positive=("temperature", "lr"), fractions=("warmup_ratio", "hard_fraction"))
+                  positive=("temperature", "lr"), fractions=("warmup_ratio", "hard_fraction", "ema_decay"))
     if config.method not in METHODS:
         raise DataError(f"unknown method {config.method!r}: choose one of {', '.join(METHODS)}")
     if config.student is not None and config.student not in STUDENTS:
@@ -404,15 +407,19 @@ def train(config: DistillConfig, setup: Setup, objectives: list[Objective], targ
     again where the student last disagreed most: `HardRows`), KL at `temperature` plus logit MSE against the
     teacher's logits (`targets`, [N_train, K]), each row weighted by how rare its teacher class is with
     `class_weighting`, plus each objective's term; one AdamW step. Evaluates at step 0, every `eval_every` steps and
-    at the end, keeping the best student in `work/best`; checkpoints every `checkpoint_every` steps, resuming from
-    the latest. Returns (best held-out agreement, seconds this session), or
-    None when stopped after `stop_after_steps` or on a process other than the main one."""
+    at the end, keeping the best student in `work/best` (with `ema_decay`, the moving average of its weights is the
+    student evaluated, kept and left in `setup.student` at the end); checkpoints every `checkpoint_every` steps,
+    resuming from the latest. Returns (best held-out agreement, seconds this session), or None when stopped after
+    `stop_after_steps` or on a process other than the main one."""
     work, model = setup.work, setup.student
     student_ids, segments = model.from_teacher_ids(setup.teacher_ids), setup.segments
     lengths = [len(x) for x in student_ids]
     lr = config.lr or type(model).default_lr
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=config.weight_decay)
     state = load_checkpoint(work, model, optimizer)
+    average = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(config.ema_decay)) if config.ema_decay else None
+    if average is not None and "ema" in state["extra_state"]:
+        average.load_state_dict(state["extra_state"]["ema"])
     for objective in objectives:
         if objective.name in state["extra_state"]:
             objective.load_state_dict(state["extra_state"][objective.name])
@@ -428,6 +435,7 @@ def train(config: DistillConfig, setup: Setup, objectives: list[Objective], targ
     student, optimizer = accelerator.prepare(model, optimizer)
     device = accelerator.device
     objectives = [objective.to(device) for objective in objectives]
+    scored = model if average is None else average.to(device).module  # what is evaluated and kept
     hidden_states = any(objective.needs_hidden_states for objective in objectives)
 
     walked = config.batch_size - hard.count  # rows a batch takes from the epoch's walk over the transfer set
@@ -444,12 +452,12 @@ def train(config: DistillConfig, setup: Setup, objectives: list[Objective], targ
     def evaluate_and_keep_best(loss: float | None) -> None:
         nonlocal best
         record = {"step": step, "loss": loss, "lr": linear_warmup_decay(lr, step, config.steps, config.warmup_ratio),
-                  **evaluate(model), "seconds": round(time.time() - train_started, 1)}
+                  **evaluate(scored), "seconds": round(time.time() - train_started, 1)}
         append_jsonl(metrics_path, [record])
         log.info("step %d: %s", step, record)
         if record["heldout_agreement"] > best:
             best = record["heldout_agreement"]
-            model.save_pretrained(work / "best")
+            scored.save_pretrained(work / "best")
         student.train()
 
     if step == 0 and accelerator.is_main_process:
@@ -486,6 +494,8 @@ def train(config: DistillConfig, setup: Setup, objectives: list[Objective], targ
         accelerator.clip_grad_norm_(student.parameters(), 1.0)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
+        if average is not None:
+            average.update_parameters(model)
         step += 1
         progress.update(1)
         progress.set_postfix(loss=f"{loss.item():.4f}")
@@ -495,6 +505,7 @@ def train(config: DistillConfig, setup: Setup, objectives: list[Objective], targ
             save_checkpoint(work, step, model, optimizer, {"best_agreement": best,
                                                            "kept_token_ids_hash": _digest(setup.vocabulary)},
                             {name: saved for name, saved in [("hard_rows", hard.state_dict()),
+                                                             ("ema", average.state_dict() if average else {}),
                                                              *((o.name, o.state_dict()) for o in objectives)] if saved})
             sessions[-1].update(to_step=step, seconds=round(time.time() - train_started, 1))
             write_json(sessions_path, sessions)
@@ -502,6 +513,8 @@ def train(config: DistillConfig, setup: Setup, objectives: list[Objective], targ
                 progress.close()
                 return None
     progress.close()
+    if average is not None:  # the last student is the average's last state too
+        model.load_state_dict(average.module.state_dict())
     return (best, time.time() - train_started) if accelerator.is_main_process else None
 
 
