@@ -42,12 +42,14 @@ VARIANTS = {
     "rare-variants": dict(rare_class_variants=16),  # the default since session 25: variants of the rare classes' inputs
     "no-rare-variants": dict(rare_class_variants=0),  # the default before session 25
     "ema": dict(ema_decay=0.999),  # the student kept is the moving average of its weights
+    "attention": dict(student_options="attention_pooling=true"),  # a learned weighted sum in place of the mean
     "words-20k": dict(word_inputs=20000),  # the corpora's 20,000 most frequent words, each alone, join the pool
     "generated-ood": generated_beside_ood,  # the task's register without its text
     # shapes at one size: the default student's at this budget (0.79M), spent differently
     "size-790k": dict(max_parameters=790_000),
     "two-layers-790k": dict(max_parameters=790_000, student_options="num_layers=2"),
     "vocab-8k-790k": dict(max_parameters=790_000, max_vocab=8000),
+    "attention-790k": dict(max_parameters=790_000, student_options="attention_pooling=true"),
     # every transfer-set token kept, narrower embeddings, the rest of the budget spent on the LSTM's width
     "narrow-24-790k": dict(max_parameters=790_000, student_options="embedding_dim=24"),
     "narrow-16-790k": dict(max_parameters=790_000, student_options="embedding_dim=16"),

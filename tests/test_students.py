@@ -156,3 +156,29 @@ def test_distill_builds_the_student_the_budget_allows(tiny_distill_config):
     _, report = distill(tiny_distill_config("budget", student_options=None, max_parameters=3000))
     assert report["student_parameters"] <= 3000
     assert report["student_config"]["hidden_size"] != 96  # not the default shape
+
+
+def test_attention_pooling_weighs_only_real_positions_and_exports(tmp_path, teacher):
+    """`attention_pooling`: the batched (padded) path, the single-input path and the ONNX graph give the same
+    logits, so padding gets no weight; and the learned weights change the answer that the mean would give."""
+    from zskd.export import OnnxStudent, export_onnx
+
+    counts = {t: 1 for ids in teacher.encode(TEXTS[:3])["input_ids"] for t in ids}
+    kept = build_vocabulary(teacher.tokenizer, counts, max_vocab=None)
+    torch.manual_seed(0)
+    student = create_student("bilstm", teacher, kept, parse_student_options(
+        "bilstm", "embedding_dim=8,hidden_size=8,attention_pooling=true"))
+    with torch.no_grad():
+        for parameter in student.parameters():
+            parameter.add_(0.1 * torch.randn_like(parameter))
+        student.attention.weight.normal_(0, 10.0)  # weights far from uniform
+    batched = student.logits(TEXTS[:3], batch_size=3)
+    np.testing.assert_allclose(batched, np.concatenate([student.logits([t]) for t in TEXTS[:3]]), atol=1e-5)
+    student.save_pretrained(tmp_path)
+    assert load_student(tmp_path).config.attention_pooling
+    export_onnx(tmp_path)
+    np.testing.assert_allclose(OnnxStudent(tmp_path).logits(TEXTS[:3]), batched, atol=1e-4)
+    attention = student.attention
+    student.attention = None  # the same weights pooled by the mean
+    assert not np.allclose(student.logits(TEXTS[:3]), batched, atol=1e-3)
+    student.attention = attention

@@ -1,7 +1,8 @@
 """BiLSTM student (default): pruned WordPiece embeddings initialised by PCA of the teacher's, a bidirectional LSTM,
-mean+max pooling, and a small classifier. With the defaults and the ~23k tokens of the out-of-domain corpora,
-0.88M parameters: ~26x smaller than MiniLM-L6. Narrow embeddings over a full vocabulary beat wide ones over a
-pruned one (BENCHMARKS.md): unknown words cost more than embedding width."""
+mean+max pooling (`attention_pooling`: a learned weighted sum in place of the mean), and a small classifier. With
+the defaults and the ~23k tokens of the out-of-domain corpora, 0.88M parameters: ~26x smaller than MiniLM-L6.
+Narrow embeddings over a full vocabulary beat wide ones over a pruned one (BENCHMARKS.md): unknown words cost more
+than embedding width."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ class BiLSTMConfig:
     hidden_size: int = 96
     num_layers: int = 1
     dropout: float = 0.2
+    attention_pooling: bool = False  # a learned softmax over positions weighs the states, in place of their mean
 
 
 class BiLSTMStudent(Student):
@@ -39,6 +41,7 @@ class BiLSTMStudent(Student):
         self.dropout = nn.Dropout(config.dropout)
         self.lstm = nn.LSTM(config.embedding_dim, config.hidden_size, config.num_layers, batch_first=True,
                             bidirectional=True, dropout=config.dropout if config.num_layers > 1 else 0.0)
+        self.attention = nn.Linear(2 * config.hidden_size, 1) if config.attention_pooling else None
         self.classifier = nn.Sequential(
             nn.Linear(4 * config.hidden_size, config.hidden_size), nn.Tanh(), nn.Dropout(config.dropout),
             nn.Linear(config.hidden_size, config.num_labels),
@@ -52,23 +55,38 @@ class BiLSTMStudent(Student):
             embeds = embeds + self.segments(token_type_ids)
         if attention_mask is None or bool(attention_mask.all()):  # no padding: no packing, no masks
             states = self._lstm_unpadded(self.dropout(embeds))
-            return self.classifier(self.dropout(torch.cat([states.mean(1), states.max(1).values], dim=-1)))
+            return self.classifier(self.dropout(self._pool(states)))
         lengths = attention_mask.sum(1)
         packed = nn.utils.rnn.pack_padded_sequence(self.dropout(embeds), lengths.cpu(), batch_first=True,
                                                    enforce_sorted=False)
         states, _ = self.lstm(packed)
         states, _ = nn.utils.rnn.pad_packed_sequence(states, batch_first=True, total_length=embeds.shape[1])
-        mask = attention_mask.unsqueeze(-1).to(states.dtype)
-        mean = (states * mask).sum(1) / lengths.unsqueeze(-1).clamp_min(1)
-        maximum = states.masked_fill(mask == 0, -1e4).max(1).values
-        return self.classifier(self.dropout(torch.cat([mean, maximum], dim=-1)))
+        return self.classifier(self.dropout(self._pool(states, attention_mask)))
+
+    def _pool(self, states: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """[B, 4H] from [B, L, 2H] states: their mean (or attention-weighted sum) beside their maximum, over the
+        positions `attention_mask` keeps (all of them without one)."""
+        if attention_mask is None:
+            maximum = states.max(1).values
+        else:
+            keep = attention_mask.unsqueeze(-1).bool()
+            maximum = states.masked_fill(~keep, -1e4).max(1).values
+        if self.attention is not None:
+            # [B, L, 1]; a product and a sum, not a Linear call, which the ONNX export fixes to the example's length
+            scores = (states * self.attention.weight).sum(-1, keepdim=True) + self.attention.bias
+            if attention_mask is not None:
+                scores = scores.masked_fill(~keep, -1e4)
+            return torch.cat([(scores.softmax(1) * states).sum(1), maximum], dim=-1)
+        if attention_mask is None:
+            return torch.cat([states.mean(1), maximum], dim=-1)
+        mean = (states * keep).sum(1) / keep.sum(1).clamp_min(1)
+        return torch.cat([mean, maximum], dim=-1)
 
     def _forward_one(self, input_ids: torch.Tensor, token_type_ids: torch.Tensor) -> torch.Tensor:
         """`forward` (in eval mode) of one unpadded [1, L] input in functional calls: module calls cost 0.06 ms of
         a single review's 0.5 ms on a CPU (BENCHMARKS.md, latency). Tested equal to the batched path."""
         embeds = F.embedding(input_ids, self.word_embeddings.weight) + F.embedding(token_type_ids, self.segments.weight)
-        states = self._lstm_unpadded(embeds)
-        pooled = torch.cat([states.mean(1), states.max(1).values], dim=-1)
+        pooled = self._pool(self._lstm_unpadded(embeds))
         hidden, output = self.classifier[0], self.classifier[3]
         return F.linear(torch.tanh(F.linear(pooled, hidden.weight, hidden.bias)), output.weight, output.bias)
 
