@@ -41,7 +41,8 @@ VARIANTS = {
     "questions": dict(augment_kinds="part,near-copy,question"),
     "rare-variants": dict(rare_class_variants=16),  # the default since session 25: variants of the rare classes' inputs
     "no-rare-variants": dict(rare_class_variants=0),  # the default before session 25
-    "ema": dict(ema_decay=0.999),  # the student kept is the moving average of its weights
+    "ema": dict(ema_decay=0.999),  # the moving average of the weights is the student kept: the default at 10k steps
+    "no-ema": dict(ema_decay=0.0),  # the default before session 33: the student kept is its weights
     "attention": dict(student_options="attention_pooling=true"),  # a learned weighted sum in place of the mean
     "words-20k": dict(word_inputs=20000),  # the corpora's 20,000 most frequent words, each alone, join the pool
     "generated-ood": generated_beside_ood,  # the task's register without its text

@@ -62,6 +62,8 @@ VARIANTS = {
                                            student_options="word_match=true"),
     "pair-bilstm-match+half-passage+ema": dict(method="ood", student="pair-bilstm", pair_kinds=HALF_PASSAGE,
                                                student_options="word_match=true", ema_decay=0.999),
+    "pair-bilstm-match+half-passage+no-ema": dict(method="ood", student="pair-bilstm", pair_kinds=HALF_PASSAGE,
+                                                  student_options="word_match=true", ema_decay=0.0),  # before s33
     "pair-bilstm-match+half-passage+one-balance": dict(method="ood", student="pair-bilstm", pair_kinds=HALF_PASSAGE,
                                                        student_options="word_match=true", balance_by_kind=False),
     "pair-bilstm+9-kinds": dict(method="ood", student="pair-bilstm", pair_kinds=NINE_KINDS, student_options=NO_MATCH),

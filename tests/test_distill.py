@@ -10,7 +10,7 @@ from safetensors.torch import load_file
 from conftest import SENTIMENT, write_tsv
 from zskd.cli import main
 from zskd.config import ConfigError
-from zskd.distill import DistillConfig, distill
+from zskd.distill import DistillConfig, default_ema_decay, distill
 from zskd.evaluate import agreement, agreement_by_class
 from zskd.students import load_student
 from zskd.students.bilstm import BiLSTMConfig, BiLSTMStudent
@@ -28,6 +28,7 @@ def test_distill_through_the_cli_writes_a_complete_student(tmp_path, tiny_model,
     assert "student saved to" in printed and "% of teacher" in printed
     run = json.loads((out / "run.json").read_text())
     assert run["config"]["seed"] == 3 and run["method"] == "ood" and run["steps"] == 10
+    assert run["config"]["ema_decay"] == 0.0  # 10 steps: no average (the default spans the last tenth of a run)
     assert run["transfer_size"] == 60 and run["transfer_info"]["pool"] == 120
     assert sum(run["transfer_info"]["classes_after"].values()) == 60
     assert run["compression"] == round(run["teacher_parameters"] / run["student_parameters"], 1)
@@ -162,7 +163,7 @@ def test_weight_average_is_the_student_kept_and_resumes_exactly(tmp_path, tiny_d
     def last(name):
         return load_file(tmp_path / name / "last" / "model.safetensors")
 
-    distill(tiny_distill_config("plain"))
+    distill(tiny_distill_config("plain", ema_decay=0.0))
     distill(tiny_distill_config("no-memory", ema_decay=1e-9))  # an average that forgets at once: the weights
     distill(tiny_distill_config("straight", ema_decay=0.5))
     assert distill(tiny_distill_config("resumed", ema_decay=0.5), stop_after_steps=8) == (None, {})
@@ -174,6 +175,23 @@ def test_weight_average_is_the_student_kept_and_resumes_exactly(tmp_path, tiny_d
     assert any(not np.allclose(straight[name].numpy(), plain[name].numpy()) for name in plain)
     for part in ("", "last/"):  # the best and last students load and answer
         assert load_student(tmp_path / "straight" / part).logits(["a good film"]).shape == (1, 2)
+
+
+def test_weight_average_by_default_spans_the_last_tenth_of_a_short_run(tmp_path, tiny_distill_config):
+    """Unset, `--ema-decay` is min(0.999, 1 - 10 / steps), written resolved into run.json."""
+    distill(tiny_distill_config("default"))  # 12 steps
+    distill(tiny_distill_config("set", ema_decay=1 - 10 / 12))
+    assert json.loads((tmp_path / "default" / "run.json").read_text())["config"]["ema_decay"] == 1 - 10 / 12
+    default, given = (load_file(tmp_path / name / "last" / "model.safetensors") for name in ("default", "set"))
+    for name in default:
+        np.testing.assert_array_equal(default[name].numpy(), given[name].numpy(), err_msg=name)
+
+
+def test_weight_average_default_follows_the_run_length():
+    assert default_ema_decay(DistillConfig(steps=10_000)) == 0.999
+    assert default_ema_decay(DistillConfig(steps=40_000)) == 0.999
+    assert default_ema_decay(DistillConfig(steps=100)) == 1 - 10 / 100
+    assert default_ema_decay(DistillConfig(steps=5)) == 0.0
 
 
 def test_weight_average_decay_must_be_a_fraction(tiny_distill_config):

@@ -156,7 +156,7 @@ def check_numbers(config: Any, at_least: dict[str, float] = (), positive: tuple[
         require(name, value, value is None or (math.isfinite(value) and value > 0), "must be a positive number")
     for name in fractions:
         value = getattr(config, name)
-        require(name, value, 0.0 <= value < 1.0, "must be a fraction in [0, 1)")
+        require(name, value, value is None or 0.0 <= value < 1.0, "must be a fraction in [0, 1)")
     for field in dataclasses.fields(config):
         value = getattr(config, field.name)
         if isinstance(value, float):
