@@ -59,7 +59,7 @@ def eval_inputs(task: str, data_root: str | None) -> list:
 
 
 # Options whose default changed after they were added: a run made before they existed behaved as this value.
-BEFORE_THEY_EXISTED: dict[str, Any] = {"rare_class_variants": 0, "balance_by_kind": False}
+BEFORE_THEY_EXISTED: dict[str, Any] = {"rare_class_variants": 0, "balance_by_kind": False, "ema_decay": 0.0}
 # Options that do not change what a run makes: the same labels come from any cache
 NOT_THE_RECIPE = ("cache_dir",)
 
@@ -67,11 +67,11 @@ NOT_THE_RECIPE = ("cache_dir",)
 def made_with(config: Any, stored: dict[str, Any]) -> bool:
     """Whether `stored` (the config a finished run wrote) describes `config`: options added since the run was made
     count as their defaults (within an options group, such as `adversarial`, too); `pairs` left as None (the run
-    reads it off the teacher or the data) takes the stored value, and `student` and `augment` left as None must be
-    what the run would choose now for those pairs, so a run made under an older default is made again. A method's
+    reads it off the teacher or the data) takes the stored value, and `student`, `augment` and `ema_decay` left as
+    None must be what the run would choose now for those pairs and steps, so a run made under an older default is made again. A method's
     own options group (`adversarial` for `--method adversarial`) counts only for that method: a changed default
     there leaves other runs standing. Options in NOT_THE_RECIPE are not compared."""
-    from zskd.distill import DistillConfig, default_augment
+    from zskd.distill import DistillConfig, default_augment, default_ema_decay
     from zskd.methods import METHODS
     from zskd.students import default_student
 
@@ -87,6 +87,8 @@ def made_with(config: Any, stored: dict[str, Any]) -> bool:
             expected["student"] = default_student(bool(resolved.pairs))
         if config.augment is None:
             expected["augment"] = default_augment(resolved)
+        if config.ema_decay is None:
+            expected["ema_decay"] = default_ema_decay(resolved)
     unread = {m.options_group for name, m in METHODS.items() if m.options_group and name != expected.get("method")}
     unread |= set(NOT_THE_RECIPE)
     then = {k: v for k, v in then.items() if k not in unread}

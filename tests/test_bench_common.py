@@ -51,8 +51,13 @@ def test_made_with_a_distill_config():
 
     config = DistillConfig(teacher="t", out="o", steps=10)
     # as run.json holds it: what the run resolved written down
-    ran = {**json.loads(json.dumps(dataclasses.asdict(config))), "pairs": False, "augment": 4, "student": "bilstm"}
+    ran = {**json.loads(json.dumps(dataclasses.asdict(config))), "pairs": False, "augment": 4, "student": "bilstm",
+           "ema_decay": 0.0}  # 10 steps: no average
     assert common.made_with(config, ran)
+    # so must the moving average's decay: a 10,000-step run made before it was the default is made again
+    longer = dataclasses.replace(config, steps=10_000)
+    assert common.made_with(longer, {**ran, "steps": 10_000, "ema_decay": 0.999})
+    assert not common.made_with(longer, {**ran, "steps": 10_000, "ema_decay": 0.0})
     # augment left to the run must be today's default: an indomain run made with 8 variants, before 16, is made again
     indomain = dataclasses.replace(config, method="indomain")
     assert common.made_with(indomain, {**ran, "method": "indomain", "augment": 16})
@@ -71,7 +76,7 @@ def test_made_with_a_distill_config():
     guess = dataclasses.replace(config, method="embedding-guess")
     assert not common.made_with(guess, {**older, "method": "embedding-guess"})
     assert common.made_with(guess, {**dataclasses.asdict(guess), "pairs": False, "augment": 4, "student": "bilstm",
-                                    "adversarial": {"every": 99}})
+                                    "ema_decay": 0.0, "adversarial": {"every": 99}})
 
 
 def test_eval_splits_per_task():
