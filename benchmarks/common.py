@@ -68,9 +68,9 @@ def made_with(config: Any, stored: dict[str, Any]) -> bool:
     """Whether `stored` (the config a finished run wrote) describes `config`: options added since the run was made
     count as their defaults (within an options group, such as `adversarial`, too); `pairs` left as None (the run
     reads it off the teacher or the data) takes the stored value, and `student`, `augment` and `ema_decay` left as
-    None must be what the run would choose now for those pairs and steps, so a run made under an older default is made again. A method's
-    own options group (`adversarial` for `--method adversarial`) counts only for that method: a changed default
-    there leaves other runs standing. Options in NOT_THE_RECIPE are not compared."""
+    None must be what the run would choose now for those pairs and steps, so a run made under an older default is
+    made again. A method's own options group (`adversarial` for `--method adversarial`) counts only for that method:
+    a changed default there leaves other runs standing. Options in NOT_THE_RECIPE are not compared."""
     from zskd.distill import DistillConfig, default_augment, default_ema_decay
     from zskd.methods import METHODS
     from zskd.students import default_student
