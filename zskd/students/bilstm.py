@@ -66,21 +66,19 @@ class BiLSTMStudent(Student):
     def _pool(self, states: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
         """[B, 4H] from [B, L, 2H] states: their mean (or attention-weighted sum) beside their maximum, over the
         positions `attention_mask` keeps (all of them without one)."""
-        if attention_mask is None:
-            maximum = states.max(1).values
-        else:
-            keep = attention_mask.unsqueeze(-1).bool()
-            maximum = states.masked_fill(~keep, -1e4).max(1).values
+        keep = None if attention_mask is None else attention_mask.unsqueeze(-1).bool()  # [B, L, 1]
+        maximum = states.max(1).values if keep is None else states.masked_fill(~keep, -1e4).max(1).values
         if self.attention is not None:
-            # [B, L, 1]; a product and a sum, not a Linear call, which the ONNX export fixes to the example's length
-            scores = (states * self.attention.weight).sum(-1, keepdim=True) + self.attention.bias
-            if attention_mask is not None:
+            # a product and a sum, not a Linear call, which the ONNX export fixes to the example's length
+            scores = (states * self.attention.weight).sum(-1, keepdim=True) + self.attention.bias  # [B, L, 1]
+            if keep is not None:
                 scores = scores.masked_fill(~keep, -1e4)
-            return torch.cat([(scores.softmax(1) * states).sum(1), maximum], dim=-1)
-        if attention_mask is None:
-            return torch.cat([states.mean(1), maximum], dim=-1)
-        mean = (states * keep).sum(1) / keep.sum(1).clamp_min(1)
-        return torch.cat([mean, maximum], dim=-1)
+            first = (scores.softmax(1) * states).sum(1)
+        elif keep is None:
+            first = states.mean(1)
+        else:
+            first = (states * keep).sum(1) / keep.sum(1).clamp_min(1)
+        return torch.cat([first, maximum], dim=-1)
 
     def _forward_one(self, input_ids: torch.Tensor, token_type_ids: torch.Tensor) -> torch.Tensor:
         """`forward` (in eval mode) of one unpadded [1, L] input in functional calls: module calls cost 0.06 ms of
