@@ -71,9 +71,8 @@ def made_with(config: Any, stored: dict[str, Any]) -> bool:
     None must be what the run would choose now for those pairs and steps, so a run made under an older default is
     made again. A method's own options group (`adversarial` for `--method adversarial`) counts only for that method:
     a changed default there leaves other runs standing. Options in NOT_THE_RECIPE are not compared."""
-    from zskd.distill import DistillConfig, default_augment, default_ema_decay
+    from zskd.distill import DistillConfig, with_run_defaults
     from zskd.methods import METHODS
-    from zskd.students import default_student
 
     expected = dataclasses.asdict(config)
     defaults = dataclasses.asdict(type(config)())
@@ -82,13 +81,7 @@ def made_with(config: Any, stored: dict[str, Any]) -> bool:
     if "pairs" in expected and expected["pairs"] is None:
         expected["pairs"] = then.get("pairs")
     if isinstance(config, DistillConfig):
-        resolved = dataclasses.replace(config, pairs=expected["pairs"])
-        if config.student is None:
-            expected["student"] = default_student(bool(resolved.pairs))
-        if config.augment is None:
-            expected["augment"] = default_augment(resolved)
-        if config.ema_decay is None:
-            expected["ema_decay"] = default_ema_decay(resolved)
+        expected = dataclasses.asdict(with_run_defaults(dataclasses.replace(config, pairs=expected["pairs"])))
     unread = {m.options_group for name, m in METHODS.items() if m.options_group and name != expected.get("method")}
     unread |= set(NOT_THE_RECIPE)
     then = {k: v for k, v in then.items() if k not in unread}

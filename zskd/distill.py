@@ -208,12 +208,7 @@ def distill(config: DistillConfig | None = None, stop_after_steps: int | None = 
             log.info("%s was trained on sentence pairs (its run.json): making pairs (--no-pairs for single texts)",
                      config.teacher)
         config = dataclasses.replace(config, pairs=pairs)
-    if config.student is None:
-        config = dataclasses.replace(config, student=default_student(config.pairs))
-    if config.augment is None:
-        config = dataclasses.replace(config, augment=default_augment(config))
-    if config.ema_decay is None:
-        config = dataclasses.replace(config, ema_decay=default_ema_decay(config))
+    config = with_run_defaults(config)
     options = parse_student_options(config.student, config.student_options)  # bad options fail before labelling
     if config.max_parameters:
         widths_to_fit(config.student, options)
@@ -247,6 +242,19 @@ def trained_on_pairs(teacher: str | None) -> bool:
         return False
     task = trained.get("task")
     return bool(trained.get("text_col2")) or (task in TASKS and TASKS[task].is_pair)
+
+
+def with_run_defaults(config: DistillConfig) -> DistillConfig:
+    """`config` with the options left to the run (None) set as a run sets them once it knows `pairs`: the student,
+    `augment` and `ema_decay`. What a run writes into its run.json, and what the benchmarks compare a finished run
+    with."""
+    if config.student is None:
+        config = dataclasses.replace(config, student=default_student(bool(config.pairs)))
+    if config.augment is None:
+        config = dataclasses.replace(config, augment=default_augment(config))
+    if config.ema_decay is None:
+        config = dataclasses.replace(config, ema_decay=default_ema_decay(config))
+    return config
 
 
 def default_ema_decay(config: DistillConfig) -> float:
