@@ -53,6 +53,8 @@ CASES = [
      "--max-parameters: student transformer has no width to fit to a budget; give its shape in --student-options"),
     ("hard-fraction-one", [*DISTILL, "--hard-fraction", "1"], {}, "--hard-fraction 1.0: must be a fraction in [0, 1)"),
     ("pair-kinds-unknown", [*DISTILL, "--pair-kinds", "paraphrase"], {}, "unknown --pair-kinds paraphrase"),
+    ("word-inputs-for-pairs", [*DISTILL, "--pairs", "--word-inputs", "100"], {},
+     "--word-inputs adds single words, and this teacher reads sentence pairs: leave it out"),
     ("teacher-runtime-unknown", [*DISTILL, "--teacher-runtime", "tpu"], {}, "unknown --teacher-runtime 'tpu'"),
     ("two-teachers", [*DISTILL, "--teacher-url", "http://127.0.0.1:9/x"], {}, "give one teacher"),
     ("no-teacher", ["distill", "--out", "{out}"], {}, "give one teacher"),

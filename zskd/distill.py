@@ -208,7 +208,11 @@ def distill(config: DistillConfig | None = None, stop_after_steps: int | None = 
             log.info("%s was trained on sentence pairs (its run.json): making pairs (--no-pairs for single texts)",
                      config.teacher)
         config = dataclasses.replace(config, pairs=pairs)
+    given = config
     config = with_run_defaults(config)
+    derived = [k for k, v in dataclasses.asdict(given).items() if v is None and getattr(config, k) is not None]
+    if config.pairs and config.word_inputs:
+        raise DataError("--word-inputs adds single words, and this teacher reads sentence pairs: leave it out")
     options = parse_student_options(config.student, config.student_options)  # bad options fail before labelling
     if config.max_parameters:
         widths_to_fit(config.student, options)
@@ -216,7 +220,8 @@ def distill(config: DistillConfig | None = None, stop_after_steps: int | None = 
                            max_length=config.max_length, bf16=config.teacher_bf16, runtime=config.teacher_runtime,
                            cache_dir=config.cache_dir, trust_remote_code=config.trust_remote_code,
                            device=accelerator.device)
-    work = run.begin({k: v for k, v in config_dict(config).items() if k != "cache_dir"}, config.restart)
+    work = run.begin({k: v for k, v in config_dict(config).items() if k != "cache_dir"}, config.restart,
+                     derived=derived)
 
     with accelerator.main_process_first():  # the others then read its labels from the cache
         transfer = label_transfer_set(config, method, teacher)

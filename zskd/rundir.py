@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import Any, Collection
 
 from zskd.config import write_json
 from zskd.data import DataError
@@ -22,10 +22,11 @@ class RunDirectory:
         if self.out.exists():
             raise FileExistsError(f"{self.out} already exists: remove it or choose another --out")
 
-    def begin(self, settings: dict[str, Any], restart: bool = False) -> Path:
+    def begin(self, settings: dict[str, Any], restart: bool = False, derived: Collection[str] = ()) -> Path:
         """Create the work directory, or check that the one there was started with the same `settings` (resuming
         with other options would splice two runs into one), and keep them in `config.json`; with `restart`, an
-        interrupted run's work directory is deleted first. Returns the work directory."""
+        interrupted run's work directory is deleted first. Returns the work directory. `derived` names settings the
+        run worked out from the others: a refusal names them only when no option the user gives changed."""
         settings = json.loads(json.dumps({k: v for k, v in settings.items() if k != "restart"}, default=str))
         if restart and self.work.exists():
             shutil.rmtree(self.work)
@@ -36,7 +37,8 @@ class RunDirectory:
             if changed and [p.name for p in self.work.iterdir()] == ["config.json"]:  # nothing done yet to lose
                 shutil.rmtree(self.work)
             elif changed:
-                raise DataError(f"{self.work} was started with other options ({', '.join(changed)}): run the same "
+                named = [k for k in changed if k not in derived] or changed
+                raise DataError(f"{self.work} was started with other options ({', '.join(named)}): run the same "
                                 "command to resume it, or add --restart to start again")
         self.work.mkdir(parents=True, exist_ok=True)
         write_json(saved, settings)
