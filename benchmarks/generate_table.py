@@ -18,8 +18,10 @@ Low-data, k labelled examples per class drawn from the training set:
       each transfer set (`few_shot_transfer`), and one row leaves them out, as before;
   (d) the ceiling of any transfer set for this student: distilled from (b) on the task's real unlabelled training
       text, plus cross-entropy on the k examples (what a perfect generator could at best give).
-Every student's vocabulary also holds the tokens of the out-of-domain corpora (`--vocab-from`), so a small
-generated or k-shot set does not leave most task words [UNK] (BENCHMARKS.md measured +4.4 points on SST-2).
+Every student trains at `zskd distill`'s default budget (10,000 steps, at most 250,000 inputs; until session 34 the
+tables used 4,000 and 40,000). Every student's vocabulary also holds the tokens of the out-of-domain corpora
+(`--vocab-from`), so a small generated or k-shot set does not leave most task words [UNK] (BENCHMARKS.md measured +4.4
+points on SST-2).
 Scores: SST-2 on dev + test, TREC on test. Finished runs with the same configuration are reused.
 """
 
@@ -154,8 +156,9 @@ def main() -> None:
     parser.add_argument("--seeds", default="0")
     parser.add_argument("--generator", default="smollm2-135m")
     parser.add_argument("--count", type=int, default=4000, help="prompts sampled per generated set")
-    parser.add_argument("--steps", type=int, default=4000)
-    parser.add_argument("--transfer-size", type=int, default=40000)
+    parser.add_argument("--steps", type=int, default=DistillConfig.steps, help="every student's (default: distill's)")
+    parser.add_argument("--transfer-size", type=int, default=DistillConfig.transfer_size,
+                        help="every student's at most (default: distill's)")
     parser.add_argument("--ood-nearest", type=float, default=0.35,
                         help="low-data: fraction of ood sentences nearest the generated texts")
     parser.add_argument("--teacher-epochs", type=float, default=10.0, help="epochs of the k-shot teacher")
