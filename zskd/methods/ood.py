@@ -186,7 +186,7 @@ def ood_transfer_set(config, teacher, near: list[str] | None = None) -> Transfer
     if config.augment:
         sentences = list(dict.fromkeys(sentences + augmented(sentences, config.augment, rng, config.min_words,
                                                                augment_kinds(config))))
-    if config.word_inputs and not config.pairs:
+    if config.word_inputs:  # `distill` refuses it for pairs
         # what each word means to the teacher, alone: the sentences use most words too seldom to teach it
         words = frequent_words(corpus, config.word_inputs)
         sentences = list(dict.fromkeys(sentences + words))
