@@ -56,11 +56,7 @@ VARIANTS = {
     # every transfer-set token kept, narrower embeddings, the rest of the budget spent on the LSTM's width
     "narrow-24-790k": dict(max_parameters=790_000, student_options="embedding_dim=24"),
     "narrow-16-790k": dict(max_parameters=790_000, student_options="embedding_dim=16"),
-    # two bands of embeddings at the default student's size at the default budget (0.876M): the 8,000 most frequent
-    # tokens 52-d wide (as vocab-8k's), every other one 16- or 8-d; the LSTM takes the rest
-    "bands-8k-16": dict(max_parameters=876_000, student_options="head_tokens=8000,embedding_dim=52,tail_dim=16"),
-    "vocab-8k": dict(max_parameters=876_000, max_vocab=8000),  # vocab-8k-790k at that size: no band of rare tokens
-    "bands-8k-8": dict(max_parameters=876_000, student_options="head_tokens=8000,embedding_dim=52,tail_dim=8"),
+    "vocab-8k": dict(max_parameters=876_000, max_vocab=8000),  # vocab-8k-790k at the default student's size (0.876M)
     "indomain": dict(method="indomain"),  # the ceiling: the task's own text, with variants of it in the room left
     "indomain-plain": dict(method="indomain", augment=0),  # the ceiling before: the text alone
     "indomain-790k": dict(method="indomain", max_parameters=790_000),  # the ceiling at the zero-shot student's size

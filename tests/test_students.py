@@ -182,36 +182,3 @@ def test_attention_pooling_weighs_only_real_positions_and_exports(tmp_path, teac
     student.attention = None  # the same weights pooled by the mean
     assert not np.allclose(student.logits(TEXTS[:3]), batched, atol=1e-3)
     student.attention = attention
-
-
-def test_two_band_embeddings_start_from_the_teachers_and_export(tmp_path, teacher):
-    """`head_tokens`: the most frequent tokens keep full PCA rows, the rarer ones their first `tail_dim` columns
-    (projected back up); every token keeps its own row (none read as [UNK]); batched, single-input, saved and ONNX
-    paths agree, and the size budget counts the narrower tail."""
-    from zskd.export import OnnxStudent, export_onnx
-
-    counts = {t: 1 for ids in teacher.encode(TEXTS[:3])["input_ids"] for t in ids}
-    kept = build_vocabulary(teacher.tokenizer, counts, max_vocab=None)
-    assert len(kept) > 8
-    torch.manual_seed(0)
-    student = create_student("bilstm", teacher, kept, parse_student_options(
-        "bilstm", "embedding_dim=8,hidden_size=8,head_tokens=8,tail_dim=3"))
-    rows = pca_embeddings(teacher.embedding_matrix, kept, 8)
-    table = student.word_embeddings.weight.detach()
-    assert table.shape == (len(kept), 8)
-    torch.testing.assert_close(table[:8], rows[:8])
-    torch.testing.assert_close(table[8:, :3], rows[8:, :3])
-    assert not table[8:, 3:].any()
-    ids = torch.arange(len(kept))
-    torch.testing.assert_close(student.word_embeddings(ids), student.word_embeddings.weight)
-    plain = create_student("bilstm", teacher, kept, parse_student_options("bilstm", "embedding_dim=8,hidden_size=8"))
-    assert student.num_parameters() == plain.num_parameters() - (len(kept) - 8) * (8 - 3) + 3 * 8
-    with torch.no_grad():
-        for parameter in student.parameters():
-            parameter.add_(0.1 * torch.randn_like(parameter))
-    batched = student.logits(TEXTS[:3], batch_size=3)
-    np.testing.assert_allclose(batched, np.concatenate([student.logits([t]) for t in TEXTS[:3]]), atol=1e-5)
-    student.save_pretrained(tmp_path)
-    np.testing.assert_allclose(load_student(tmp_path).logits(TEXTS[:3]), batched, atol=1e-6)
-    export_onnx(tmp_path)
-    np.testing.assert_allclose(OnnxStudent(tmp_path).logits(TEXTS[:3]), batched, atol=1e-4)

@@ -77,41 +77,6 @@ def finite_logits(logits: np.ndarray, whose: str) -> np.ndarray:
     return logits
 
 
-class AdaptiveEmbedding(nn.Module):
-    """A word table in two bands (adaptive input embeddings, Baevski & Auli 2019): the `head` most frequent tokens
-    (the first student ids) get `dim`-wide rows, every rarer token a `tail_dim`-wide row projected up to `dim`. The
-    parameters the rare tokens no longer take go to wider rows for the common ones, and no token is dropped to
-    [UNK] for them. `weight` is the whole [V, dim] table, for what reads it as a matrix (the adversary)."""
-
-    def __init__(self, vocab_size: int, dim: int, head: int, tail_dim: int):
-        super().__init__()
-        self.vocab_size, self.embedding_dim, self.num_head = vocab_size, dim, min(head, vocab_size)
-        self.head = nn.Embedding(self.num_head, dim, padding_idx=0)
-        self.tail = nn.Embedding(max(vocab_size - self.num_head, 1), tail_dim)  # one spare row when none is rare
-        self.projection = nn.Linear(tail_dim, dim, bias=False)
-
-    @property
-    def weight(self) -> torch.Tensor:
-        return torch.cat([self.head.weight, self.projection(self.tail.weight[: self.vocab_size - self.num_head])])
-
-    def forward(self, ids: torch.Tensor) -> torch.Tensor:
-        """[..., dim] embeddings of student ids: a head row, or a tail row projected, by where the id falls."""
-        in_head = (ids < self.num_head).unsqueeze(-1)
-        head = self.head(ids.clamp(max=self.num_head - 1))
-        tail = self.projection(self.tail((ids - self.num_head).clamp(min=0)))
-        return torch.where(in_head, head, tail)
-
-    @torch.no_grad()
-    def initialise(self, rows: torch.Tensor) -> None:
-        """Start from [V, dim] `rows` whose columns are in order of importance (`pca_embeddings`): head rows whole,
-        tail rows their first `tail_dim` columns, and the projection the identity onto those columns."""
-        self.head.weight.copy_(rows[: self.num_head])
-        tail_dim = self.tail.embedding_dim
-        tail = rows[self.num_head:, :tail_dim]
-        self.tail.weight[: len(tail)].copy_(tail)
-        self.projection.weight.copy_(torch.eye(self.embedding_dim, tail_dim))
-
-
 class Student(nn.Module):
     """Base of every student. Subclasses set `student_type`, `config_class`, `default_lr` and define `forward`;
     `from_teacher` builds one initialised from a teacher."""
@@ -146,12 +111,8 @@ class Student(nn.Module):
         config = cls.config_class(vocab_size=len(kept_token_ids), num_labels=teacher.num_labels, **options)
         student = cls(config, teacher.tokenizer, kept_token_ids, teacher.label_names, teacher.max_length)
         embedding = student.word_embeddings
-        rows = pca_embeddings(teacher.embedding_matrix, kept_token_ids, embedding.embedding_dim)
         with torch.no_grad():
-            if isinstance(embedding, AdaptiveEmbedding):
-                embedding.initialise(rows)
-            else:
-                embedding.weight.copy_(rows)
+            embedding.weight.copy_(pca_embeddings(teacher.embedding_matrix, kept_token_ids, embedding.weight.shape[1]))
         return student
 
     # --- inputs ------------------------------------------------------------------------------------------------

@@ -2,8 +2,7 @@
 mean+max pooling (`attention_pooling`: a learned weighted sum in place of the mean), and a small classifier. With
 the defaults and the ~23k tokens of the out-of-domain corpora, 0.88M parameters: ~26x smaller than MiniLM-L6.
 Narrow embeddings over a full vocabulary beat wide ones over a pruned one (BENCHMARKS.md): unknown words cost more
-than embedding width. With `head_tokens`, the embeddings come in two bands (`AdaptiveEmbedding`): the most frequent
-tokens `embedding_dim` wide, the rest `tail_dim` wide and projected up."""
+than embedding width."""
 
 from __future__ import annotations
 
@@ -13,7 +12,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from zskd.students.base import AdaptiveEmbedding, Student
+from zskd.students.base import Student
 
 
 @dataclass
@@ -25,8 +24,6 @@ class BiLSTMConfig:
     num_layers: int = 1
     dropout: float = 0.2
     attention_pooling: bool = False  # a learned softmax over positions weighs the states, in place of their mean
-    head_tokens: int = 0  # > 0: this many most frequent tokens get full rows, the rest `tail_dim`-wide ones
-    tail_dim: int = 16
 
 
 class BiLSTMStudent(Student):
@@ -38,11 +35,7 @@ class BiLSTMStudent(Student):
 
     def __init__(self, config: BiLSTMConfig, *args, **kwargs):
         super().__init__(config, *args, **kwargs)
-        if config.head_tokens:
-            self.word_embeddings = AdaptiveEmbedding(config.vocab_size, config.embedding_dim, config.head_tokens,
-                                                     config.tail_dim)
-        else:
-            self.word_embeddings = nn.Embedding(config.vocab_size, config.embedding_dim, padding_idx=0)
+        self.word_embeddings = nn.Embedding(config.vocab_size, config.embedding_dim, padding_idx=0)
         self.segments = nn.Embedding(2, config.embedding_dim)
         nn.init.zeros_(self.segments.weight)
         self.dropout = nn.Dropout(config.dropout)
@@ -90,9 +83,7 @@ class BiLSTMStudent(Student):
     def _forward_one(self, input_ids: torch.Tensor, token_type_ids: torch.Tensor) -> torch.Tensor:
         """`forward` (in eval mode) of one unpadded [1, L] input in functional calls: module calls cost 0.06 ms of
         a single review's 0.5 ms on a CPU (BENCHMARKS.md, latency). Tested equal to the batched path."""
-        words = (self.word_embeddings(input_ids) if self.config.head_tokens
-                 else F.embedding(input_ids, self.word_embeddings.weight))
-        embeds = words + F.embedding(token_type_ids, self.segments.weight)
+        embeds = F.embedding(input_ids, self.word_embeddings.weight) + F.embedding(token_type_ids, self.segments.weight)
         pooled = self._pool(self._lstm_unpadded(embeds))
         hidden, output = self.classifier[0], self.classifier[3]
         return F.linear(torch.tanh(F.linear(pooled, hidden.weight, hidden.bias)), output.weight, output.bias)
