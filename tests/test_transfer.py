@@ -154,35 +154,3 @@ def test_word_inputs_put_the_most_frequent_words_alone_in_the_pool(tmp_path):
     assert sorted(alone) == ["dog", "home", "on", "ran", "the"]
     assert with_words.info["word_inputs"] == 5
     assert set(plain.inputs) <= set(with_words.inputs) and len(with_words.inputs) == len(plain.inputs) + 5
-
-
-class ScoreTeacher:
-    """A teacher whose certainty grows with a sentence's first number (class 1 when it is odd, by a margin of it), and
-    that is sure of a sentence without one."""
-
-    label_names = ["even", "odd"]
-    num_labels = 2
-
-    def logits(self, inputs, progress=False):
-        numbers = [next((int(w) for w in x.split() if w.isdigit()), 1000) for x in inputs]
-        return np.array([[0.0, n] if n % 2 else [n, 0.0] for n in numbers], dtype=np.float32)
-
-
-def test_boundary_variants_are_made_of_the_inputs_the_teacher_is_least_sure_of(tmp_path):
-    from zskd.distill import DistillConfig
-    from zskd.methods.ood import ood_transfer_set
-
-    corpus = tmp_path / "corpus.txt"
-    corpus.write_text("\n".join(f"the dog number {i} ran on the mat today" for i in range(1, 101)) + "\n")
-    config = DistillConfig(out=str(tmp_path / "out"), ood=str(corpus), transfer_size=1000, augment=0, cache_dir=None,
-                           augment_kinds="near-copy", boundary_variants=3, boundary_fraction=0.1)
-    grown = ood_transfer_set(config, ScoreTeacher())
-    added = grown.info["boundary_variants"]
-    assert 10 < added <= 30 and len(grown.inputs) == 100 + added  # 3 variants of 10 inputs, less repeats
-    originals = {f"the dog number {i} ran on the mat today" for i in range(1, 101)}
-    variants = [x for x in grown.inputs if x not in originals]
-    # near-copies keep most words: each variant's number is one of the ten smallest, the teacher's least certain
-    numbers = {int(w) for x in variants for w in x.split() if w.isdigit()}
-    assert numbers and numbers <= set(range(1, 11))
-    plain = ood_transfer_set(DistillConfig(**{**vars(config), "boundary_variants": 0}), ScoreTeacher())
-    assert "boundary_variants" not in plain.info and len(plain.inputs) == 100

@@ -120,10 +120,6 @@ class DistillConfig(TeacherOptions):
                                           "added to the pool before balancing (0: none)")
     rare_class_fraction: float = option(0.1, "ood, --rare-class-variants: a class is rare when the teacher gives it "
                                              "less than this fraction of its even share of --transfer-size")
-    boundary_variants: int = option(0, "ood, single sentences: variants of each of the --boundary-fraction of the pool "
-                                       "the teacher is least sure of (the smallest gap between its top two classes), "
-                                       "labelled and added to the pool before balancing (0: none)")
-    boundary_fraction: float = option(0.1, "ood, --boundary-variants: the share of the pool whose inputs get variants")
     word_inputs: int = option(0, "ood, single sentences: the corpora's this many most frequent words, each alone as "
                                  "an input, join the pool (the teacher's reading of single words; 0: none)")
     pair_kinds: str = option(",".join(DEFAULT_PAIR_KINDS), "ood, pairs: the kinds of second sentence, comma-"
@@ -301,8 +297,7 @@ def check_config(config: DistillConfig) -> Method:
         raise DataError("--teacher-runtime is for a local --teacher")
     check_numbers(config, at_least={"steps": 1, "batch_size": 1, "eval_every": 1, "checkpoint_every": 1, "heldout": 1,
                                     "transfer_size": 2, "max_length": 4, "min_words": 1, "max_words": config.min_words,
-                                    "pool_factor": 1, "augment": 0, "rare_class_variants": 0, "boundary_variants": 0,
-                                    "max_vocab": 0,
+                                    "pool_factor": 1, "augment": 0, "rare_class_variants": 0, "max_vocab": 0,
                                     "word_inputs": 0, "max_parameters": 0, "kl_weight": 0, "mse_weight": 0,
                                     "hidden_weight": 0, "few_shot_weight": 0, "class_weighting": 0, "weight_decay": 0},
                   positive=("temperature", "lr"), fractions=("warmup_ratio", "hard_fraction", "ema_decay"))
@@ -314,7 +309,6 @@ def check_config(config: DistillConfig) -> Method:
         takers = [name for name, cls in STUDENTS.items() if cls.takes_hidden_states]
         raise DataError(f"--hidden-weight needs a student that takes hidden-state targets: {', '.join(takers)}")
     check_share("--rare-class-fraction", config.rare_class_fraction)
-    check_share("--boundary-fraction", config.boundary_fraction)
     check_share("--ood-nearest", config.ood_nearest)
     if config.ood_nearest < 1.0 and not (config.method == "generate" and config.ood):
         raise DataError("--ood-nearest picks out-of-domain sentences near generated texts: use it with --method "

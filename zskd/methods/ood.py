@@ -172,26 +172,6 @@ def grow_rare_classes(inputs: list[str], logits: np.ndarray, config, teacher,
     return inputs + new, np.concatenate([logits, new_logits]), added
 
 
-def grow_near_the_boundary(inputs: list[str], logits: np.ndarray, config, teacher,
-                           rng: np.random.Generator) -> tuple[list[str], np.ndarray, int]:
-    """The pool with `config.boundary_variants` variants (`augmented`) of each of the `config.boundary_fraction` of
-    its inputs the teacher is least sure of (the smallest gap between its two highest logits), labelled by the
-    teacher. Such inputs sit where its decision turns, and their variants fall on either side: what the adversarial
-    method searches for with the student's help, here found from the teacher's own scores and labelled once.
-    Returns the pool, its logits and the number of variants added."""
-    top_two = np.sort(logits, axis=1)[:, -2:]
-    nearest = np.argsort(top_two[:, 1] - top_two[:, 0], kind="stable")[: round(config.boundary_fraction * len(inputs))]
-    known = set(inputs)
-    variants = [x for x in dict.fromkeys(augmented([inputs[i] for i in nearest], config.boundary_variants, rng,
-                                                   config.min_words, augment_kinds(config))) if x not in known]
-    if not variants:
-        return inputs, logits, 0
-    new_logits, _ = label_with_teacher(teacher, variants, config.cache_dir)
-    log.info("variants of the %d inputs nearest the teacher's boundary added to the pool: %d", len(nearest),
-             len(variants))
-    return inputs + variants, np.concatenate([logits, new_logits]), len(variants)
-
-
 def ood_transfer_set(config, teacher, near: list[str] | None = None) -> TransferSet:
     """Up to `config.transfer_size` out-of-domain inputs, class-balanced by the teacher when `config.balance`.
     With `near` (texts of the task's kind, e.g. generated ones), only the `config.ood_nearest` fraction of the
@@ -226,8 +206,6 @@ def ood_transfer_set(config, teacher, near: list[str] | None = None) -> Transfer
         info["classes_before"] = class_histogram(logits, teacher.label_names)
         if config.rare_class_variants and not config.pairs:
             inputs, logits, info["rare_class_variants"] = grow_rare_classes(inputs, logits, config, teacher, rng)
-        if config.boundary_variants and not config.pairs:
-            inputs, logits, info["boundary_variants"] = grow_near_the_boundary(inputs, logits, config, teacher, rng)
         made_as = np.array([pair_kind(i, kinds) for i in order]) if config.pairs else None
         chosen = balanced_selection(logits, config.transfer_size, config.seed,
                                     made_as if config.balance_by_kind else None)
