@@ -51,11 +51,11 @@ VARIANTS = {
     "size-790k": dict(max_parameters=790_000),
     "two-layers-790k": dict(max_parameters=790_000, student_options="num_layers=2"),
     "vocab-8k-790k": dict(max_parameters=790_000, max_vocab=8000),
+    "vocab-8k": dict(max_parameters=876_000, max_vocab=8000),  # vocab-8k-790k at the default student's size (0.876M)
     "attention-790k": dict(max_parameters=790_000, student_options="attention_pooling=true"),
     # every transfer-set token kept, narrower embeddings, the rest of the budget spent on the LSTM's width
     "narrow-24-790k": dict(max_parameters=790_000, student_options="embedding_dim=24"),
     "narrow-16-790k": dict(max_parameters=790_000, student_options="embedding_dim=16"),
-    "vocab-8k": dict(max_parameters=876_000, max_vocab=8000),  # vocab-8k-790k at the default student's size (0.876M)
     "indomain": dict(method="indomain"),  # the ceiling: the task's own text, with variants of it in the room left
     "indomain-plain": dict(method="indomain", augment=0),  # the ceiling before: the text alone
     "indomain-790k": dict(method="indomain", max_parameters=790_000),  # the ceiling at the zero-shot student's size
