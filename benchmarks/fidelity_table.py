@@ -44,7 +44,6 @@ VARIANTS = {
     "ema": dict(ema_decay=0.999),  # the moving average of the weights is the student kept: the default at 10k steps
     "no-ema": dict(ema_decay=0.0),  # the default before session 33: the student kept is its weights
     "attention": dict(student_options="attention_pooling=true"),  # a learned weighted sum in place of the mean
-    "rare-dropout": dict(rare_token_dropout=0.5),  # tokens past the 8,000 most frequent read as [UNK] half the time
     "words-20k": dict(word_inputs=20000),  # the corpora's 20,000 most frequent words, each alone, join the pool
     "generated-ood": generated_beside_ood,  # the task's register without its text
     "adversarial": dict(method="adversarial"),  # the ood set, plus inputs a generator perturbs against the student

@@ -109,20 +109,3 @@ def test_help_groups_the_adversarial_options(capsys):
     help_text = capsys.readouterr().out
     assert "adversarial options:" in help_text and "--adversarial-mask-rate" in help_text
     assert help_text.index("adversarial options:") < help_text.index("\n  --adversarial-mask-rate")
-
-
-def test_rare_token_dropout_changes_training_only_and_resumes_to_the_bit(tiny_distill_config, tmp_path):
-    """`--rare-token-dropout`: tokens past `--rare-token-rank` read as [UNK] at random during training, drawn from
-    (seed, step), so a resumed run matches one straight through; with no token past the rank, nothing changes."""
-    from safetensors.torch import load_file
-
-    from conftest import assert_resuming_changes_nothing
-
-    assert_resuming_changes_nothing(tiny_distill_config, tmp_path, rare_token_dropout=0.5, rare_token_rank=6)
-    distill(tiny_distill_config("plain"))
-    distill(tiny_distill_config("past-every-token", rare_token_dropout=0.5, rare_token_rank=10**6))
-    plain, dropped = (load_file(tmp_path / name / "last" / "model.safetensors")
-                      for name in ("plain", "straight"))
-    unchanged = load_file(tmp_path / "past-every-token" / "last" / "model.safetensors")
-    assert all(torch.equal(plain[k], unchanged[k]) for k in plain)
-    assert not all(torch.equal(plain[k], dropped[k]) for k in plain)

@@ -144,10 +144,6 @@ class DistillConfig(TeacherOptions):
                                       "all a teacher known by its probabilities gives")
     hard_fraction: float = option(0.0, "share of each batch drawn again from the training rows the student matched "
                                        "worst at their last visit (by KL against the teacher; zskd/hard_rows.py)")
-    rare_token_dropout: float = option(0.0, "probability that a training input's token outside the student's "
-                                            "--rare-token-rank most frequent is read as [UNK] at a step (word dropout "
-                                            "of rare tokens; evaluation reads every token)")
-    rare_token_rank: int = option(8000, "--rare-token-dropout: tokens ranked past this in the transfer set are rare")
     class_weighting: float = option(0.0, "weigh each training row's loss by its teacher class's share of the transfer "
                                          "set to this power, negated: 0 off, 1 every class weighs the same in all")
     ema_decay: float | None = option(None, "decay of an exponential moving average of the student's weights, updated "
@@ -301,12 +297,10 @@ def check_config(config: DistillConfig) -> Method:
         raise DataError("--teacher-runtime is for a local --teacher")
     check_numbers(config, at_least={"steps": 1, "batch_size": 1, "eval_every": 1, "checkpoint_every": 1, "heldout": 1,
                                     "transfer_size": 2, "max_length": 4, "min_words": 1, "max_words": config.min_words,
-                                    "pool_factor": 1, "augment": 0, "rare_class_variants": 0, "rare_token_rank": 1,
-                                    "max_vocab": 0,
+                                    "pool_factor": 1, "augment": 0, "rare_class_variants": 0, "max_vocab": 0,
                                     "word_inputs": 0, "max_parameters": 0, "kl_weight": 0, "mse_weight": 0,
                                     "hidden_weight": 0, "few_shot_weight": 0, "class_weighting": 0, "weight_decay": 0},
-                  positive=("temperature", "lr"),
-                  fractions=("warmup_ratio", "hard_fraction", "ema_decay", "rare_token_dropout"))
+                  positive=("temperature", "lr"), fractions=("warmup_ratio", "hard_fraction", "ema_decay"))
     if config.method not in METHODS:
         raise DataError(f"unknown method {config.method!r}: choose one of {', '.join(METHODS)}")
     if config.student is not None and config.student not in STUDENTS:
@@ -445,7 +439,6 @@ def train(config: DistillConfig, setup: Setup, objectives: list[Objective], targ
     `stop_after_steps` or on a process other than the main one."""
     work, model = setup.work, setup.student
     student_ids, segments = model.from_teacher_ids(setup.teacher_ids), setup.segments
-    unk_id = model.from_teacher_ids([[model.tokenizer.unk_token_id]])[0][0]
     lengths = [len(x) for x in student_ids]
     lr = config.lr or type(model).default_lr
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=config.weight_decay)
@@ -504,11 +497,6 @@ def train(config: DistillConfig, setup: Setup, objectives: list[Objective], targ
         rows = epoch_batches[(step % steps_per_epoch) % len(epoch_batches)] + hard.draw(step)
         inputs = {k: v.to(device) for k, v in model.collate([student_ids[i] for i in rows],
                                                              [segments[i] for i in rows]).items()}
-        if config.rare_token_dropout:  # drawn from (seed, step): a resumed run drops the same tokens
-            draw = torch.rand(inputs["input_ids"].shape, generator=torch.Generator().manual_seed(
-                config.seed * 1_000_003 + step)).to(device)
-            rare = (inputs["input_ids"] >= config.rare_token_rank) & (draw < config.rare_token_dropout)
-            inputs["input_ids"] = inputs["input_ids"].masked_fill(rare, unk_id)
         for group in optimizer.param_groups:
             group["lr"] = linear_warmup_decay(lr, step, config.steps, config.warmup_ratio)
         logits, hidden = student(**inputs, output_hidden_states=True) if hidden_states else (student(**inputs), None)
