@@ -52,6 +52,7 @@ VARIANTS = {
     "two-layers-790k": dict(max_parameters=790_000, student_options="num_layers=2"),
     "vocab-8k-790k": dict(max_parameters=790_000, max_vocab=8000),
     "vocab-8k": dict(max_parameters=876_000, max_vocab=8000),  # vocab-8k-790k at the default student's size (0.876M)
+    "vocab-8k-default-shape": dict(max_vocab=8000),  # the default widths (32-d, 96 units): fewer parameters, not wider
     "attention-790k": dict(max_parameters=790_000, student_options="attention_pooling=true"),
     # every transfer-set token kept, narrower embeddings, the rest of the budget spent on the LSTM's width
     "narrow-24-790k": dict(max_parameters=790_000, student_options="embedding_dim=24"),
