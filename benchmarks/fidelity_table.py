@@ -46,6 +46,7 @@ VARIANTS = {
     "attention": dict(student_options="attention_pooling=true"),  # a learned weighted sum in place of the mean
     "words-20k": dict(word_inputs=20000),  # the corpora's 20,000 most frequent words, each alone, join the pool
     "generated-ood": generated_beside_ood,  # the task's register without its text
+    "glove": dict(glove=True),  # the student's embeddings from the teacher's and the GloVe vectors together
     "adversarial": dict(method="adversarial"),  # the ood set, plus inputs a generator perturbs against the student
     # shapes at one size: the default student's at this budget (0.79M), spent differently
     "size-790k": dict(max_parameters=790_000),
