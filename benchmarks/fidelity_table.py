@@ -47,6 +47,9 @@ VARIANTS = {
     "words-20k": dict(word_inputs=20000),  # the corpora's 20,000 most frequent words, each alone, join the pool
     "generated-ood": generated_beside_ood,  # the task's register without its text
     "glove": dict(glove=True),  # the student's embeddings from the teacher's and the GloVe vectors together
+    # variants in other words (GloVe neighbours) in place of the near-copies, or beside them
+    "other-words": dict(augment_kinds="part,other-words"),
+    "other-words-beside": dict(augment_kinds="part,near-copy,other-words"),
     "adversarial": dict(method="adversarial"),  # the ood set, plus inputs a generator perturbs against the student
     # shapes at one size: the default student's at this budget (0.79M), spent differently
     "size-790k": dict(max_parameters=790_000),

