@@ -34,6 +34,8 @@ SIX_KINDS = "neighbour,unrelated,near-copy,part,negated,question"  # issue 19's 
 SEVEN_KINDS = ",".join(SENTENCE_PAIR_KINDS)  # the default in sessions 13-25
 NINE_KINDS = ",".join(PAIR_KINDS[:9])  # every kind before `passage` (session 21)
 HALF_PASSAGE = ",".join(DEFAULT_PAIR_KINDS)  # every other pair a passage: the default since session 26
+OTHER_WORDS = HALF_PASSAGE.replace("near-copy", "other-words")  # paraphrases by GloVe neighbours, not random words
+OTHER_WORDS_ADDED = HALF_PASSAGE + ",other-words,passage"
 NO_MATCH = "word_match=false"  # the pair student before session 20 (word_match on by default since)
 VARIANTS = {
     "bilstm+3-kinds": dict(method="ood", student="bilstm", pair_kinds=OLD_KINDS),  # before issue 19
@@ -64,6 +66,8 @@ VARIANTS = {
                                                student_options="word_match=true", ema_decay=0.999),
     "pair-bilstm-match+half-passage+no-ema": dict(method="ood", student="pair-bilstm", pair_kinds=HALF_PASSAGE,
                                                   student_options="word_match=true", ema_decay=0.0),  # before s33
+    "other-words": dict(method="ood", student="pair-bilstm", pair_kinds=OTHER_WORDS),  # against the default
+    "other-words-added": dict(method="ood", student="pair-bilstm", pair_kinds=OTHER_WORDS_ADDED),
     "pair-bilstm-match+half-passage+one-balance": dict(method="ood", student="pair-bilstm", pair_kinds=HALF_PASSAGE,
                                                        student_options="word_match=true", balance_by_kind=False),
     "pair-bilstm+9-kinds": dict(method="ood", student="pair-bilstm", pair_kinds=NINE_KINDS, student_options=NO_MATCH),

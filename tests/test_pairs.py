@@ -105,6 +105,18 @@ def test_similar_sentences_share_rare_words_but_are_not_copies():
     assert pairs[0] == (sentences[0], sentences[1]) and pairs[5][1] in sentences  # no partner: a random sentence
 
 
+def test_pairs_in_other_words_replace_words_by_their_glove_neighbours(monkeypatch):
+    neighbours = {"quiet": ["calm"], "town": ["village", "city"]}
+    monkeypatch.setattr("zskd.glove.glove_neighbours", lambda words: neighbours)
+    sentences = ["The quiet town slept under the snow ."] * 40
+    pairs = make_pairs(sentences, np.random.default_rng(0), ["x"], min_words=3, kinds=("other-words",))
+    seconds = {second for first, second in pairs}
+    assert all(first == sentences[0] for first, _ in pairs)
+    assert seconds <= {f"The {q} {t} slept under the snow ." for q in ("quiet", "calm")
+                       for t in ("town", "village", "city")}
+    assert len(seconds) > 3  # replaced at random, each word on its own
+
+
 def test_spliced_sentences_keep_both_ends_and_take_a_span_of_the_other():
     rng = np.random.default_rng(0)
     sentence, other = " ".join(f"a{i}" for i in range(20)), " ".join(f"b{i}" for i in range(30))

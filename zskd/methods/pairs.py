@@ -19,6 +19,9 @@ kind has both; a kind that lands in one class keeps its share of the set in that
     spliced     a span of 25-50% of its words replaced by a     half the same statement, half another: the
                 span of another sentence                        other hard negative of paraphrase corpora; an
                                                                 option, off by default
+    other-words ~30% of its lower-case words replaced by their  a paraphrase in other words, or a statement
+                nearest GloVe neighbours                        changed in one (neighbours may be opposites);
+                                                                an option, off by default
     passage     first the sentence and the ones after it (25-   the shape of entailment and reading tasks (a
                 60 words), second a claim of 4-12 words: a span premise of ~40 words, a hypothesis of ~8, as in
                 of one of them, with a run of words left out,   RTE), where the other kinds pair two sentences
@@ -272,7 +275,7 @@ def similar_sentences(queries: list[str], corpus: list[str], max_df: int = 200,
 
 
 PAIR_KINDS = ("neighbour", "unrelated", "near-copy", "detail", "part", "negated", "question", "similar", "spliced",
-              "passage")
+              "passage", "other-words")
 SENTENCE_PAIR_KINDS = PAIR_KINDS[:7]  # two sentences of about one length: the default until session 26
 DEFAULT_PAIR_KINDS = tuple(k for kind in SENTENCE_PAIR_KINDS for k in (kind, "passage"))
 
@@ -290,6 +293,10 @@ def make_pairs(sentences: list[str], rng: np.random.Generator, vocabulary: list[
     names = sorted({w for w in vocabulary if w[:1].isupper()})
     asked = [i for i in range(len(sentences)) if pair_kind(i, kinds) == "similar"]
     similar = dict(zip(asked, similar_sentences([sentences[i] for i in asked], corpus or sentences))) if asked else {}
+    if "other-words" in kinds:
+        from zskd.glove import glove_neighbours
+
+        neighbours = glove_neighbours({w for s in sentences for w in s.split() if w.islower()})
     pairs = []
     for i, sentence in enumerate(sentences):
         kind = pair_kind(i, kinds)
@@ -304,6 +311,8 @@ def make_pairs(sentences: list[str], rng: np.random.Generator, vocabulary: list[
             second = sentences[int(rng.integers(len(sentences)))]
         elif kind == "near-copy":
             second = near_copy(sentence, rng, vocabulary)
+        elif kind == "other-words":
+            second = in_other_words(sentence, rng, neighbours)
         elif kind == "detail":
             second = changed_detail(sentence, rng, names, sentences[int(rng.integers(len(sentences)))], min_words)
         elif kind == "part":
