@@ -46,7 +46,6 @@ VARIANTS = {
     "attention": dict(student_options="attention_pooling=true"),  # a learned weighted sum in place of the mean
     "words-20k": dict(word_inputs=20000),  # the corpora's 20,000 most frequent words, each alone, join the pool
     "generated-ood": generated_beside_ood,  # the task's register without its text
-    "glove": dict(glove=True),  # the student's embeddings from the teacher's and the GloVe vectors together
     # variants in other words (GloVe neighbours) in place of the near-copies, or beside them
     "other-words": dict(augment_kinds="part,other-words"),
     "other-words-beside": dict(augment_kinds="part,near-copy,other-words"),

@@ -22,21 +22,18 @@ def float32_labelling_by_default(monkeypatch):
 
 @pytest.fixture
 def fake_glove(tmp_path, monkeypatch):
-    """A function that installs a GloVe of the given words (and [n, d] vectors; default: distinct rows of 50) in
-    place of the packaged one, in its files' format, and returns the words and vectors."""
+    """A function that installs a GloVe of the given words and [n, d] vectors in place of the packaged one, in its
+    files' format."""
     import numpy as np
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     import zskd.glove
 
-    def install(words, vectors=None):
-        vectors = np.arange(len(words) * 50, dtype=np.float32).reshape(len(words), 50) + 1 if vectors is None \
-            else vectors
+    def install(words, vectors):
         pq.write_table(pa.table({"index": list(words)}), tmp_path / "glove_6B_index.parquet")
         np.save(tmp_path / "glove_6B_50d_emb.npy", vectors)
         zskd.glove._glove.cache_clear()
-        return words, vectors
 
     monkeypatch.setattr(zskd.glove, "GLOVE", type("FakeGlove", (), {"path": staticmethod(lambda: tmp_path)}))
     yield install

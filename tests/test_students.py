@@ -93,60 +93,6 @@ def test_pca_embeddings_keep_the_main_directions():
     assert torch.equal(pca_embeddings(matrix, [3, 4], 16), matrix[[3, 4]])
 
 
-def test_pca_embeddings_with_word_vectors_follow_them():
-    """Word vectors with one strong direction, joined to teacher rows that are noise: the first component follows the
-    word vectors, and tokens without one (zero rows) sit at the found words' centre, not at an extreme."""
-    torch.manual_seed(0)
-    teacher_rows = 0.01 * torch.randn(50, 16)
-    strength = torch.randn(30)
-    words = torch.zeros(50, 8)
-    words[:30] = strength[:, None] * torch.randn(1, 8) + 3.0  # an offset the centring must remove
-    projected = pca_embeddings(teacher_rows, list(range(50)), 2, words)
-    first = projected[:, 0]
-    assert abs(torch.corrcoef(torch.stack([first[:30], strength]))[0, 1]) > 0.99
-    assert first[30:].abs().max() < first[:30].abs().max() / 5
-    # the average norm stays the teacher's
-    assert torch.isclose(projected.norm(dim=1).mean(), teacher_rows.norm(dim=1).mean(), rtol=1e-4)
-
-
-def test_glove_for_tokens_reads_whole_words_only(teacher, fake_glove):
-    """Whole words get their GloVe row, lowercased; word pieces, special tokens and missing words get zeros."""
-    from zskd.students.base import glove_for_tokens
-
-    words, table = fake_glove(["movie", "cat", "[unk]"])
-    ids = teacher.tokenizer.convert_tokens_to_ids(["cat", "[UNK]", "movie", "##a", "dog"])
-    vectors = glove_for_tokens(teacher.tokenizer, ids).numpy()
-    np.testing.assert_array_equal(vectors[[0, 2]], table[[1, 0]])
-    assert not vectors[[1, 3, 4]].any()
-
-
-def test_glove_neighbours_are_the_nearest_words_in_range(fake_glove):
-    """Nearest first, never the word itself; words GloVe ranks too frequent (or past the range) neither asked nor
-    given."""
-    from zskd.glove import glove_neighbours
-
-    directions = {"the": [1, 0], "good": [1, 0.1], "fine": [1, 0.2], "great": [1, 0.4], "bad": [-1, 0.1],
-                  "awful": [-1, 0.3], "rare": [-1, 0.2]}
-    fake_glove(list(directions), np.array(list(directions.values()), dtype=np.float32))
-    nearest = glove_neighbours(["the", "good", "bad", "rare", "unknown"], count=2, skip_most_frequent=1,
-                               vocabulary=6)
-    assert nearest == {"good": ["fine", "great"], "bad": ["awful", "great"]}
-
-
-def test_glove_changes_only_the_embeddings(teacher, monkeypatch):
-    """`glove=True` builds the same student but for its initial embeddings, which still start from the teacher's."""
-    counts = {t: 1 for ids in teacher.encode(TEXTS[:3])["input_ids"] for t in ids}
-    kept = build_vocabulary(teacher.tokenizer, counts, max_vocab=None)
-    fake = torch.randn(len(kept), 50)
-    monkeypatch.setattr("zskd.students.base.glove_for_tokens", lambda tokenizer, ids: fake)
-    plain = create_student("bilstm", teacher, kept)
-    mixed = create_student("bilstm", teacher, kept, glove=True)
-    assert plain.word_embeddings.weight.shape == mixed.word_embeddings.weight.shape
-    assert not torch.allclose(plain.word_embeddings.weight, mixed.word_embeddings.weight)
-    expected = pca_embeddings(teacher.embedding_matrix, kept, plain.config.embedding_dim, fake)
-    torch.testing.assert_close(mixed.word_embeddings.weight.detach(), expected)
-
-
 def test_transformer_starts_from_the_teachers_layers(teacher):
     student = make("transformer", teacher)
     assert student.config.teacher_layers == [0]

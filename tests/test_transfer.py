@@ -3,6 +3,7 @@ import pytest
 
 from zskd.data import DataError
 from zskd.distill import distill
+from zskd.glove import glove_neighbours
 from zskd.methods.common import balanced_selection, class_histogram
 from zskd.methods.ood import augmented, nearest_sentences, split_sentences
 from zskd.methods.pairs import wh_question
@@ -61,6 +62,17 @@ def test_augmented_alternates_spans_and_perturbed_copies():
     assert len(variants) == 6
     assert all(v in s for v, s in zip(variants[:3], sentences))  # spans
     assert all(v != s and v not in s for v, s in zip(variants[3:], sentences))  # perturbed copies
+
+
+def test_glove_neighbours_are_the_nearest_words_in_range(fake_glove):
+    """Nearest first, never the word itself; words GloVe ranks too frequent (or past the range) neither asked nor
+    given."""
+    directions = {"the": [1, 0], "good": [1, 0.1], "fine": [1, 0.2], "great": [1, 0.4], "bad": [-1, 0.1],
+                  "awful": [-1, 0.3], "rare": [-1, 0.2]}
+    fake_glove(list(directions), np.array(list(directions.values()), dtype=np.float32))
+    nearest = glove_neighbours(["the", "good", "bad", "rare", "unknown"], count=2, skip_most_frequent=1,
+                               vocabulary=6)
+    assert nearest == {"good": ["fine", "great"], "bad": ["awful", "great"]}
 
 
 def test_variants_in_other_words_replace_lowercase_words_by_their_neighbours(monkeypatch):

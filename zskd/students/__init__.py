@@ -71,13 +71,12 @@ def parse_student_options(student_type: str, options: str | dict | None) -> dict
 
 
 def create_student(student_type: str, teacher, kept_token_ids: Sequence[int],
-                   options: dict[str, Any] | None = None, glove: bool = False) -> Student:
+                   options: dict[str, Any] | None = None) -> Student:
     """A new student of `student_type` for `teacher`'s labels and tokenizer, initialised from the teacher
-    (`Student.from_teacher`: embeddings, with `glove` beside the GloVe vectors of the kept words, and for the
-    transformer at the teacher's width, its layers)."""
+    (`Student.from_teacher`: embeddings, and for the transformer at the teacher's width, its layers)."""
     if student_type not in STUDENTS:
         raise ValueError(f"unknown student {student_type!r}: choose one of {', '.join(STUDENTS)}")
-    return STUDENTS[student_type].from_teacher(teacher, kept_token_ids, dict(options or {}), glove)
+    return STUDENTS[student_type].from_teacher(teacher, kept_token_ids, dict(options or {}))
 
 
 def widths_to_fit(student_type: str, options: dict[str, Any]) -> list[str]:

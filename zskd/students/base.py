@@ -44,40 +44,19 @@ def student_id_map(teacher_vocab_size: int, kept_token_ids: Sequence[int]) -> np
     return mapping
 
 
-def pca_embeddings(teacher_embeddings: torch.Tensor, kept_token_ids: Sequence[int], dim: int,
-                   word_vectors: torch.Tensor | None = None) -> torch.Tensor:
+def pca_embeddings(teacher_embeddings: torch.Tensor, kept_token_ids: Sequence[int], dim: int) -> torch.Tensor:
     """[V_student, dim] initial embeddings: the kept rows of the teacher's [V, D] matrix, centred, projected on their
     top `dim` principal components (zero columns past their rank) and rescaled so that their average norm stays the
-    teacher's. At the teacher's width, the rows themselves. `word_vectors` ([V_student, W], zero rows for tokens
-    without one) join the teacher's rows before the projection, each part centred and scaled to an average norm of 1,
-    so that the two weigh alike."""
+    teacher's. At the teacher's width, the rows themselves."""
     rows = teacher_embeddings[list(kept_token_ids)].detach().float()
-    if dim == rows.shape[1] and word_vectors is None:
+    if dim == rows.shape[1]:
         return rows.clone()
     centred = rows - rows.mean(0, keepdim=True)
-    if word_vectors is not None:
-        found = word_vectors.norm(dim=1) > 0
-        words = torch.zeros_like(word_vectors)
-        if found.any():
-            words[found] = word_vectors[found] - word_vectors[found].mean(0, keepdim=True)
-            words = words / words[found].norm(dim=1).mean().clamp_min(1e-8)
-        centred = torch.cat([centred / centred.norm(dim=1).mean().clamp_min(1e-8), words], dim=1)
     _, _, components = torch.linalg.svd(centred, full_matrices=False)
     projected = centred @ components[:dim].T
     if projected.shape[-1] < dim:  # wider than the teacher, or fewer kept tokens than dimensions
         projected = torch.nn.functional.pad(projected, (0, dim - projected.shape[-1]))
     return projected * (rows.norm(dim=1).mean() / projected.norm(dim=1).mean().clamp_min(1e-8))
-
-
-def glove_for_tokens(tokenizer, kept_token_ids: Sequence[int]) -> torch.Tensor:
-    """[V_student, 50]: the packaged GloVe vector of each kept token that is a whole word (lowercased), zeros for word
-    pieces ("##ing"), special tokens and words GloVe lacks."""
-    from zskd.glove import glove_vectors
-
-    specials = set(tokenizer.all_special_ids)
-    words = ["" if t in specials or token.startswith("##") else token.lower()
-             for t, token in zip(kept_token_ids, tokenizer.convert_ids_to_tokens(list(kept_token_ids)))]
-    return torch.from_numpy(glove_vectors(words))
 
 
 def predictions(logits: np.ndarray, label_names: Sequence[str]) -> list[dict]:
@@ -127,17 +106,13 @@ class Student(nn.Module):
         self._teacher_to_student_array = mapping  # for mapping on the CPU without tensor overhead
 
     @classmethod
-    def from_teacher(cls, teacher, kept_token_ids: Sequence[int], options: dict[str, Any],
-                     glove: bool = False) -> "Student":
-        """A new student for `teacher`'s labels and tokenizer, its embeddings the PCA of the teacher's kept rows
-        (with `glove`, of those rows beside the kept words' GloVe vectors)."""
+    def from_teacher(cls, teacher, kept_token_ids: Sequence[int], options: dict[str, Any]) -> "Student":
+        """A new student for `teacher`'s labels and tokenizer, its embeddings the PCA of the teacher's kept rows."""
         config = cls.config_class(vocab_size=len(kept_token_ids), num_labels=teacher.num_labels, **options)
         student = cls(config, teacher.tokenizer, kept_token_ids, teacher.label_names, teacher.max_length)
         embedding = student.word_embeddings
-        words = glove_for_tokens(teacher.tokenizer, kept_token_ids) if glove else None
         with torch.no_grad():
-            embedding.weight.copy_(pca_embeddings(teacher.embedding_matrix, kept_token_ids, embedding.weight.shape[1],
-                                                  words))
+            embedding.weight.copy_(pca_embeddings(teacher.embedding_matrix, kept_token_ids, embedding.weight.shape[1]))
         return student
 
     # --- inputs ------------------------------------------------------------------------------------------------

@@ -37,7 +37,7 @@ class TransformerStudent(Student):
     takes_hidden_states = True
 
     @classmethod
-    def from_teacher(cls, teacher, kept_token_ids, options, glove: bool = False) -> "TransformerStudent":
+    def from_teacher(cls, teacher, kept_token_ids, options) -> "TransformerStudent":
         """At the teacher's width (the default), the teacher's attention shape and evenly spaced teacher layers
         (first and last included); narrower, random layers. Embeddings as every student's."""
         options = dict(options)
@@ -53,7 +53,7 @@ class TransformerStudent(Student):
             if teacher_config.model_type in BERT_SHAPED:  # other families' layers do not load into BERT's: random
                 options.setdefault("teacher_layers",
                                    [round(i * (total - 1) / max(1, layers - 1)) for i in range(layers)])
-        student = super().from_teacher(teacher, kept_token_ids, options, glove)
+        student = super().from_teacher(teacher, kept_token_ids, options)
         if student.config.teacher_layers:
             student.initialise_from_teacher(teacher.model)
         return student
