@@ -111,8 +111,8 @@ class DistillConfig(TeacherOptions):
                                        "16")
     augment_kinds: str = option("part,near-copy", "ood, generate: the variants, comma-separated, in turn: part (a "
                                                   "span), near-copy (words dropped, replaced, swapped), question (a "
-                                                  "yes/no or wh- question in its words), other-words (a third of its "
-                                                  "words replaced by their nearest GloVe neighbours)")
+                                                  "yes/no or wh- question in its words), other-words (3 in 10 of its "
+                                                  "lower-case words replaced by their nearest GloVe neighbours)")
     balance: bool = option(True, "ood: balance the teacher's predicted classes")
     balance_by_kind: bool = option(True, "ood, pairs: balance the classes within each pair kind, so that how a pair "
                                          "was made does not tell the student the teacher's class")

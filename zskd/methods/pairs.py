@@ -19,8 +19,8 @@ kind has both; a kind that lands in one class keeps its share of the set in that
     spliced     a span of 25-50% of its words replaced by a     half the same statement, half another: the
                 span of another sentence                        other hard negative of paraphrase corpora; an
                                                                 option, off by default
-    other-words ~30% of its lower-case words replaced by their  a paraphrase in other words, or a statement
-                nearest GloVe neighbours                        changed in one (neighbours may be opposites);
+    other-words 3 in 10 of its lower-case words replaced by     a paraphrase in other words, or a statement
+                their nearest GloVe neighbours                  changed in one (neighbours may be opposites);
                                                                 an option, off by default
     passage     first the sentence and the ones after it (25-   the shape of entailment and reading tasks (a
                 60 words), second a claim of 4-12 words: a span premise of ~40 words, a hypothesis of ~8, as in
@@ -133,7 +133,7 @@ def near_copy(sentence: str, rng: np.random.Generator, vocabulary: list[str]) ->
 
 def in_other_words(sentence: str, rng: np.random.Generator, neighbours: dict[str, list[str]],
                    rate: float = 0.3) -> str:
-    """About `rate` of the lower-case words that have `neighbours` replaced by one of them, drawn at random: the same
+    """Each word that has `neighbours` replaced, with probability `rate`, by one of them drawn at random: the same
     sentence in words the corpus may seldom use ("a pleasant town" -> "a charming village")."""
     words = sentence.split()
     for i, word in enumerate(words):
