@@ -20,6 +20,7 @@ def float32_labelling_by_default(monkeypatch):
 
     monkeypatch.setattr(zskd.teacher, "cpu_bf16_pays", lambda cpuinfo=None: False)
 
+
 @pytest.fixture
 def fake_glove(tmp_path, monkeypatch):
     """A function that installs a GloVe of the given words and [n, d] vectors in place of the packaged one, in its

@@ -44,3 +44,9 @@ def glove_neighbours(words: Iterable[str], count: int = 10, skip_most_frequent: 
         for row, chosen in zip(rows, np.take_along_axis(nearest, order, axis=1)):
             neighbours[index[candidates[row]]] = [index[candidates[j]] for j in chosen]
     return neighbours
+
+
+def neighbours_of_corpus(sentences: Iterable[str]) -> dict[str, list[str]]:
+    """`glove_neighbours` of the lower-case words of `sentences` (capitalised words, mostly names, are kept as they
+    are): what `pairs.in_other_words` draws from."""
+    return glove_neighbours({w for sentence in sentences for w in sentence.split() if w.islower()})

@@ -119,9 +119,9 @@ def augmented(sentences: list[str], copies: int, rng: np.random.Generator, min_w
     `other-words` a copy with some words replaced by their nearest GloVe neighbours (`pairs.in_other_words`)."""
     vocabulary = corpus_words(sentences)
     if "other-words" in kinds[:copies]:
-        from zskd.glove import glove_neighbours
+        from zskd.glove import neighbours_of_corpus
 
-        neighbours = glove_neighbours({w for s in sentences for w in s.split() if w.islower()})
+        neighbours = neighbours_of_corpus(sentences)
     variants = []
     for copy in range(copies):
         kind = kinds[copy % len(kinds)]

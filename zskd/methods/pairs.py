@@ -294,9 +294,9 @@ def make_pairs(sentences: list[str], rng: np.random.Generator, vocabulary: list[
     asked = [i for i in range(len(sentences)) if pair_kind(i, kinds) == "similar"]
     similar = dict(zip(asked, similar_sentences([sentences[i] for i in asked], corpus or sentences))) if asked else {}
     if "other-words" in kinds:
-        from zskd.glove import glove_neighbours
+        from zskd.glove import neighbours_of_corpus
 
-        neighbours = glove_neighbours({w for s in sentences for w in s.split() if w.islower()})
+        neighbours = neighbours_of_corpus(sentences)
     pairs = []
     for i, sentence in enumerate(sentences):
         kind = pair_kind(i, kinds)
