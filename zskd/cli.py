@@ -19,7 +19,7 @@ from zskd.config import ConfigError, add_config_arguments, load_config, write_js
 from zskd.data import DataError, read_labelled
 from zskd.distill import DistillConfig, distill
 from zskd.report import by_class_text, confusion_table, markdown_table
-from zskd.resources import PACKAGED_MODELS, ResourceError, directory_size, find_data_root
+from zskd.resources import PACKAGED_RESOURCES, ResourceError, directory_size, find_data_root
 from zskd.students import load_classifier
 from zskd.tasks import TASKS, get_task, load_split
 from zskd.train_teacher import TeacherTrainConfig, train_teacher
@@ -29,7 +29,7 @@ log = logging.getLogger("zskd")
 
 def cmd_resources(args: argparse.Namespace) -> int:
     rows, missing = [], 0
-    for packaged in PACKAGED_MODELS:
+    for packaged in PACKAGED_RESOURCES:
         try:
             path = packaged.path()
             rows.append([packaged.name, f"{directory_size(path) / 2**20:.1f} MiB", str(path)])

@@ -72,7 +72,8 @@ GLOVE = PackagedModel(
     subdir="data",
     description="GloVe 6B word vectors, 50-d, 400k lowercase words: word neighbours (--augment-kinds other-words)",
 )
-PACKAGED_MODELS = (MINILM, SMOLLM2, GLOVE)
+PACKAGED_MODELS = (MINILM, SMOLLM2)  # what a model option (--teacher, --base, ...) resolves by name
+PACKAGED_RESOURCES = (*PACKAGED_MODELS, GLOVE)  # what `zskd resources` lists and checks
 
 
 def smollm2_gguf_file() -> Path:
