@@ -49,6 +49,8 @@ VARIANTS = {
     # variants in other words (GloVe neighbours) in place of the near-copies, or beside them
     "other-words": dict(augment_kinds="part,other-words"),
     "other-words-beside": dict(augment_kinds="part,near-copy,other-words"),
+    "other-words-twice": dict(augment_kinds="part,near-copy,other-words,other-words"),  # two of the four
+    "other-words-beside-6": dict(augment=6, augment_kinds="part,near-copy,other-words"),  # a pool that can balance
     "adversarial": dict(method="adversarial"),  # the ood set, plus inputs a generator perturbs against the student
     # shapes at one size: the default student's at this budget (0.79M), spent differently
     "size-790k": dict(max_parameters=790_000),
