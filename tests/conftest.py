@@ -21,6 +21,37 @@ def float32_labelling_by_default(monkeypatch):
     monkeypatch.setattr(zskd.teacher, "cpu_bf16_pays", lambda cpuinfo=None: False)
 
 
+@pytest.fixture(scope="session")
+def tiny_glove_directory(tmp_path_factory) -> Path:
+    """A GloVe in the packaged files' format: 150 filler words (the range `glove_neighbours` skips as too frequent),
+    then the tiny vocabulary's words, with random 8-d vectors."""
+    import itertools
+
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    directory = tmp_path_factory.mktemp("glove")
+    fillers = ["zz" + "".join(letters) for letters in itertools.product("abcdefghijklm", repeat=2)][:150]
+    words = fillers + [w for w in WORDS if w.isalpha()]
+    pq.write_table(pa.table({"index": words}), directory / "glove_6B_index.parquet")
+    np.save(directory / "glove_6B_50d_emb.npy", np.random.default_rng(0).normal(size=(len(words), 8)).astype("f4"))
+    return directory
+
+
+@pytest.fixture(autouse=True)
+def tiny_glove(request, tiny_glove_directory, monkeypatch):
+    """Every fast test, and the processes it starts, read the tiny GloVe (through $ZSKD_GLOVE), not the packaged one:
+    the default `--augment-kinds` has other-words. `slow` tests read the packaged one."""
+    import zskd.glove
+
+    if not request.node.get_closest_marker("slow"):
+        monkeypatch.setenv("ZSKD_GLOVE", str(tiny_glove_directory))
+    zskd.glove._glove.cache_clear()
+    yield
+    zskd.glove._glove.cache_clear()
+
+
 @pytest.fixture
 def fake_glove(tmp_path, monkeypatch):
     """A function that installs a GloVe of the given words and [n, d] vectors in place of the packaged one, in its
@@ -36,9 +67,8 @@ def fake_glove(tmp_path, monkeypatch):
         np.save(tmp_path / "glove_6B_50d_emb.npy", vectors)
         zskd.glove._glove.cache_clear()
 
-    monkeypatch.setattr(zskd.glove, "GLOVE", type("FakeGlove", (), {"path": staticmethod(lambda: tmp_path)}))
-    yield install
-    zskd.glove._glove.cache_clear()
+    monkeypatch.setenv("ZSKD_GLOVE", str(tmp_path))
+    return install
 
 
 WORDS = (

