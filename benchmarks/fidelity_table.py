@@ -51,6 +51,10 @@ VARIANTS = {
     "other-words-beside": dict(augment_kinds="part,near-copy,other-words"),
     "other-words-twice": dict(augment_kinds="part,near-copy,other-words,other-words"),  # two of the four
     "other-words-beside-6": dict(augment=6, augment_kinds="part,near-copy,other-words"),  # a pool that can balance
+    # a fifth variant: negated, or joined to a span of another sentence by a connective ("but", "although", ...)
+    "negated-5": dict(augment=5, augment_kinds="part,near-copy,other-words,part,negated"),
+    "joined-5": dict(augment=5, augment_kinds="part,near-copy,other-words,part,joined"),
+    "five-variants": dict(augment=5, augment_kinds="part,near-copy,other-words,part,near-copy"),  # the control
     "adversarial": dict(method="adversarial"),  # the ood set, plus inputs a generator perturbs against the student
     # shapes at one size: the default student's at this budget (0.79M), spent differently
     "size-790k": dict(max_parameters=790_000),

@@ -66,6 +66,18 @@ def test_augmented_alternates_spans_and_perturbed_copies():
     assert all(v != s and v not in s for v, s in zip(variants[3:], sentences))  # perturbed copies
 
 
+def test_negated_and_joined_variants():
+    sentences = ["the film was long and dull .", "she can swim in the lake", "a town in the hills of ohio"]
+    variants = augmented(sentences, 2, np.random.default_rng(0), min_words=2, kinds=("negated", "joined"))
+    assert variants[:3] == ["the film was not long and dull .", "she can not swim in the lake",
+                            "It is not true that a town in the hills of ohio"]
+    for variant in variants[3:]:  # "<span of one sentence> , <connective> <span of a sentence>"
+        first, second = variant.split(" , ")
+        connective, rest = second.split(" ", 1)
+        assert connective in ("but", "yet", "although", "though", "while", "and")
+        assert any(first in s for s in sentences) and any(rest in s for s in sentences)
+
+
 def test_glove_neighbours_are_the_nearest_words_in_range(fake_glove):
     """Nearest first, never the word itself; words GloVe ranks too frequent (or past the range) neither asked nor
     given."""

@@ -22,7 +22,17 @@ from zskd.data import DataError, read_unlabelled
 from zskd.labelling import label_with_teacher
 from zskd.methods.base import Method
 from zskd.methods.common import TransferSet, balanced_selection, class_histogram, word_count
-from zskd.methods.pairs import in_other_words, make_pairs, near_copy, pair_kind, part, question, wh_question
+from zskd.methods.pairs import (
+    in_other_words,
+    lowercase_first,
+    make_pairs,
+    near_copy,
+    negated,
+    pair_kind,
+    part,
+    question,
+    wh_question,
+)
 from zskd.resources import ResourceError, find_data_root
 
 log = logging.getLogger(__name__)
@@ -108,7 +118,8 @@ def frequent_words(sentences: list[str], count: int) -> list[str]:
     return [w for w, _ in Counter(w.lower() for s in sentences for w in s.split() if w.isalpha()).most_common(count)]
 
 
-AUGMENTATIONS = ("part", "near-copy", "question", "other-words")
+AUGMENTATIONS = ("part", "near-copy", "question", "other-words", "negated", "joined")
+CONNECTIVES = ("but", "yet", "although", "though", "while", "and")
 
 
 def augmented(sentences: list[str], copies: int, rng: np.random.Generator, min_words: int,
@@ -116,7 +127,10 @@ def augmented(sentences: list[str], copies: int, rng: np.random.Generator, min_w
     """`copies` variants of each sentence, the `kinds` in turn (copy k is kinds[k % len(kinds)]): more inputs near
     the corpus, each labelled by the teacher like the rest. `part` is a span of it and `near-copy` a perturbed copy
     (Tang et al., 2019); `question` a question in its words (half yes/no, half wh-: `pairs.wh_question`);
-    `other-words` a copy with some words replaced by their nearest GloVe neighbours (`pairs.in_other_words`)."""
+    `other-words` a copy with some words replaced by their nearest GloVe neighbours (`pairs.in_other_words`);
+    `negated` the sentence with "not" added or removed at its first auxiliary (`pairs.negated`); `joined` a span of it
+    and a span of another corpus sentence joined by a connective ("but", "although", ...), the contrasts whose
+    second half often decides a reader's class."""
     vocabulary = corpus_words(sentences)
     if "other-words" in kinds[:copies]:
         from zskd.glove import neighbours_of_corpus
@@ -136,6 +150,13 @@ def augmented(sentences: list[str], copies: int, rng: np.random.Generator, min_w
                 variants.append(near_copy(sentence, rng, vocabulary))
             elif kind == "other-words":
                 variants.append(in_other_words(sentence, rng, neighbours))
+            elif kind == "negated":
+                variants.append(negated(sentence))
+            elif kind == "joined":
+                other = sentences[int(rng.integers(len(sentences)))]
+                connective = CONNECTIVES[int(rng.integers(len(CONNECTIVES)))]
+                variants.append(f"{part(sentence, rng, min_words).rstrip(' .!?')} , {connective} "
+                                f"{lowercase_first(part(other, rng, min_words))}")
             else:
                 variants.append(question(sentence) if rng.random() < 0.5 else wh_question(sentence, rng))
     return variants
