@@ -213,13 +213,13 @@ def test_a_pool_short_of_the_pool_factor_is_reported(tmp_path, caplog):
     corpus = tmp_path / "corpus.txt"
     corpus.write_text("\n".join(f"the dog number {i} ran on the mat" for i in range(30)) + "\n")
     config = DistillConfig(out=str(tmp_path / "out"), ood=str(corpus), augment=0, cache_dir=None, transfer_size=20)
-    with caplog.at_level(logging.WARNING):
+    with caplog.at_level(logging.INFO):
         ood_transfer_set(config, WordTeacher())  # 30 distinct sentences, 40 asked: 10 left to drop
     assert "the corpora give 30 distinct inputs, fewer than --pool-factor 2 x --transfer-size 20" in caplog.text
     assert "balancing has only 10 to drop" in caplog.text
 
     caplog.clear()
-    with caplog.at_level(logging.WARNING):
+    with caplog.at_level(logging.INFO):
         ood_transfer_set(DistillConfig(**{**vars(config), "transfer_size": 15}), WordTeacher())
     assert "fewer than --pool-factor" not in caplog.text
 

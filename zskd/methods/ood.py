@@ -231,9 +231,9 @@ def ood_transfer_set(config, teacher, near: list[str] | None = None) -> Transfer
         inputs = list(sentences)
     pool_size = min(len(inputs), config.transfer_size * (config.pool_factor if config.balance else 1))
     if config.balance and len(inputs) < config.transfer_size * config.pool_factor:
-        log.warning("the corpora give %d distinct inputs, fewer than --pool-factor %d x --transfer-size %d: balancing "
-                    "has only %d to drop (more corpus text, or more --augment variants, give it room)",
-                    len(inputs), config.pool_factor, config.transfer_size, max(0, len(inputs) - config.transfer_size))
+        log.info("the corpora give %d distinct inputs, fewer than --pool-factor %d x --transfer-size %d: balancing "
+                 "has only %d to drop (more corpus text, or more --augment variants, give it room)",
+                 len(inputs), config.pool_factor, config.transfer_size, max(0, len(inputs) - config.transfer_size))
     order = rng.permutation(len(inputs))[:pool_size]
     inputs = [inputs[i] for i in order]
     info["pool"] = len(inputs)
