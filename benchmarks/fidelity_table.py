@@ -73,6 +73,8 @@ VARIANTS = {
     "indomain-790k": dict(method="indomain", max_parameters=790_000),  # the ceiling at the zero-shot student's size
     "indomain-790k-other-words": dict(method="indomain", max_parameters=790_000,
                                       augment_kinds="part,near-copy,other-words"),
+    "indomain-790k-no-other-words": dict(method="indomain", max_parameters=790_000,
+                                         augment_kinds="part,near-copy"),  # the ceiling's variants before session 37
     "indomain-790k-ema": dict(method="indomain", max_parameters=790_000, ema_decay=0.999),  # the ceiling, averaged
     "indomain-790k-aug4": dict(method="indomain", max_parameters=790_000, augment=4),  # before session 23: 4 variants
     "indomain-790k-aug8": dict(method="indomain", max_parameters=790_000, augment=8),  # before session 24: 8 variants
