@@ -51,7 +51,6 @@ VARIANTS = {
     "other-words-beside": dict(augment_kinds="part,near-copy,other-words"),  # the default since session 37
     "no-other-words": dict(augment_kinds="part,near-copy"),  # the default before session 37
     "other-words-twice": dict(augment_kinds="part,near-copy,other-words,other-words"),  # two of the four
-    "other-words-beside-6": dict(augment=6, augment_kinds="part,near-copy,other-words"),  # a pool that can balance
     # a fifth variant: negated, or joined to a span of another sentence by a connective ("but", "although", ...)
     "negated-5": dict(augment=5, augment_kinds="part,near-copy,other-words,part,negated"),
     "joined-5": dict(augment=5, augment_kinds="part,near-copy,other-words,part,joined"),
