@@ -55,6 +55,9 @@ VARIANTS = {
     "negated-5": dict(augment=5, augment_kinds="part,near-copy,other-words,part,negated"),
     "joined-5": dict(augment=5, augment_kinds="part,near-copy,other-words,part,joined"),
     "five-variants": dict(augment=5, augment_kinds="part,near-copy,other-words,part,near-copy"),  # the control
+    # the batch's inputs related in the student's features as in the teacher's (similarity-preserving KD)
+    "features-1": dict(feature_weight=1.0),
+    "features-10": dict(feature_weight=10.0),
     "adversarial": dict(method="adversarial"),  # the ood set, plus inputs a generator perturbs against the student
     # shapes at one size: the default student's at this budget (0.79M), spent differently
     "size-790k": dict(max_parameters=790_000),

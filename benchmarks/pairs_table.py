@@ -66,6 +66,8 @@ VARIANTS = {
                                                student_options="word_match=true", ema_decay=0.999),
     "pair-bilstm-match+half-passage+no-ema": dict(method="ood", student="pair-bilstm", pair_kinds=HALF_PASSAGE,
                                                   student_options="word_match=true", ema_decay=0.0),  # before s33
+    "features-10": dict(method="ood", student="pair-bilstm", pair_kinds=HALF_PASSAGE,  # the default, + --feature-weight
+                        student_options="word_match=true", ema_decay=0.999, feature_weight=10.0),
     "other-words": dict(method="ood", student="pair-bilstm", pair_kinds=OTHER_WORDS),  # against the default
     "other-words-added": dict(method="ood", student="pair-bilstm", pair_kinds=OTHER_WORDS_ADDED),
     "pair-bilstm-match+half-passage+one-balance": dict(method="ood", student="pair-bilstm", pair_kinds=HALF_PASSAGE,

@@ -91,3 +91,25 @@ def test_class_balance_weights_match_reference():
     assert math.isclose(weights[:4].sum().item(), weights[4:].sum().item(), rel_tol=1e-6)  # each class weighs the same
     half = losses.class_balance_weights(logits, 0.5)
     assert math.isclose(half.mean().item(), 1.0, rel_tol=1e-6) and 1 < (half[4] / half[0]).item() < 2
+
+
+def test_similarity_mse_matches_reference():
+    torch.manual_seed(0)
+    student, teacher = torch.randn(5, 3), torch.randn(5, 7)
+
+    def cosines(rows):
+        rows = [[v - sum(col) / len(rows) for v, col in zip(row, zip(*rows))] for row in rows.tolist()]
+        norms = [math.sqrt(sum(v * v for v in row)) for row in rows]
+        return [[sum(a * b for a, b in zip(r, s)) / (nr * ns) for s, ns in zip(rows, norms)]
+                for r, nr in zip(rows, norms)]
+
+    expected = sum((a - b) ** 2 for ra, rb in zip(cosines(student), cosines(teacher)) for a, b in zip(ra, rb)) / 25
+    assert math.isclose(losses.similarity_mse(student, teacher).item(), expected, rel_tol=1e-5)
+
+
+def test_similarity_mse_ignores_a_rotation_scale_and_shift_of_the_features():
+    torch.manual_seed(0)
+    teacher = torch.randn(8, 6)
+    rotation = torch.linalg.qr(torch.randn(6, 6))[0]
+    assert losses.similarity_mse(3.0 * teacher @ rotation + 5.0, teacher).item() < 1e-10
+    assert losses.similarity_mse(torch.randn(8, 6), teacher).item() > 0.1

@@ -23,6 +23,7 @@ import math
 import shutil
 import time
 from collections import Counter
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,7 +45,7 @@ from zskd.methods.adversarial import AdversarialOptions
 from zskd.methods.embedding_guess import EmbeddingGuessOptions
 from zskd.methods.ood import augment_kinds, augmented, read_sentences
 from zskd.methods.pairs import DEFAULT_PAIR_KINDS, PAIR_KINDS, pair_profile
-from zskd.objectives import shared_objectives
+from zskd.objectives import inputs_of, logit_layer, shared_objectives
 from zskd.report import model_card
 from zskd.resources import MINILM
 from zskd.rundir import RunDirectory
@@ -155,6 +156,9 @@ class DistillConfig(TeacherOptions):
                                           "last 1,000 steps of a long one; 0 turns it off")
     hidden_weight: float = option(0.0, "weight of hidden-state MSE, for students that take hidden-state targets "
                                        "(transformer)")
+    feature_weight: float = option(0.0, "weight of the loss that relates the inputs of a batch in the student's "
+                                        "features (what its last layer reads) as in the teacher's (zskd/objectives.py; "
+                                        "a local --teacher)")
     adversarial: AdversarialOptions = option(help="method adversarial (Rashid et al.): the generator that perturbs the "
                                                   "ood inputs online", factory=AdversarialOptions)
     embedding_guess: EmbeddingGuessOptions = option(help="method embedding-guess (AS-DFD, Ma et al.): pseudo-inputs "
@@ -302,7 +306,8 @@ def check_config(config: DistillConfig) -> Method:
                                     "transfer_size": 2, "max_length": 4, "min_words": 1, "max_words": config.min_words,
                                     "pool_factor": 1, "augment": 0, "rare_class_variants": 0, "max_vocab": 0,
                                     "word_inputs": 0, "max_parameters": 0, "kl_weight": 0, "mse_weight": 0,
-                                    "hidden_weight": 0, "few_shot_weight": 0, "class_weighting": 0, "weight_decay": 0},
+                                    "hidden_weight": 0, "feature_weight": 0, "few_shot_weight": 0, "class_weighting": 0,
+                                    "weight_decay": 0},
                   positive=("temperature", "lr"), fractions=("warmup_ratio", "hard_fraction", "ema_decay"))
     if config.method not in METHODS:
         raise DataError(f"unknown method {config.method!r}: choose one of {', '.join(METHODS)}")
@@ -322,8 +327,9 @@ def check_config(config: DistillConfig) -> Method:
         raise DataError(f"unknown --pair-kinds {', '.join(sorted(unknown)) or '(none given)'}: choose from "
                         f"{', '.join(PAIR_KINDS)}")
     method = METHODS[config.method]
-    if black_box and (method.needs_weights or config.hidden_weight > 0):
-        what = f"method {config.method}" if method.needs_weights else "--hidden-weight"
+    if black_box and (method.needs_weights or config.hidden_weight > 0 or config.feature_weight > 0):
+        what = (f"method {config.method}" if method.needs_weights
+                else "--hidden-weight" if config.hidden_weight > 0 else "--feature-weight")
         raise DataError(f"{what} reads the teacher's weights, and {source} gives only its answers: use method "
                         f"{', '.join(name for name, m in METHODS.items() if not m.needs_weights)}, or a local "
                         "--teacher")
@@ -466,6 +472,7 @@ def train(config: DistillConfig, setup: Setup, objectives: list[Objective], targ
     objectives = [objective.to(device) for objective in objectives]
     scored = model if average is None else average.to(device).module  # what is evaluated and kept
     hidden_states = any(objective.needs_hidden_states for objective in objectives)
+    features_of = logit_layer(model, len(model.label_names)) if any(o.needs_features for o in objectives) else None
 
     walked = config.batch_size - hard.count  # rows a batch takes from the epoch's walk over the transfer set
     steps_per_epoch = max(1, math.ceil(len(lengths) / walked))
@@ -502,9 +509,11 @@ def train(config: DistillConfig, setup: Setup, objectives: list[Objective], targ
                                                              [segments[i] for i in rows]).items()}
         for group in optimizer.param_groups:
             group["lr"] = linear_warmup_decay(lr, step, config.steps, config.warmup_ratio)
-        logits, hidden = student(**inputs, output_hidden_states=True) if hidden_states else (student(**inputs), None)
+        with inputs_of(features_of) if features_of else nullcontext([]) as features:  # [B, D], when asked
+            logits, hidden = (student(**inputs, output_hidden_states=True) if hidden_states
+                              else (student(**inputs), None))
         batch = Batch(rows=rows, inputs=inputs, teacher_logits=targets[rows].to(device), student_logits=logits,
-                      hidden_states=hidden, student=student)
+                      hidden_states=hidden, student_features=features[-1] if features else None, student=student)
         kl = losses.kl_per_example(batch.student_logits, batch.teacher_logits, config.temperature)
         hard.update(rows, kl)
         weights = row_weights[rows].to(device)

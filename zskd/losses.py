@@ -64,3 +64,14 @@ def marginal_entropy(logits: torch.Tensor) -> torch.Tensor:
     whatever each row's own confidence. [M, V] -> scalar, in nats."""
     mean = F.softmax(logits, dim=-1).mean(0)
     return -(mean * torch.log(mean.clamp_min(1e-12))).sum()
+
+
+def similarity_mse(student_features: torch.Tensor, teacher_features: torch.Tensor) -> torch.Tensor:
+    """Mean squared difference between the batch's [B, B] cosine similarities in the student's features and in the
+    teacher's, each centred on its batch mean first (similarity-preserving KD, Tung & Mori 2019): which inputs the
+    teacher reads alike, at any two widths, with nothing to learn in between. [B, Ds], [B, Dt] -> scalar."""
+    def similarities(features: torch.Tensor) -> torch.Tensor:
+        unit = F.normalize(features.float() - features.float().mean(0, keepdim=True), dim=-1)
+        return unit @ unit.T
+
+    return ((similarities(student_features) - similarities(teacher_features)) ** 2).mean()

@@ -3,15 +3,21 @@
 - `FewShotCrossEntropy` (`--few-shot FILE`): low-data runs also learn the few labelled examples' gold labels.
 - `HiddenStateMSE` (`--hidden-weight`): a student that takes hidden-state targets (the transformer at the teacher's
   width) matches the teacher layer each of its layers was initialised from.
+- `FeatureSimilarity` (`--feature-weight`): any student's features (what its last layer reads) relate the inputs of
+  a batch to one another as the teacher's do: hundreds of numbers per input where the logits give one to five.
 """
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import torch
+from torch import nn
+from tqdm.auto import tqdm
 
 from zskd import losses
-from zskd.batching import pad
-from zskd.data import segment_ids
+from zskd.batching import pad, sorted_batches
+from zskd.data import DataError, segment_ids
 from zskd.methods.base import Batch, Objective, Setup
 
 
@@ -59,11 +65,73 @@ class HiddenStateMSE(Objective):
         return self.weight * (sum(losses.hidden_mse(s, t, mask) for s, t in pairs) / max(1, len(pairs)))
 
 
+def logit_layer(model: nn.Module, num_labels: int) -> nn.Linear:
+    """The layer that writes a classifier's logits: its last `nn.Linear` with `num_labels` outputs."""
+    layers = [m for m in model.modules() if isinstance(m, nn.Linear) and m.out_features == num_labels]
+    if not layers:
+        raise DataError(f"{type(model).__name__} has no linear layer with {num_labels} outputs to read features from; "
+                        "leave --feature-weight at 0")
+    return layers[-1]
+
+
+@contextmanager
+def inputs_of(layer: nn.Module):
+    """Within the block, the list holds what `layer` was called on: [B, D] features, last call last."""
+    seen: list[torch.Tensor] = []
+    handle = layer.register_forward_pre_hook(lambda module, args: seen.append(args[0]))
+    try:
+        yield seen
+    finally:
+        handle.remove()
+
+
+@torch.inference_mode()
+def teacher_features(teacher, teacher_ids: list[list[int]], segments: list[list[int]]) -> torch.Tensor:
+    """[N, D] float16: what the teacher's logit layer reads for each row (BERT: the pooled [CLS] state), batched
+    as the teacher labels."""
+    layer = logit_layer(teacher.model, teacher.num_labels)
+    out = None
+    batches = sorted_batches([len(x) for x in teacher_ids], teacher.batch_size, teacher.max_tokens)
+    takes_segments = "token_type_ids" in teacher.tokenizer.model_input_names  # not RoBERTa's or DistilBERT's
+    with inputs_of(layer) as seen:
+        for batch in tqdm(batches, desc="teacher features", unit="batch"):
+            rows = [teacher_ids[i] for i in batch]
+            inputs = {"input_ids": pad(rows, teacher.tokenizer.pad_token_id or 0),
+                      "attention_mask": pad([[1] * len(x) for x in rows], 0)}
+            if takes_segments:
+                inputs["token_type_ids"] = pad([segments[i] for i in batch], 0)
+            with torch.autocast(device_type=teacher.device.type, dtype=torch.bfloat16, enabled=teacher.bf16):
+                teacher.model(**{k: v.to(teacher.device) for k, v in inputs.items()})
+            features = seen.pop().float().cpu()
+            if out is None:
+                out = torch.zeros(len(teacher_ids), features.shape[-1], dtype=torch.float16)
+            out[batch] = features.half()
+    return out
+
+
+class FeatureSimilarity(Objective):
+    """`losses.similarity_mse` between the student's features of the batch and the teacher's (computed once for
+    every training row, before training)."""
+
+    name = "feature_similarity"
+    needs_features = True
+
+    def __init__(self, setup: Setup):
+        self.targets = teacher_features(setup.teacher, setup.teacher_ids, setup.segments)
+        self.weight = setup.config.feature_weight
+
+    def loss(self, step: int, batch: Batch) -> torch.Tensor:
+        teacher = self.targets[batch.rows].to(batch.student_features.device)
+        return self.weight * losses.similarity_mse(batch.student_features, teacher)
+
+
 def shared_objectives(setup: Setup) -> list[Objective]:
     """The objectives the run's options ask for, whatever the method."""
     objectives: list[Objective] = []
     if setup.config.hidden_weight > 0:
         objectives.append(HiddenStateMSE(setup))
+    if setup.config.feature_weight > 0:
+        objectives.append(FeatureSimilarity(setup))
     if setup.shots is not None:
         objectives.append(FewShotCrossEntropy(setup))
     return objectives

@@ -55,6 +55,7 @@ class Batch:
     teacher_logits: torch.Tensor  # [B, K] the cached teacher labels
     student_logits: torch.Tensor  # [B, K]
     hidden_states: tuple[torch.Tensor, ...] | None  # the student's, when an objective asked for them
+    student_features: torch.Tensor | None  # [B, D] what the student's logit layer read, when an objective asked
     student: Callable[..., Any]  # the student to run on other inputs (wrapped for distributed training)
 
 
@@ -63,6 +64,7 @@ class Objective:
 
     name: str = ""
     needs_hidden_states: bool = False  # the loop asks the student for its hidden states
+    needs_features: bool = False  # the loop keeps what the student's logit layer read (`Batch.student_features`)
     artefacts: tuple[str, ...] = ()  # JSONL files (one record per line, with a "step") it writes in the work dir
 
     def loss(self, step: int, batch: Batch) -> torch.Tensor | None:
