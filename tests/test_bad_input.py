@@ -55,6 +55,8 @@ CASES = [
     ("pair-kinds-unknown", [*DISTILL, "--pair-kinds", "paraphrase"], {}, "unknown --pair-kinds paraphrase"),
     ("word-inputs-for-pairs", [*DISTILL, "--pairs", "--word-inputs", "100"], {},
      "--word-inputs adds single words, and this teacher reads sentence pairs: leave it out"),
+    ("contrast-inputs-for-pairs", [*DISTILL, "--pairs", "--contrast-inputs", "100"], {},
+     "--contrast-inputs joins single sentences, and this teacher reads sentence pairs: leave it out"),
     ("teacher-runtime-unknown", [*DISTILL, "--teacher-runtime", "tpu"], {}, "unknown --teacher-runtime 'tpu'"),
     ("two-teachers", [*DISTILL, "--teacher-url", "http://127.0.0.1:9/x"], {}, "give one teacher"),
     ("no-teacher", ["distill", "--out", "{out}"], {}, "give one teacher"),

@@ -1,4 +1,5 @@
 import logging
+import re
 
 import numpy as np
 import pytest
@@ -204,6 +205,37 @@ def test_word_inputs_put_the_most_frequent_words_alone_in_the_pool(tmp_path):
     assert sorted(alone) == ["dog", "home", "on", "ran", "the"]
     assert with_words.info["word_inputs"] == 5
     assert set(plain.inputs) <= set(with_words.inputs) and len(with_words.inputs) == len(plain.inputs) + 5
+
+
+def test_contrasting_inputs_join_two_confident_inputs_of_different_classes():
+    from zskd.methods.ood import CONTRAST_TEMPLATES, contrasting_inputs
+
+    inputs = ["the cat sat here .", "a dog ran home .", "the cat was unsure .", "dogs and cats ran .",
+              "a dog " + "very " * 25 + "long ."]
+    logits = np.array([[0, 5], [5, 0], [0, 0.5], [0.2, 0], [5, 0]], dtype=np.float32)  # 2 and 3 unsure, 4 long
+    made = contrasting_inputs(inputs, logits, 20, np.random.default_rng(0))
+    assert made and len(made) == len(set(made))
+    patterns = [t.replace("{a}", "(.+)").replace("{b}", "(.+)") for t in CONTRAST_TEMPLATES]
+    for text in made:
+        parts = next(m.groups() for m in (re.fullmatch(p + " .", text) for p in patterns) if m)
+        assert sorted(x.lower() for x in parts) == ["a dog ran home", "the cat sat here"], text
+    assert contrasting_inputs(inputs[:1], logits[:1], 5, np.random.default_rng(0)) == []  # one class only
+
+
+def test_contrast_inputs_join_the_pool_before_balancing(tmp_path):
+    from zskd.distill import DistillConfig
+    from zskd.methods.ood import ood_transfer_set
+
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("\n".join([f"the dog number {i} ran on the mat" for i in range(40)]
+                                + [f"the cat number {i} sat on the mat" for i in range(40)]) + "\n")
+    config = DistillConfig(out=str(tmp_path / "out"), ood=str(corpus), transfer_size=100, augment=0, cache_dir=None)
+    plain = ood_transfer_set(config, WordTeacher())
+    joined = ood_transfer_set(DistillConfig(**{**vars(config), "contrast_inputs": 30}), WordTeacher())
+    contrasts = [x for x in joined.inputs if x not in plain.inputs]
+    assert joined.info["contrast_inputs"] == 30 and 0 < len(contrasts) <= 30
+    assert joined.info["classes_after"] == {"other": 40, "cat": 60}  # every contrast holds "cat": the teacher's 1
+    assert all("cat" in x.split() and "dog" in x.split() for x in contrasts)
 
 
 def test_a_pool_short_of_the_pool_factor_is_reported(tmp_path, caplog):

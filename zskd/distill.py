@@ -124,6 +124,9 @@ class DistillConfig(TeacherOptions):
                                           "added to the pool before balancing (0: none)")
     rare_class_fraction: float = option(0.1, "ood, --rare-class-variants: a class is rare when the teacher gives it "
                                              "less than this fraction of its even share of --transfer-size")
+    contrast_inputs: int = option(0, "ood, single sentences: this many inputs joining two pool inputs the teacher "
+                                     "gives different classes with confidence (\"A , but B\", \"although A , B\", "
+                                     "...), labelled and added to the pool before balancing (0: none)")
     word_inputs: int = option(0, "ood, single sentences: the corpora's this many most frequent words, each alone as "
                                  "an input, join the pool (the teacher's reading of single words; 0: none)")
     pair_kinds: str = option(",".join(DEFAULT_PAIR_KINDS), "ood, pairs: the kinds of second sentence, comma-"
@@ -220,6 +223,8 @@ def distill(config: DistillConfig | None = None, stop_after_steps: int | None = 
     derived = [k for k, v in dataclasses.asdict(given).items() if v is None and getattr(config, k) is not None]
     if config.pairs and config.word_inputs:
         raise DataError("--word-inputs adds single words, and this teacher reads sentence pairs: leave it out")
+    if config.pairs and config.contrast_inputs:
+        raise DataError("--contrast-inputs joins single sentences, and this teacher reads sentence pairs: leave it out")
     options = parse_student_options(config.student, config.student_options)  # bad options fail before labelling
     if config.max_parameters:
         widths_to_fit(config.student, options)
@@ -305,7 +310,8 @@ def check_config(config: DistillConfig) -> Method:
     check_numbers(config, at_least={"steps": 1, "batch_size": 1, "eval_every": 1, "checkpoint_every": 1, "heldout": 1,
                                     "transfer_size": 2, "max_length": 4, "min_words": 1, "max_words": config.min_words,
                                     "pool_factor": 1, "augment": 0, "rare_class_variants": 0, "max_vocab": 0,
-                                    "word_inputs": 0, "max_parameters": 0, "kl_weight": 0, "mse_weight": 0,
+                                    "word_inputs": 0, "contrast_inputs": 0, "max_parameters": 0, "kl_weight": 0,
+                                    "mse_weight": 0,
                                     "hidden_weight": 0, "feature_weight": 0, "few_shot_weight": 0, "class_weighting": 0,
                                     "weight_decay": 0},
                   positive=("temperature", "lr"), fractions=("warmup_ratio", "hard_fraction", "ema_decay"))

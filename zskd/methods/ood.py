@@ -200,6 +200,36 @@ def grow_rare_classes(inputs: list[str], logits: np.ndarray, config, teacher,
     return inputs + new, np.concatenate([logits, new_logits]), added
 
 
+CONTRAST_TEMPLATES = ("{a} , but {b}", "{a} , yet {b}", "although {a} , {b}", "{a} , although {b}",
+                      "{a} ; however , {b}", "while {a} , {b}")
+
+
+def contrasting_inputs(inputs: list[str], logits: np.ndarray, count: int, rng: np.random.Generator,
+                       min_confidence: float = 0.9, max_words: int = 20) -> list[str]:
+    """`count` inputs each joining two pool inputs the teacher gives different classes, both with at least
+    `min_confidence`, by a connective that weighs one part against the other ("A , but B", "although A , B", ...).
+    The teacher's label says which part it lets decide: what out-of-domain text, which seldom holds two opposed
+    parts, never shows a student (the SST-2 sentences the default student gets wrong against a confident teacher
+    are mostly such: "what it lacks in originality it makes up for in intelligence")."""
+    probabilities = np.exp(logits - logits.max(-1, keepdims=True))
+    probabilities /= probabilities.sum(-1, keepdims=True)
+    predicted = probabilities.argmax(-1)
+    short = np.array([len(x.split()) <= max_words for x in inputs])
+    by_class = [np.flatnonzero((predicted == k) & (probabilities[:, k] >= min_confidence) & short)
+                for k in range(logits.shape[1])]
+    classes = [k for k, members in enumerate(by_class) if len(members)]
+    if len(classes) < 2:
+        return []
+    made = []
+    for _ in range(count):
+        first, second = rng.choice(classes, 2, replace=False)
+        a = inputs[by_class[first][rng.integers(len(by_class[first]))]].rstrip(" .!?")
+        b = inputs[by_class[second][rng.integers(len(by_class[second]))]].rstrip(" .!?")
+        template = CONTRAST_TEMPLATES[int(rng.integers(len(CONTRAST_TEMPLATES)))]
+        made.append(template.format(a=lowercase_first(a) if template[0] != "{" else a, b=lowercase_first(b)) + " .")
+    return list(dict.fromkeys(made))
+
+
 def ood_transfer_set(config, teacher, near: list[str] | None = None) -> TransferSet:
     """Up to `config.transfer_size` out-of-domain inputs, class-balanced by the teacher when `config.balance`.
     With `near` (texts of the task's kind, e.g. generated ones), only the `config.ood_nearest` fraction of the
@@ -239,6 +269,13 @@ def ood_transfer_set(config, teacher, near: list[str] | None = None) -> Transfer
         info["classes_before"] = class_histogram(logits, teacher.label_names)
         if config.rare_class_variants and not config.pairs:
             inputs, logits, info["rare_class_variants"] = grow_rare_classes(inputs, logits, config, teacher, rng)
+        if config.contrast_inputs and not config.pairs:
+            known = set(inputs)
+            contrasts = [x for x in contrasting_inputs(inputs, logits, config.contrast_inputs, rng) if x not in known]
+            if contrasts:
+                inputs, logits = inputs + contrasts, np.concatenate([logits, label_with_teacher(
+                    teacher, contrasts, config.cache_dir)[0]])
+            info["contrast_inputs"] = len(contrasts)
         made_as = np.array([pair_kind(i, kinds) for i in order]) if config.pairs else None
         chosen = balanced_selection(logits, config.transfer_size, config.seed,
                                     made_as if config.balance_by_kind else None)
