@@ -311,9 +311,8 @@ def check_config(config: DistillConfig) -> Method:
                                     "transfer_size": 2, "max_length": 4, "min_words": 1, "max_words": config.min_words,
                                     "pool_factor": 1, "augment": 0, "rare_class_variants": 0, "max_vocab": 0,
                                     "word_inputs": 0, "contrast_inputs": 0, "max_parameters": 0, "kl_weight": 0,
-                                    "mse_weight": 0,
-                                    "hidden_weight": 0, "feature_weight": 0, "few_shot_weight": 0, "class_weighting": 0,
-                                    "weight_decay": 0},
+                                    "mse_weight": 0, "hidden_weight": 0, "feature_weight": 0, "few_shot_weight": 0,
+                                    "class_weighting": 0, "weight_decay": 0},
                   positive=("temperature", "lr"), fractions=("warmup_ratio", "hard_fraction", "ema_decay"))
     if config.method not in METHODS:
         raise DataError(f"unknown method {config.method!r}: choose one of {', '.join(METHODS)}")

@@ -226,7 +226,8 @@ def contrasting_inputs(inputs: list[str], logits: np.ndarray, count: int, rng: n
         a = inputs[by_class[first][rng.integers(len(by_class[first]))]].rstrip(" .!?")
         b = inputs[by_class[second][rng.integers(len(by_class[second]))]].rstrip(" .!?")
         template = CONTRAST_TEMPLATES[int(rng.integers(len(CONTRAST_TEMPLATES)))]
-        made.append(template.format(a=lowercase_first(a) if template[0] != "{" else a, b=lowercase_first(b)) + " .")
+        a = a if template.startswith("{a}") else lowercase_first(a)  # after a connective: not a sentence's start
+        made.append(template.format(a=a, b=lowercase_first(b)) + " .")
     return list(dict.fromkeys(made))
 
 
