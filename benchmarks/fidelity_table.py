@@ -58,9 +58,8 @@ VARIANTS = {
     # the batch's inputs related in the student's features as in the teacher's (similarity-preserving KD)
     "features-1": dict(feature_weight=1.0),
     "features-10": dict(feature_weight=10.0),
-    # less dropout in the student, which fits only ~90% of its own training rows at the default budget (session 38)
+    # no dropout in the student, which fits only ~90% of its own training rows at the default budget (session 38)
     "dropout-0": dict(student_options="dropout=0.0"),
-    "dropout-0.1": dict(student_options="dropout=0.1"),
     # inputs joining two the teacher gives different classes with confidence ("A , but B"), added to the pool
     "contrasts-25k": dict(contrast_inputs=25000),
     "adversarial": dict(method="adversarial"),  # the ood set, plus inputs a generator perturbs against the student
