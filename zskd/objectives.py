@@ -95,13 +95,8 @@ def teacher_features(teacher, teacher_ids: list[list[int]], segments: list[list[
     takes_segments = "token_type_ids" in teacher.tokenizer.model_input_names  # not RoBERTa's or DistilBERT's
     with inputs_of(layer) as seen:
         for batch in tqdm(batches, desc="teacher features", unit="batch"):
-            rows = [teacher_ids[i] for i in batch]
-            inputs = {"input_ids": pad(rows, teacher.tokenizer.pad_token_id or 0),
-                      "attention_mask": pad([[1] * len(x) for x in rows], 0)}
-            if takes_segments:
-                inputs["token_type_ids"] = pad([segments[i] for i in batch], 0)
-            with torch.autocast(device_type=teacher.device.type, dtype=torch.bfloat16, enabled=teacher.bf16):
-                teacher.model(**{k: v.to(teacher.device) for k, v in inputs.items()})
+            teacher.model_output([teacher_ids[i] for i in batch],
+                                 [segments[i] for i in batch] if takes_segments else None)
             features = seen.pop().float().cpu()
             if out is None:
                 out = torch.zeros(len(teacher_ids), features.shape[-1], dtype=torch.float16)

@@ -186,12 +186,16 @@ class Teacher:
             if any(i.name == "token_type_ids" for i in self.session.get_inputs()):
                 feeds["token_type_ids"] = pad(segments, 0).numpy() if segments else np.zeros_like(feeds["input_ids"])
             return self.session.run(None, feeds)[0].astype(np.float32)
+        return self.model_output(ids, segments).logits.float().cpu().numpy()
+
+    def model_output(self, ids: list[list[int]], segments: list[list[int]] | None):
+        """The PyTorch model's output on a batch of token-id rows, padded here (under bfloat16 autocast where it
+        pays): what labelling reads the logits of, and `--feature-weight` what the logit layer was given."""
         input_ids = pad(ids, self.tokenizer.pad_token_id or 0).to(self.device)
         attention_mask = pad([[1] * len(x) for x in ids], 0).to(self.device)
         extra = {"token_type_ids": pad(segments, 0).to(self.device)} if segments else {}
         with torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
-            logits = self.model(input_ids=input_ids, attention_mask=attention_mask, **extra).logits
-        return logits.float().cpu().numpy()
+            return self.model(input_ids=input_ids, attention_mask=attention_mask, **extra)
 
     @property
     def embedding_matrix(self) -> torch.Tensor:
