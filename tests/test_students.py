@@ -53,6 +53,25 @@ def test_batched_logits_match_one_at_a_time(teacher, kind, inputs):
     np.testing.assert_allclose(batched, alone, atol=1e-5)
 
 
+@pytest.mark.parametrize("layers", [1, 2])
+def test_bilstm_padded_states_are_those_of_packed_sequences(teacher, layers):
+    """The BiLSTM reads a padded batch with the unpadded kernel, each row's words reversed in place for the backward
+    direction: at every word, the states of packing the rows (nn.utils.rnn), values and gradients."""
+    torch.manual_seed(0)
+    student = create_student("bilstm", teacher, list(range(50)), parse_student_options(
+        "bilstm", f"embedding_dim=8,hidden_size=6,num_layers={layers},dropout=0.0"))
+    embeds = torch.randn(4, 7, 8, requires_grad=True)
+    lengths = torch.tensor([7, 3, 5, 1])
+    words = (torch.arange(7).unsqueeze(0) < lengths.unsqueeze(1)).unsqueeze(-1)  # [4, 7, 1]
+    packed = torch.nn.utils.rnn.pack_padded_sequence(embeds, lengths, batch_first=True, enforce_sorted=False)
+    reference, _ = torch.nn.utils.rnn.pad_packed_sequence(student.lstm(packed)[0], batch_first=True, total_length=7)
+    states = student._lstm_padded(embeds, lengths)
+    torch.testing.assert_close(states * words, reference * words, atol=1e-5, rtol=1e-5)
+    (reference_grad,) = torch.autograd.grad((reference * words).sum(), embeds)
+    (grad,) = torch.autograd.grad((states * words).sum(), embeds)
+    torch.testing.assert_close(grad, reference_grad, atol=1e-5, rtol=1e-5)
+
+
 @pytest.mark.parametrize("kind", list(STUDENTS))
 def test_inputs_embeds_give_the_same_logits_as_ids(teacher, kind):
     torch.manual_seed(0)
