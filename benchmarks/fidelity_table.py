@@ -62,9 +62,6 @@ VARIANTS = {
     "dropout-0": dict(student_options="dropout=0.0"),
     # inputs joining two the teacher gives different classes with confidence ("A , but B"), added to the pool
     "contrasts-25k": dict(contrast_inputs=25000),
-    # rows weighed by the teacher's energy (logsumexp of its logits) within their class: the most task-like count most
-    "energy-1": dict(energy_weighting=1.0),
-    "energy-0.5": dict(energy_weighting=0.5),
     "adversarial": dict(method="adversarial"),  # the ood set, plus inputs a generator perturbs against the student
     # shapes at one size: the default student's at this budget (0.79M), spent differently
     "size-790k": dict(max_parameters=790_000),

@@ -159,15 +159,6 @@ def test_negative_class_weighting_is_refused(tiny_distill_config):
         distill(tiny_distill_config("bad", class_weighting=-1.0))
 
 
-def test_energy_weighting_changes_the_student_only_when_asked(tmp_path, tiny_distill_config):
-    distill(tiny_distill_config("plain"))
-    distill(tiny_distill_config("weighted", energy_weighting=1.0))
-    plain, weighted = (load_file(tmp_path / name / "last" / "model.safetensors") for name in ("plain", "weighted"))
-    assert any(not np.array_equal(plain[name].numpy(), weighted[name].numpy()) for name in plain)
-    with pytest.raises(ConfigError, match="--energy-weighting"):
-        distill(tiny_distill_config("bad", energy_weighting=-1.0))
-
-
 def test_weight_average_is_the_student_kept_and_resumes_exactly(tmp_path, tiny_distill_config):
     def last(name):
         return load_file(tmp_path / name / "last" / "model.safetensors")

@@ -93,24 +93,6 @@ def test_class_balance_weights_match_reference():
     assert math.isclose(half.mean().item(), 1.0, rel_tol=1e-6) and 1 < (half[4] / half[0]).item() < 2
 
 
-def test_energy_weights_match_reference_and_keep_each_class_weight():
-    logits = torch.tensor([[2.0, 0.0], [4.0, 1.0], [0.5, 0.0], [0.0, 3.0], [1.0, 5.0]])
-    assert torch.allclose(losses.energy_weights(logits, 0.0), torch.ones(5))
-    weights = losses.energy_weights(logits, 1.0)
-    energy = [math.log(sum(math.exp(x) for x in row)) for row in logits.tolist()]
-    expected = []
-    for members in ([0, 1, 2], [3, 4]):  # the rows of teacher class 0, then of class 1
-        mean = sum(energy[i] for i in members) / len(members)
-        raw = [math.exp(energy[i] - mean) for i in members]
-        expected += [r / (sum(raw) / len(raw)) for r in raw]
-    assert torch.allclose(weights, torch.tensor(expected), atol=1e-6)
-    assert math.isclose(weights[:3].mean().item(), 1.0, rel_tol=1e-6)  # each class keeps its total weight
-    assert math.isclose(weights[3:].mean().item(), 1.0, rel_tol=1e-6)
-    assert weights[1] > weights[0] > weights[2] and weights[4] > weights[3]  # the most confident rows weigh most
-    log_probabilities = torch.log_softmax(logits, dim=-1)  # a teacher known by its probabilities: no energy to read
-    assert torch.allclose(losses.energy_weights(log_probabilities, 1.0), torch.ones(5), atol=1e-6)
-
-
 def test_similarity_mse_matches_reference():
     torch.manual_seed(0)
     student, teacher = torch.randn(5, 3), torch.randn(5, 7)

@@ -153,9 +153,6 @@ class DistillConfig(TeacherOptions):
                                        "worst at their last visit (by KL against the teacher; zskd/hard_rows.py)")
     class_weighting: float = option(0.0, "weigh each training row's loss by its teacher class's share of the transfer "
                                          "set to this power, negated: 0 off, 1 every class weighs the same in all")
-    energy_weighting: float = option(0.0, "weigh each training row's loss by exp(this x the teacher's energy, "
-                                          "logsumexp of its logits, less its class's mean): the rows that read most "
-                                          "like the teacher's own task count most; 0 off")
     ema_decay: float | None = option(None, "decay of an exponential moving average of the student's weights, updated "
                                           "every step: the average is what is evaluated, kept and written. Default "
                                           "min(0.999, 1 - 10 / --steps), about the last tenth of a short run and the "
@@ -315,7 +312,7 @@ def check_config(config: DistillConfig) -> Method:
                                     "pool_factor": 1, "augment": 0, "rare_class_variants": 0, "max_vocab": 0,
                                     "word_inputs": 0, "contrast_inputs": 0, "max_parameters": 0, "kl_weight": 0,
                                     "mse_weight": 0, "hidden_weight": 0, "feature_weight": 0, "few_shot_weight": 0,
-                                    "class_weighting": 0, "energy_weighting": 0, "weight_decay": 0},
+                                    "class_weighting": 0, "weight_decay": 0},
                   positive=("temperature", "lr"), fractions=("warmup_ratio", "hard_fraction", "ema_decay"))
     if config.method not in METHODS:
         raise DataError(f"unknown method {config.method!r}: choose one of {', '.join(METHODS)}")
@@ -449,8 +446,7 @@ def train(config: DistillConfig, setup: Setup, objectives: list[Objective], targ
     """Step 3: the loop. Each step: the student on a batch of training rows (with `hard_fraction`, part of it drawn
     again where the student last disagreed most: `HardRows`), KL at `temperature` plus logit MSE against the
     teacher's logits (`targets`, [N_train, K]), each row weighted by how rare its teacher class is with
-    `class_weighting` and by how much like the teacher's task it reads with `energy_weighting`, plus each
-    objective's term; one AdamW step. Evaluates at step 0, every `eval_every` steps and
+    `class_weighting`, plus each objective's term; one AdamW step. Evaluates at step 0, every `eval_every` steps and
     at the end, keeping the best student in `work/best` (with `ema_decay`, the moving average of its weights is the
     student evaluated, kept and left in `setup.student` at the end); checkpoints every `checkpoint_every` steps,
     resuming from the latest. Returns (best held-out agreement, seconds this session), or None when stopped after
@@ -468,9 +464,6 @@ def train(config: DistillConfig, setup: Setup, objectives: list[Objective], targ
         if objective.name in state["extra_state"]:
             objective.load_state_dict(state["extra_state"][objective.name])
     row_weights = losses.class_balance_weights(targets, config.class_weighting)
-    if config.energy_weighting:
-        row_weights = row_weights * losses.energy_weights(targets, config.energy_weighting)
-        row_weights = row_weights / row_weights.mean()
     hard = HardRows(len(lengths), config.hard_fraction, config.batch_size, config.seed)
     hard.load_state_dict(state["extra_state"].get("hard_rows", {}))
     step, best = state["step"], state.get("best_agreement", -1.0)

@@ -46,22 +46,6 @@ def class_balance_weights(teacher_logits: torch.Tensor, power: float) -> torch.T
     return (weights / weights.mean()).float()
 
 
-def energy_weights(teacher_logits: torch.Tensor, strength: float) -> torch.Tensor:
-    """A weight for each row that grows with the teacher's energy, logsumexp of its logits, against the mean energy
-    of the rows of its teacher class: exp(`strength` (E - class mean)), scaled so each class's rows average 1, so
-    the classes keep their weight. A classifier gives its own task's inputs higher energy than other text (Liu et
-    al. 2020), so among out-of-domain rows those that read most like the task count most. 0 weighs every row alike;
-    rows given as log-probabilities (logsumexp 0) too. [N, K] -> [N]."""
-    energy = torch.logsumexp(teacher_logits.double(), dim=-1)
-    predicted = teacher_logits.argmax(-1)
-    weights = torch.ones_like(energy)
-    for k in predicted.unique():
-        members = predicted == k
-        raw = torch.exp(strength * (energy[members] - energy[members].mean()))
-        weights[members] = raw / raw.mean()
-    return weights.float()
-
-
 def cross_entropy(student_logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """Cross-entropy against gold labels, for the few labelled examples. [B, K], [B] -> scalar."""
     return F.cross_entropy(student_logits, labels)
