@@ -62,6 +62,8 @@ VARIANTS = {
     "dropout-0": dict(student_options="dropout=0.0"),
     # inputs joining two the teacher gives different classes with confidence ("A , but B"), added to the pool
     "contrasts-25k": dict(contrast_inputs=25000),
+    # twice the inputs a step: what the faster BiLSTM step (session 39) buys at the old default's training time
+    "batch-128": dict(batch_size=128),
     "adversarial": dict(method="adversarial"),  # the ood set, plus inputs a generator perturbs against the student
     # shapes at one size: the default student's at this budget (0.79M), spent differently
     "size-790k": dict(max_parameters=790_000),
