@@ -29,14 +29,17 @@ from zskd.report import markdown_table
 from zskd.runinfo import machine_description
 from zskd.students import create_student, parse_student_options
 from zskd.students.base import build_vocabulary
+from zskd.students.bilstm import BiLSTMStudent
 from zskd.teacher import Teacher
 
 
-def packed_states(student, embeds: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-    """The BiLSTM's states through packed sequences: the path zskd took before session 39."""
-    packed = nn.utils.rnn.pack_padded_sequence(embeds, lengths.cpu(), batch_first=True, enforce_sorted=False)
-    states, _ = student.lstm(packed)
-    return nn.utils.rnn.pad_packed_sequence(states, batch_first=True, total_length=embeds.shape[1])[0]
+class PackedSequencesBiLSTM(BiLSTMStudent):
+    """The BiLSTM student as it read a padded batch before session 39: through packed sequences."""
+
+    def _lstm_padded(self, embeds: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        packed = nn.utils.rnn.pack_padded_sequence(embeds, lengths.cpu(), batch_first=True, enforce_sorted=False)
+        states, _ = self.lstm(packed)
+        return nn.utils.rnn.pad_packed_sequence(states, batch_first=True, total_length=embeds.shape[1])[0]
 
 
 def time_steps(student, batches: list[dict], targets: torch.Tensor, warmup: int, steps: int) -> float:
@@ -87,15 +90,13 @@ def main() -> None:
     targets = torch.randn(args.batch_size, len(student.label_names)) * 3
     start = {k: v.clone() for k, v in student.state_dict().items()}
 
-    current = type(student)._lstm_padded
-    timings: dict[str, list[float]] = {"packed sequences (before)": [], "unpadded kernel, rows reversed (now)": []}
+    packed = PackedSequencesBiLSTM(student.config, student.tokenizer, student.kept_token_ids, student.label_names)
+    students = {"packed sequences (before)": packed, "unpadded kernel, rows reversed (now)": student}
+    timings: dict[str, list[float]] = {name: [] for name in students}
     for _ in range(args.repeats):
-        for name in timings:
-            student.load_state_dict(start)
-            type(student)._lstm_padded = (lambda self, e, n: packed_states(self, e, n)) if "packed" in name \
-                else current
-            timings[name].append(time_steps(student, batches, targets, args.warmup, args.steps))
-    type(student)._lstm_padded = current
+        for name, model in students.items():
+            model.load_state_dict(start)
+            timings[name].append(time_steps(model, batches, targets, args.warmup, args.steps))
 
     before = statistics.median(timings["packed sequences (before)"])
     rows = [[name, round(1000 * statistics.median(t), 2), round(before / statistics.median(t), 2)]
