@@ -59,6 +59,20 @@ def pca_embeddings(teacher_embeddings: torch.Tensor, kept_token_ids: Sequence[in
     return projected * (rows.norm(dim=1).mean() / projected.norm(dim=1).mean().clamp_min(1e-8))
 
 
+def lstm_direction(inputs: torch.Tensor, weights: Sequence[torch.Tensor], hidden_size: int, bias: bool,
+                   training: bool) -> torch.Tensor:
+    """[B, L, H] states of one LSTM layer read in one direction over [B, L, E] `inputs` from zero state, `weights`
+    (w_ih, w_hh[, b_ih, b_hh]) as nn.LSTM keeps them: the kernel call `nn.LSTM.forward` makes, without its argument
+    checks."""
+    zeros = inputs.new_zeros(1, inputs.shape[0], hidden_size)
+    return torch.lstm(inputs, (zeros, zeros), list(weights), bias, 1, 0.0, training, False, True)[0]
+
+
+def gather_rows(states: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """[B, S, D] rows of `states` [B, L, D] at positions `index` [B, S]."""
+    return states.gather(1, index.unsqueeze(-1).expand(-1, -1, states.shape[-1]))
+
+
 def predictions(logits: np.ndarray, label_names: Sequence[str]) -> list[dict]:
     """Per input, the predicted label, its probability and every label's probability, from [N, K] logits."""
     shifted = logits - logits.max(-1, keepdims=True)

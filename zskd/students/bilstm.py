@@ -12,7 +12,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from zskd.students.base import Student
+from zskd.students.base import Student, gather_rows, lstm_direction
 
 
 @dataclass
@@ -53,7 +53,7 @@ class BiLSTMStudent(Student):
         embeds = self.word_embeddings(input_ids) if inputs_embeds is None else inputs_embeds
         if token_type_ids is not None:
             embeds = embeds + self.segments(token_type_ids)
-        if attention_mask is None or bool(attention_mask.all()):  # no padding: no packing, no masks
+        if attention_mask is None or bool(attention_mask.all()):  # no padding: one call, no masks
             states = self._lstm_unpadded(self.dropout(embeds))
             return self.classifier(self.dropout(self._pool(states)))
         states = self._lstm_padded(self.dropout(embeds), attention_mask.sum(1))
@@ -99,10 +99,10 @@ class BiLSTMStudent(Student):
                 states = F.dropout(states, lstm.dropout, self.training)  # between layers, as nn.LSTM
             forward_weights = weights[2 * layer * per_direction:(2 * layer + 1) * per_direction]
             backward_weights = weights[(2 * layer + 1) * per_direction:(2 * layer + 2) * per_direction]
-            forward = one_direction(states, forward_weights, lstm.hidden_size, lstm.bias, self.training)
-            backward = one_direction(gather_positions(states, reverse), backward_weights, lstm.hidden_size,
-                                     lstm.bias, self.training)
-            states = torch.cat([forward, gather_positions(backward, reverse)], dim=-1)
+            forward = lstm_direction(states, forward_weights, lstm.hidden_size, lstm.bias, self.training)
+            backward = lstm_direction(gather_rows(states, reverse), backward_weights, lstm.hidden_size, lstm.bias,
+                                      self.training)
+            states = torch.cat([forward, gather_rows(backward, reverse)], dim=-1)
         return states
 
     def _lstm_unpadded(self, embeds: torch.Tensor) -> torch.Tensor:
@@ -120,16 +120,3 @@ def reversed_in_place(lengths: torch.Tensor, width: int) -> torch.Tensor:
     positions = torch.arange(width, device=lengths.device).unsqueeze(0)  # [1, width]
     backwards = lengths.unsqueeze(1) - 1 - positions
     return torch.where(backwards >= 0, backwards, positions)
-
-
-def gather_positions(states: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
-    """[B, L, D] rows of `states` [B, L, D] at `positions` [B, L]."""
-    return states.gather(1, positions.unsqueeze(-1).expand(-1, -1, states.shape[-1]))
-
-
-def one_direction(inputs: torch.Tensor, weights: list[torch.Tensor], hidden_size: int, bias: bool,
-                  training: bool) -> torch.Tensor:
-    """[B, L, H] states of one LSTM layer in one direction, `weights` (w_ih, w_hh[, b_ih, b_hh]) from nn.LSTM's
-    flat weights, over [B, L, E] `inputs` from zero state."""
-    zeros = inputs.new_zeros(1, inputs.shape[0], hidden_size)
-    return torch.lstm(inputs, (zeros, zeros), weights, bias, 1, 0.0, training, False, True)[0]

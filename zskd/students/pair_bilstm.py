@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from zskd.students.base import Student
+from zskd.students.base import Student, gather_rows, lstm_direction
 
 
 @dataclass
@@ -191,12 +191,5 @@ def segment_positions(embeds: torch.Tensor, start: torch.Tensor, length: torch.T
 
 
 def run_lstm(lstm: nn.LSTM, inputs: torch.Tensor) -> torch.Tensor:
-    """[B, S, H] states of a one-layer, one-direction `lstm` over [B, S, E] `inputs` from zero state: the kernel
-    call `nn.LSTM.forward` makes, without its per-call argument checks."""
-    zeros = inputs.new_zeros(1, inputs.shape[0], lstm.hidden_size)
-    return torch.lstm(inputs, (zeros, zeros), lstm._flat_weights, lstm.bias, 1, 0.0, lstm.training, False, True)[0]
-
-
-def gather_rows(embeds: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
-    """[B, S, E] rows of `embeds` [B, L, E] at positions `index` [B, S]."""
-    return embeds.gather(1, index.unsqueeze(-1).expand(-1, -1, embeds.shape[-1]))
+    """[B, S, H] states of a one-layer, one-direction `lstm` over [B, S, E] `inputs` from zero state."""
+    return lstm_direction(inputs, lstm._flat_weights, lstm.hidden_size, lstm.bias, lstm.training)
