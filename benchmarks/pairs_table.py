@@ -37,7 +37,6 @@ HALF_PASSAGE = ",".join(DEFAULT_PAIR_KINDS)  # every other pair a passage: the d
 OTHER_WORDS = HALF_PASSAGE.replace("near-copy", "other-words")  # paraphrases by GloVe neighbours, not random words
 OTHER_WORDS_ADDED = HALF_PASSAGE + ",other-words,passage"
 DETAIL_TWICE = HALF_PASSAGE + ",detail,passage"  # two changed-detail pairs in 16: high overlap, either class
-CONTINUED_ADDED = HALF_PASSAGE + ",continued,passage"  # a sentence begun and ended as the next: middling overlap
 NO_MATCH = "word_match=false"  # the pair student before session 20 (word_match on by default since)
 VARIANTS = {
     "bilstm+3-kinds": dict(method="ood", student="bilstm", pair_kinds=OLD_KINDS),  # before issue 19
@@ -73,7 +72,6 @@ VARIANTS = {
     "other-words": dict(method="ood", student="pair-bilstm", pair_kinds=OTHER_WORDS),  # against the default
     "detail-twice": dict(method="ood", student="pair-bilstm", pair_kinds=DETAIL_TWICE,
                          student_options="word_match=true", ema_decay=0.999),  # against the default
-    "continued-added": dict(method="ood", student="pair-bilstm", pair_kinds=CONTINUED_ADDED),
     "other-words-added": dict(method="ood", student="pair-bilstm", pair_kinds=OTHER_WORDS_ADDED),
     "pair-bilstm-match+half-passage+one-balance": dict(method="ood", student="pair-bilstm", pair_kinds=HALF_PASSAGE,
                                                        student_options="word_match=true", balance_by_kind=False),

@@ -12,7 +12,6 @@ from zskd.methods.pairs import (
     PAIR_VARIANTS,
     SENTENCE_PAIR_KINDS,
     changed_detail,
-    continued,
     gapped_span,
     make_pairs,
     near_copy,
@@ -129,21 +128,6 @@ def test_spliced_sentences_keep_both_ends_and_take_a_span_of_the_other():
         assert " ".join(kept) == " ".join(w for w in sentence.split() if w in kept)  # the rest, in order
         start = words.index(taken[0])
         assert words[start : start + len(taken)] == taken  # one contiguous span
-
-
-def test_continued_sentences_begin_as_the_sentence_and_end_in_a_span_of_the_next():
-    rng = np.random.default_rng(0)
-    sentence, following = " ".join(f"a{i}" for i in range(20)), " ".join(f"b{i}" for i in range(30))
-    for _ in range(50):
-        words = continued(sentence, following, rng, min_words=4).split()
-        head = [w for w in words if w.startswith("a")]
-        tail = words[len(head):]
-        assert head == sentence.split()[: len(head)] and 12 <= len(head) <= 18  # its first 60-90%
-        assert 4 <= len(tail) <= 12 and " ".join(tail) in following  # then one span of the next sentence
-    pairs = make_pairs(SENTENCES, rng, ["x"], min_words=3, kinds=("continued",))
-    for i, (first, second) in enumerate(pairs):  # the span comes from the corpus's next sentence
-        words, following = second.split(), SENTENCES[(i + 1) % len(SENTENCES)]
-        assert any(words[:h] == first.split()[:h] and " ".join(words[h:]) in following for h in range(7, 11))
 
 
 def test_changed_details_are_numbers_names_or_added_spans():

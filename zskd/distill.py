@@ -131,7 +131,7 @@ class DistillConfig(TeacherOptions):
                                  "an input, join the pool (the teacher's reading of single words; 0: none)")
     pair_kinds: str = option(",".join(DEFAULT_PAIR_KINDS), "ood, pairs: the kinds of second sentence, comma-"
                                                            "separated, taken in turn (zskd/methods/pairs.py; also "
-                                                           "similar, spliced, other-words, continued)")
+                                                           "similar, spliced, other-words)")
     min_words: int = option(4, "shortest input, in words (pairs: per sentence)")
     max_words: int = option(40, "longest input, in words (pairs: per sentence)")
     max_parameters: int = option(0, "the student's size budget: its width options that --student-options leaves "

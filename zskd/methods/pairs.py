@@ -22,10 +22,6 @@ kind has both; a kind that lands in one class keeps its share of the set in that
     other-words 3 in 10 of its lower-case words replaced by     a paraphrase in other words, or a statement
                 their nearest GloVe neighbours                  changed in one (neighbours may be opposites);
                                                                 an option, off by default
-    continued   its first 60-90% of words, then a span of the   begun as the same statement, ended as the next
-                next sentence                                   one: the related extra or missing fact of a
-                                                                paraphrase corpus's near misses, at middling
-                                                                word overlap; an option, off by default
     passage     first the sentence and the ones after it (25-   the shape of entailment and reading tasks (a
                 60 words), second a claim of 4-12 words: a span premise of ~40 words, a hypothesis of ~8, as in
                 of one of them, with a run of words left out,   RTE), where the other kinds pair two sentences
@@ -186,14 +182,6 @@ def spliced(sentence: str, other: str, rng: np.random.Generator) -> str:
     return " ".join(words[:start] + others[source : source + length] + words[start + length :])
 
 
-def continued(sentence: str, following: str, rng: np.random.Generator, min_words: int) -> str:
-    """The first 60-90% of `sentence`'s words (at least `min_words`), then a `short_span` of `following` (the
-    corpus's next sentence): the same statement begun, another, on the same topic, finished."""
-    words = sentence.split()
-    head = max(min(min_words, len(words)), int(len(words) * rng.uniform(0.6, 0.9)))
-    return " ".join(words[:head] + short_span(following, rng, min_words).split())
-
-
 def part(sentence: str, rng: np.random.Generator, min_words: int) -> str:
     """A random contiguous span of 30-80% of the sentence's words (at least `min_words`)."""
     words = sentence.split()
@@ -287,7 +275,7 @@ def similar_sentences(queries: list[str], corpus: list[str], max_df: int = 200,
 
 
 PAIR_KINDS = ("neighbour", "unrelated", "near-copy", "detail", "part", "negated", "question", "similar", "spliced",
-              "passage", "other-words", "continued")
+              "passage", "other-words")
 SENTENCE_PAIR_KINDS = PAIR_KINDS[:7]  # two sentences of about one length: the default until session 26
 DEFAULT_PAIR_KINDS = tuple(k for kind in SENTENCE_PAIR_KINDS for k in (kind, "passage"))
 
@@ -329,8 +317,6 @@ def make_pairs(sentences: list[str], rng: np.random.Generator, vocabulary: list[
             second = changed_detail(sentence, rng, names, sentences[int(rng.integers(len(sentences)))], min_words)
         elif kind == "part":
             second = part(sentence, rng, min_words)
-        elif kind == "continued":
-            second = continued(sentence, sentences[(i + 1) % len(sentences)], rng, min_words)
         elif kind == "spliced":
             second = spliced(sentence, sentences[int(rng.integers(len(sentences)))], rng)
         elif kind == "negated":
