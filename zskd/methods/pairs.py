@@ -357,6 +357,13 @@ def pair_variants(pairs: list[tuple[str, str]], copies: int, rng: np.random.Gene
     return variants
 
 
+def second_words_in_first(first: str, second: str) -> float:
+    """The share of `second`'s words (lowercased) found among `first`'s: how much of a claim or paraphrase the
+    first sentence already says, word for word (0 for an empty second)."""
+    words, asked = set(first.lower().split()), second.lower().split()
+    return sum(w in words for w in asked) / max(len(asked), 1)
+
+
 def pair_profile(pairs: list[tuple[str, str]], predicted: np.ndarray, label_names: list[str]) -> dict:
     """What a set of pairs looks like to a reader comparing transfer pairs with a task's own: mean words in each
     sentence, the mean share of the second sentence's words found in the first (lowercased), and the teacher's
@@ -365,7 +372,7 @@ def pair_profile(pairs: list[tuple[str, str]], predicted: np.ndarray, label_name
         return {"pairs": 0}
     first = [a.lower().split() for a, _ in pairs]
     second = [b.lower().split() for _, b in pairs]
-    covered = [sum(w in words for w in b) / len(b) for words, b in zip(map(set, first), second) if b]
+    covered = [second_words_in_first(a, b) for a, b in pairs if b.split()]
     mix = np.bincount(predicted, minlength=len(label_names)) / len(pairs)
     return {"pairs": len(pairs), "words_first": round(float(np.mean([len(a) for a in first])), 1),
             "words_second": round(float(np.mean([len(b) for b in second])), 1),
