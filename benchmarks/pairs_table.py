@@ -82,6 +82,8 @@ VARIANTS = {
                                         student_options="overlap_features=true," + NO_MATCH),
     "pair-bilstm+generated": dict(method="generate", student="pair-bilstm", pair_kinds=SEVEN_KINDS,
                                   student_options=NO_MATCH),
+    # the LM's pairs beside today's rule-made ones: RTE's low-overlap hypotheses are statements in other words
+    "generated+half-passage": dict(method="generate", student="pair-bilstm", pair_kinds=HALF_PASSAGE),
     "pair-bilstm-overlap+generated": dict(method="generate", student="pair-bilstm", pair_kinds=SEVEN_KINDS,
                                           student_options="overlap_features=true," + NO_MATCH),
     "indomain-bilstm": dict(method="indomain", student="bilstm"),
