@@ -6,7 +6,8 @@ teacher's class mix, the student's, and their agreement on each of the teacher's
     python benchmarks/pair_overlap.py --task mrpc --student DIR --teacher runs/teachers/mrpc --json out.json
 
 A student that leans on overlap more than its teacher shows as class mixes that differ most at one end of the bands.
-The teacher labels in float32 (`bf16=False`), so its answers do not depend on the machine.
+The teacher labels in float32 (`bf16=False`), so its answers do not depend on whether the machine labels in
+bfloat16.
 """
 
 from __future__ import annotations
@@ -54,6 +55,8 @@ def main() -> None:
     args = parser.parse_args()
 
     task = get_task(args.task)
+    if not task.is_pair:
+        parser.error(f"--task {task.name} reads single sentences: give a pair task (mrpc, rte)")
     examples = load_split(task, None, args.data_root)
     pairs = list(zip(examples.texts, examples.texts2))
     teacher = Teacher.from_pretrained(args.teacher or f"runs/teachers/{task.name}", bf16=False)
