@@ -196,6 +196,7 @@ def test_generated_pairs_ask_about_corpus_sentences_and_distill_a_pair_student(t
                  str(tmp_path / "s")]) == 0
     run = json.loads((tmp_path / "s" / "run.json").read_text())
     assert run["student"] == "pair-bilstm" and run["transfer_info"]["generated_texts"] == len(table["text"])
+    assert run["config"]["augment"] == 2  # the rule-made fill is built as `ood` builds pairs
     assert main([*common, "--out", str(tmp_path / "single")]) == 2
     assert "holds sentence pairs but the teacher reads single texts" in capsys.readouterr().err
     code = main(["generate", "--teacher", str(tiny_model), "--pairs", "--describe", "review",

@@ -283,7 +283,8 @@ def default_ema_decay(config: DistillConfig) -> float:
 
 
 def default_augment(config: DistillConfig) -> int:
-    """Variants per sentence when `--augment` is not given: 4; 2 for out-of-domain sentence pairs, whose second
+    """Variants per sentence when `--augment` is not given: 4; 2 for out-of-domain sentence pairs (`ood`,
+    `adversarial`, and the rule-made fill beside `generate`'s pairs, which are never varied), whose second
     sentences are rule-made variants already and which cost the teacher twice a sentence's time to label (issue 19:
     a default MRPC run from an empty cache takes 1.21x a single-sentence run with 2, 1.57x with 4); 16 for `indomain`
     sentences, whose few thousand task texts are what its student lacks (TREC's ceiling, 3 seeds: 98.00% of the
@@ -292,7 +293,7 @@ def default_augment(config: DistillConfig) -> int:
     SST-2 (+0.00, +0.04), so `generate` keeps 4."""
     if config.method == "indomain" and not config.pairs:
         return 16
-    return 2 if config.pairs and config.method in ("ood", "adversarial") else 4
+    return 2 if config.pairs and config.method in ("ood", "adversarial", "generate") else 4
 
 
 def check_config(config: DistillConfig) -> Method:
