@@ -128,7 +128,20 @@ def test_fine_tuning_lowers_the_lm_loss_on_the_few_shot_examples(tiny_lm):
     responses = ["the movie was good fun", "the plot was boring and awful"] * 4
     before = lm.response_loss(prompts, responses)
     history = lm.finetune(prompts, responses, epochs=10, lr=3e-3, batch_size=4)
-    assert lm.response_loss(prompts, responses) < 0.7 * before and history[-1] < history[0]
+    assert lm.response_loss(prompts, responses) < 0.7 * before and history["train"][-1] < history["train"][0]
+    assert history["heldout"] == [] and len(history["train"]) == 10
+
+
+def test_fine_tuning_stops_at_the_epoch_the_heldout_loss_is_lowest(tiny_lm):
+    """Trained to recite one review, the LM grows worse on another: it stops there and keeps its best weights."""
+    lm = LanguageModel.load(str(tiny_lm))
+    heldout = (["write a review that is positive"] * 2, ["the plot was boring and awful"] * 2)
+    history = lm.finetune(["write a review that is positive"] * 8, ["the movie was good fun"] * 8, epochs=10,
+                          lr=3e-3, batch_size=4, heldout=heldout)
+    losses = history["heldout"]
+    assert len(losses) == len(history["train"]) + 1 < 11  # the loss before training, then one per epoch run
+    assert losses[-1] >= min(losses[:-1])  # it stopped at the first epoch that did not lower it
+    assert lm.response_loss(*heldout) == pytest.approx(min(losses), rel=1e-5)  # the best epoch's weights
 
 
 def test_bf16_sampling_uses_the_fine_tuned_weights(tiny_lm):
@@ -146,9 +159,10 @@ def test_low_data_generate_and_distill(tmp_path, tiny_lm, tiny_model, sentiment_
     report = generate(GenerateConfig(
         teacher=str(tiny_model), describe="movie review", labels="negative,positive", generator=str(tiny_lm), count=16,
         max_new_tokens=8, batch_size=8, min_words=1, few_shot=str(sentiment_tsv), lm_epochs=2, lm_lr=1e-3,
-        cache_dir=str(tmp_path / "cache"), teacher_bf16=False, out=str(tmp_path / "gen.parquet")))
-    assert (report["finetuning"]["examples"] == 8
+        lm_heldout=0.25, cache_dir=str(tmp_path / "cache"), teacher_bf16=False, out=str(tmp_path / "gen.parquet")))
+    assert (report["finetuning"]["examples"] == 8 and report["finetuning"]["heldout_examples"] == 2
             and report["finetuning"]["loss_after"] < report["finetuning"]["loss_before"])
+    assert len(report["finetuning"]["heldout_losses"]) == len(report["finetuning"]["epoch_losses"]) + 1
     prompts = pq.read_table(tmp_path / "gen.parquet").column("prompt").to_pylist()
     assert not any("about" in p or "mentioning" in p for p in prompts)  # no topics in few-shot prompts
 

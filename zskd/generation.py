@@ -157,16 +157,25 @@ class LanguageModel:
         return total / max(count, 1)
 
     def finetune(self, prompts: Sequence[str], responses: Sequence[str], epochs: int = 3, lr: float = 5e-5,
-                 batch_size: int = 8, seed: int = 0) -> list[float]:
+                 batch_size: int = 8, seed: int = 0,
+                 heldout: tuple[Sequence[str], Sequence[str]] | None = None) -> dict[str, list[float]]:
         """Full fine-tuning on (prompt, response) pairs, the loss on response tokens only (the low-data setting:
-        the LM learns to write like the few labelled examples when asked for their label). Returns the mean loss
-        of each epoch."""
+        the LM learns to write like the few labelled examples when asked for their label).
+
+        With `heldout` (prompts, responses kept out of training), training stops after the first epoch that does
+        not lower the loss on them and keeps the weights of the best epoch (or the untrained ones): past it the LM
+        starts to recite its examples rather than write like them. Returns the mean training loss of each epoch run
+        ("train") and the held-out loss before training and after each epoch ("heldout", empty without `heldout`)."""
         generator = torch.Generator().manual_seed(seed)
         self._bf16_copy = None
         optimizer = torch.optim.AdamW(self.model.parameters(), lr=lr, weight_decay=0.0)
-        self.model.train()
-        history = []
+        history: dict[str, list[float]] = {"train": [], "heldout": []}
+        best_state = None
+        if heldout is not None:
+            history["heldout"].append(self.response_loss(*heldout, batch_size=batch_size))
+            best_state = self._weights_copy()
         for _ in tqdm(range(epochs), desc="fine-tuning the generator", unit="epoch"):
+            self.model.train()
             order = torch.randperm(len(prompts), generator=generator).tolist()
             losses = []
             for start in range(0, len(order), batch_size):
@@ -178,9 +187,19 @@ class LanguageModel:
                 optimizer.step()
                 optimizer.zero_grad(set_to_none=True)
                 losses.append(loss.item())
-            history.append(sum(losses) / len(losses))
+            history["train"].append(sum(losses) / len(losses))
+            if heldout is None:
+                continue
+            history["heldout"].append(self.response_loss(*heldout, batch_size=batch_size))
+            if history["heldout"][-1] >= min(history["heldout"][:-1]):
+                self.model.load_state_dict(best_state)
+                break
+            best_state = self._weights_copy()
         self.model.eval()
         return history
+
+    def _weights_copy(self) -> dict[str, torch.Tensor]:
+        return {name: tensor.detach().clone() for name, tensor in self.model.state_dict().items()}
 
     def save(self, directory: str | Path) -> None:
         """A transformers directory (safetensors) that `LanguageModel.load` reads back."""

@@ -100,7 +100,10 @@ class GenerateConfig(TeacherOptions):
     few_shot: str | None = option(None, "labelled file of a few examples: fine-tune the LM on them first (low-data)")
     few_shot_text_col: str = option("sentence", "text column of --few-shot")
     few_shot_label_col: str = option("label", "label column of --few-shot")
-    lm_epochs: int = option(4, "--few-shot: fine-tuning epochs")
+    lm_epochs: int = option(4, "--few-shot: most fine-tuning epochs")
+    lm_heldout: float = option(0.0, "--few-shot: share of the examples held out of fine-tuning, which then stops at "
+                                    "the first epoch that does not lower the LM's loss on them (0: every example, "
+                                    "all --lm-epochs)")
     lm_lr: float = option(5e-5, "--few-shot: fine-tuning learning rate")
     min_words: int = option(3, "shorter samples are dropped")
     pairs: bool = option(False, "write sentence pairs: a corpus sentence and a second one the LM writes about it "
@@ -173,7 +176,8 @@ def generate(config: GenerateConfig, language_model: LanguageModel | None = None
     if not config.out:
         raise DataError("give --out FILE.parquet, where the generated set is written")
     check_numbers(config, at_least={"count": 1, "max_new_tokens": 1, "top_k": 1, "batch_size": 1, "chunk_size": 1,
-                                    "lm_epochs": 1, "min_words": 1}, positive=("temperature", "top_p", "lm_lr"))
+                                    "lm_epochs": 1, "min_words": 1}, positive=("temperature", "top_p", "lm_lr"),
+                  fractions=("lm_heldout",))
     require("top_p", config.top_p, config.top_p <= 1.0, "must be in (0, 1]")
     if Path(config.out).suffix != ".parquet":
         raise DataError(f"--out {config.out}: the generated set is a Parquet file; give a name ending in .parquet")
@@ -266,21 +270,28 @@ def written_by_generate(path: Path) -> bool:
 def fine_tuned_lm(config: GenerateConfig, kind: str, phrases: list[str], label_names: list[str],
                   work: Path) -> tuple[LanguageModel, dict]:
     """The generator fine-tuned on `config.few_shot` (saved in `work/generator`, reused when resuming), and a
-    record of the fine-tuning: examples, loss on them before and after, loss per epoch."""
+    record of the fine-tuning: examples, loss on them before and after, loss per epoch, and, with
+    `config.lm_heldout`, the loss on the held-out examples that stopped it."""
     saved, record = work / "generator", work / "finetuning.json"
     if (saved / "config.json").is_file() and record.is_file():
         return LanguageModel.load(str(saved), bf16=config.generator_bf16), json.loads(record.read_text())
     examples = read_labelled(config.few_shot, config.few_shot_text_col, config.few_shot_label_col, None, label_names)
     plan = prompt_plan(kind, phrases, len(examples), config.seed, TOPIC_FREE, labels=examples.labels)
     prompts = [prompt for prompt, _ in plan]
+    held = sorted(np.random.default_rng([config.seed, 11]).permutation(len(examples))[
+        : int(config.lm_heldout * len(examples))].tolist())
+    train = sorted(set(range(len(examples))) - set(held))
     lm = LanguageModel.load(config.generator, config.trust_remote_code, config.generator_bf16)
     before = lm.response_loss(prompts, examples.texts)
-    history = lm.finetune(prompts, examples.texts, epochs=config.lm_epochs, lr=config.lm_lr, seed=config.seed)
-    result = {"examples": len(examples), "loss_before": round(before, 4),
+    history = lm.finetune([prompts[i] for i in train], [examples.texts[i] for i in train], epochs=config.lm_epochs,
+                          lr=config.lm_lr, seed=config.seed,
+                          heldout=([prompts[i] for i in held], [examples.texts[i] for i in held]) if held else None)
+    result = {"examples": len(examples), "heldout_examples": len(held), "loss_before": round(before, 4),
               "loss_after": round(lm.response_loss(prompts, examples.texts), 4),
-              "epoch_losses": [round(x, 4) for x in history]}
-    log.info("generator fine-tuned on %d examples: loss %.3f -> %.3f", len(examples), result["loss_before"],
-             result["loss_after"])
+              "epoch_losses": [round(x, 4) for x in history["train"]],
+              "heldout_losses": [round(x, 4) for x in history["heldout"]]}
+    log.info("generator fine-tuned on %d examples (%d held out), %d epochs: loss %.3f -> %.3f", len(train), len(held),
+             len(history["train"]), result["loss_before"], result["loss_after"])
     shutil.rmtree(saved, ignore_errors=True)
     lm.save(work / "generator.tmp")
     (work / "generator.tmp").rename(saved)
