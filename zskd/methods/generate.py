@@ -12,7 +12,8 @@ through varied templates and topics. The prompt's label is only a hint: the teac
 logits are the target. The teacher is any `zskd distill` takes (`TeacherOptions`: a local classifier, an endpoint, a
 function, a prompted LM). Samples are deduplicated and degenerate ones (empty, looping, not words) dropped.
 With `--few-shot FILE` (k labelled examples: the low-data setting of Generation-Distillation), the LM is first
-fine-tuned to answer each example's label prompt with the example, then sampled the same way. Sampling runs in
+fine-tuned to answer each example's label prompt with the example (`--lm-heldout` holds a share of them out and
+stops at the first epoch that does not lower the LM's loss on it), then sampled the same way. Sampling runs in
 chunks, each written whole to `<out>.partial/`, so an interrupted run resumes; the finished file (text, prompt,
 label hint, teacher logits) appears at `--out` in one rename.
 
@@ -278,8 +279,8 @@ def fine_tuned_lm(config: GenerateConfig, kind: str, phrases: list[str], label_n
     examples = read_labelled(config.few_shot, config.few_shot_text_col, config.few_shot_label_col, None, label_names)
     plan = prompt_plan(kind, phrases, len(examples), config.seed, TOPIC_FREE, labels=examples.labels)
     prompts = [prompt for prompt, _ in plan]
-    held = sorted(np.random.default_rng([config.seed, 11]).permutation(len(examples))[
-        : int(config.lm_heldout * len(examples))].tolist())
+    shuffled = np.random.default_rng([config.seed, 11]).permutation(len(examples))
+    held = sorted(shuffled[: int(config.lm_heldout * len(examples))].tolist())
     train = sorted(set(range(len(examples))) - set(held))
     lm = LanguageModel.load(config.generator, config.trust_remote_code, config.generator_bf16)
     before = lm.response_loss(prompts, examples.texts)
