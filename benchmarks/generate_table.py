@@ -120,8 +120,8 @@ def low_data_rows(task: str, k: int, seed: int, args) -> list[list]:
     generated = Path(args.runs_dir) / f"{task}-k{k}-s{seed}.parquet"
     run_generate(GenerateConfig(teacher=str(k_teacher), out=str(generated), task=task, generator=args.generator,
                                 count=args.count, seed=seed, few_shot=str(shots), few_shot_text_col=spec.text_col,
-                                lm_epochs=args.lm_epochs, lm_heldout=args.lm_heldout,
-                                cache_dir=args.cache_dir))
+                                lm_epochs=args.lm_epochs, lm_heldout=args.lm_heldout, lm_keywords=args.lm_keywords,
+                                data_root=args.data_root, cache_dir=args.cache_dir))
     distilled = DistillConfig(out=str(Path(args.runs_dir) / f"{task}-k{k}-s{seed}-generate"), method="generate",
                               generated=str(generated), transfer_size=args.transfer_size, **shared)
     # (c) + ood: the same, with out-of-domain sentences filling the transfer budget the generated texts leave
@@ -162,6 +162,9 @@ def main() -> None:
     parser.add_argument("--lm-heldout", type=float, default=GenerateConfig.lm_heldout,
                         help="low-data: share of the k examples held out to stop the generator's fine-tuning "
                              "(default: generate's; 0: all --lm-epochs on every example)")
+    parser.add_argument("--lm-keywords", action=argparse.BooleanOptionalAction, default=GenerateConfig.lm_keywords,
+                        help="low-data: the generator's prompts name a word of each example, then of corpus "
+                             "sentences (default: generate's)")
     parser.add_argument("--steps", type=int, default=DistillConfig.steps, help="every student's (default: distill's)")
     parser.add_argument("--transfer-size", type=int, default=DistillConfig.transfer_size,
                         help="every student's at most (default: distill's)")

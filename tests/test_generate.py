@@ -1,6 +1,7 @@
 """Method `generate` on a tiny random causal LM built in the test: batched sampling, cleaning, resuming, and the
 generated transfer set through `zskd generate` and `zskd distill`."""
 
+import itertools
 import json
 
 import numpy as np
@@ -183,6 +184,25 @@ def test_low_data_generate_and_distill(tmp_path, tiny_lm, tiny_model, sentiment_
         student_options="embedding_dim=8,hidden_size=8", teacher_bf16=False))
     assert "few_shot_texts" not in without["transfer_info"]
     assert without["transfer_size"] == run["transfer_size"] - run["transfer_info"]["few_shot_texts"]
+
+
+def test_lm_keywords_name_a_word_of_each_example_then_of_the_corpus(tmp_path, tiny_lm, tiny_model, sentiment_tsv):
+    # 300 words in every line are the corpus's most frequent, so only the three rare ones may be sampling keywords
+    common = ["".join(letters) for letters in itertools.product("bcdfghklmnp", repeat=3)][:300]
+    lines = [" ".join(common[(7 * i + j) % 300] for j in range(12)) for i in range(200)]
+    lines += [f"{rare} {common[0]} {common[1]} {common[2]}" for rare in ("zebra", "comet", "violin")]
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("\n".join(lines) + "\n")
+    report = generate(GenerateConfig(
+        teacher=str(tiny_model), describe="movie review", labels="negative,positive", generator=str(tiny_lm), count=12,
+        max_new_tokens=8, batch_size=4, min_words=1, few_shot=str(sentiment_tsv), lm_epochs=1, lm_keywords=True,
+        ood=str(corpus), cache_dir=str(tmp_path / "cache"), teacher_bf16=False, out=str(tmp_path / "gen.parquet")))
+    examples = [line.split("\t")[1] for line in sentiment_tsv.read_text().splitlines()[1:]]
+    assert all(word in text.split() and len(word) >= 3
+               for word, text in zip(report["finetuning"]["keywords"], examples, strict=True))
+    prompts = pq.read_table(tmp_path / "gen.parquet").column("prompt").to_pylist()
+    named = [p.split("about ")[-1].split("mentioning ")[-1].split(".")[0] for p in prompts]
+    assert prompts and set(named) <= {"zebra", "comet", "violin"}
 
 
 def test_generated_pairs_ask_about_corpus_sentences_and_distill_a_pair_student(tmp_path, tiny_lm, tiny_model,

@@ -13,7 +13,9 @@ logits are the target. The teacher is any `zskd distill` takes (`TeacherOptions`
 function, a prompted LM). Samples are deduplicated and degenerate ones (empty, looping, not words) dropped.
 With `--few-shot FILE` (k labelled examples: the low-data setting of Generation-Distillation), the LM is first
 fine-tuned to answer each example's label prompt with the example (`--lm-heldout` holds a share of them out and
-stops at the first epoch that does not lower the LM's loss on it), then sampled the same way. Sampling runs in
+stops at the first epoch that does not lower the LM's loss on it; `--lm-keywords` names a word of each example in its
+prompt, then a corpus word in each sampling prompt, for texts in the examples' register on other topics), then
+sampled the same way. Sampling runs in
 chunks, each written whole to `<out>.partial/`, so an interrupted run resumes; the finished file (text, prompt,
 label hint, teacher logits) appears at `--out` in one rename.
 
@@ -72,6 +74,8 @@ PAIR_RELATIONS = {
 }
 # for few-shot prompts: a topic could contradict the example
 TOPIC_FREE = tuple(t for t in TEMPLATES if "{topic}" not in t)
+# for few-shot prompts with --lm-keywords: the topic is a word of the example (fine-tuning) or of a corpus (sampling)
+KEYWORD_TEMPLATES = tuple(t for t in TEMPLATES if "{topic}" in t)
 TOPICS = (
     "food", "travel", "sports", "history", "science", "music", "a city", "a famous person", "animals", "money",
     "health", "technology", "a book", "the weather", "family", "work", "school", "a holiday", "a game", "a film",
@@ -106,11 +110,14 @@ class GenerateConfig(TeacherOptions):
                                     "the first epoch that does not lower the LM's loss on them (0: every example, "
                                     "all --lm-epochs)")
     lm_lr: float = option(5e-5, "--few-shot: fine-tuning learning rate")
+    lm_keywords: bool = option(False, "--few-shot: each fine-tuning prompt names a word of its example, each sampling "
+                                      "prompt a word of a corpus sentence (--ood), so that the LM writes texts like "
+                                      "the examples about other things")
     min_words: int = option(3, "shorter samples are dropped")
     pairs: bool = option(False, "write sentence pairs: a corpus sentence and a second one the LM writes about it "
                                 "(paraphrase, consequence, contradiction, question, changed fact)")
-    ood: str | None = option(None, "--pairs: corpus files of first sentences, comma-separated (default: the "
-                                   "out-of-domain corpora in the data root)")
+    ood: str | None = option(None, "--pairs, --lm-keywords: corpus files of first sentences or keywords, "
+                                   "comma-separated (default: the out-of-domain corpora in the data root)")
     data_root: str | None = option(None, "benchmark data root (default: $ZSKD_DATA or ../shared/data)")
     cache_dir: str = option("runs/cache/labels", "teacher label cache, shared across runs")
     teacher_bf16: bool | None = option(None, "label under bfloat16 autocast (default: where the CPU has native bf16)")
@@ -121,15 +128,15 @@ class GenerateConfig(TeacherOptions):
 
 
 def prompt_plan(kind: str, label_phrases: list[str], count: int, seed: int, templates=TEMPLATES,
-                labels: list[int] | None = None) -> list[tuple[str, int]]:
+                labels: list[int] | None = None, topics: list[str] | None = None) -> list[tuple[str, int]]:
     """`count` (prompt, label hint) pairs: the labels in turn (or the given `labels`), each with a random template
-    and topic."""
+    and topic (or the given `topics`, one a prompt)."""
     rng = np.random.default_rng([seed, 5])
     plan = []
     for i in range(count):
         label = labels[i] if labels is not None else i % len(label_phrases)
         template = templates[int(rng.integers(len(templates)))]
-        topic = TOPICS[int(rng.integers(len(TOPICS)))]
+        topic = TOPICS[int(rng.integers(len(TOPICS)))] if topics is None else topics[i]
         plan.append((template.format(kind=kind, label=label_phrases[label], topic=topic), label))
     return plan
 
@@ -144,6 +151,26 @@ def pair_prompt_plan(sentences: list[str], count: int, seed: int) -> list[tuple[
         relation = relations[i % len(relations)]
         plan.append((PAIR_RELATIONS[relation].format(sentence=sentences[index]), sentences[index], relation))
     return plan
+
+
+def keywords(text: str, common: set[str]) -> list[str]:
+    """The words of `text` a prompt may name as its topic: alphabetic, 3 letters or more, not among `common` (a
+    corpus's most frequent words)."""
+    return [w for w in text.split() if w.isalpha() and len(w) >= 3 and w.lower() not in common]
+
+
+def corpus_keywords(config: GenerateConfig, count: int) -> tuple[list[str], set[str]]:
+    """`count` keywords for sampling prompts, drawn from every keyword the corpus sentences use (so frequent topics
+    come more often), and the corpus's 300 most frequent words, which are never keywords."""
+    from zskd.methods.ood import corpus_files, frequent_words, read_sentences
+
+    sentences = read_sentences(corpus_files(config), 4, 40)
+    common = set(frequent_words(sentences, 300))
+    pool = [w for sentence in sentences for w in keywords(sentence, common)]
+    if not pool:
+        raise DataError("--lm-keywords: the corpora have no words beyond their 300 most frequent; pass a larger --ood")
+    rng = np.random.default_rng([config.seed, 13])
+    return [pool[i] for i in rng.integers(len(pool), size=count)], common
 
 
 def first_sentences(config: GenerateConfig) -> list[str]:
@@ -189,6 +216,9 @@ def generate(config: GenerateConfig, language_model: LanguageModel | None = None
     if config.pairs and (config.task or config.describe or config.few_shot):
         raise DataError("--pairs asks for second sentences about corpus sentences: --task, --describe and --few-shot "
                         "do not apply; drop them")
+    if config.lm_keywords and not config.few_shot:
+        raise DataError("--lm-keywords names words of the --few-shot examples in the LM's fine-tuning prompts: give "
+                        "--few-shot FILE, or drop it")
     run = RunDirectory(config.out)
     teacher = load_teacher(config, pairs=config.pairs, bf16=config.teacher_bf16, cache_dir=config.cache_dir,
                            trust_remote_code=config.trust_remote_code)
@@ -197,15 +227,19 @@ def generate(config: GenerateConfig, language_model: LanguageModel | None = None
         plan = [(prompt, relation) for prompt, _, relation in pair_plan]
     else:
         kind, phrases = label_phrases(config, teacher.label_names)
-        templates = TOPIC_FREE if config.few_shot else TEMPLATES
-        plan = prompt_plan(kind, phrases, config.count, config.seed, templates)
+        common: set[str] = set()
+        if config.lm_keywords:
+            topics, common = corpus_keywords(config, config.count)
+            plan = prompt_plan(kind, phrases, config.count, config.seed, KEYWORD_TEMPLATES, topics=topics)
+        else:
+            plan = prompt_plan(kind, phrases, config.count, config.seed, TOPIC_FREE if config.few_shot else TEMPLATES)
     work = run.begin({k: v for k, v in config_dict(config).items() if k not in ("cache_dir", "teacher_bf16")},
                      config.restart)
 
     lm = language_model
     finetuning = None
     if config.few_shot and lm is None:
-        lm, finetuning = fine_tuned_lm(config, kind, phrases, teacher.label_names, work)
+        lm, finetuning = fine_tuned_lm(config, kind, phrases, teacher.label_names, work, common)
     sampling = SamplingConfig(config.max_new_tokens, config.temperature, config.top_p, config.top_k, config.batch_size)
     texts: list[str] = []
     chunks = range(0, len(plan), config.chunk_size)
@@ -268,16 +302,23 @@ def written_by_generate(path: Path) -> bool:
     return isinstance(report, dict) and {"prompts", "kept", "config"} <= report.keys()
 
 
-def fine_tuned_lm(config: GenerateConfig, kind: str, phrases: list[str], label_names: list[str],
-                  work: Path) -> tuple[LanguageModel, dict]:
+def fine_tuned_lm(config: GenerateConfig, kind: str, phrases: list[str], label_names: list[str], work: Path,
+                  common: set[str]) -> tuple[LanguageModel, dict]:
     """The generator fine-tuned on `config.few_shot` (saved in `work/generator`, reused when resuming), and a
     record of the fine-tuning: examples, loss on them before and after, loss per epoch, and, with
-    `config.lm_heldout`, the loss on the held-out examples that stopped it."""
+    `config.lm_heldout`, the loss on the held-out examples that stopped it. With `config.lm_keywords` each prompt
+    names a word of its example (not one of the `common` words) as its topic."""
     saved, record = work / "generator", work / "finetuning.json"
     if (saved / "config.json").is_file() and record.is_file():
         return LanguageModel.load(str(saved), bf16=config.generator_bf16), json.loads(record.read_text())
     examples = read_labelled(config.few_shot, config.few_shot_text_col, config.few_shot_label_col, None, label_names)
-    plan = prompt_plan(kind, phrases, len(examples), config.seed, TOPIC_FREE, labels=examples.labels)
+    if config.lm_keywords:
+        rng = np.random.default_rng([config.seed, 12])
+        # an example of only common words names one of them
+        topics = [str(rng.choice(keywords(text, common) or text.split())) for text in examples.texts]
+        plan = prompt_plan(kind, phrases, len(examples), config.seed, KEYWORD_TEMPLATES, examples.labels, topics)
+    else:
+        plan = prompt_plan(kind, phrases, len(examples), config.seed, TOPIC_FREE, labels=examples.labels)
     prompts = [prompt for prompt, _ in plan]
     shuffled = np.random.default_rng([config.seed, 11]).permutation(len(examples))
     held = sorted(shuffled[: int(config.lm_heldout * len(examples))].tolist())
@@ -291,6 +332,8 @@ def fine_tuned_lm(config: GenerateConfig, kind: str, phrases: list[str], label_n
               "loss_after": round(lm.response_loss(prompts, examples.texts), 4),
               "epoch_losses": [round(x, 4) for x in history["train"]],
               "heldout_losses": [round(x, 4) for x in history["heldout"]]}
+    if config.lm_keywords:
+        result["keywords"] = topics
     log.info("generator fine-tuned on %d examples (%d held out), %d epochs: loss %.3f -> %.3f", len(train), len(held),
              len(history["train"]), result["loss_before"], result["loss_after"])
     shutil.rmtree(saved, ignore_errors=True)
