@@ -15,9 +15,8 @@ With `--few-shot FILE` (k labelled examples: the low-data setting of Generation-
 fine-tuned to answer each example's label prompt with the example (`--lm-heldout` holds a share of them out and
 stops at the first epoch that does not lower the LM's loss on it; `--lm-keywords` names a word of each example in its
 prompt, then a corpus word in each sampling prompt, for texts in the examples' register on other topics), then
-sampled the same way. Sampling runs in
-chunks, each written whole to `<out>.partial/`, so an interrupted run resumes; the finished file (text, prompt,
-label hint, teacher logits) appears at `--out` in one rename.
+sampled the same way. Sampling runs in chunks, each written whole to `<out>.partial/`, so an interrupted run
+resumes; the finished file (text, prompt, label hint, teacher logits) appears at `--out` in one rename.
 
 With `--pairs` (teachers that read sentence pairs), the LM is given a sentence of the out-of-domain corpora and
 asked for a second one in a relation pair teachers separate (`PAIR_RELATIONS`: a paraphrase, a consequence, a
