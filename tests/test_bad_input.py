@@ -117,8 +117,6 @@ CASES = [
                                   "--out", "{out}.parquet"], {}, "--top-p 1.5: must be in (0, 1]"),
     ("generate-lm-heldout-one", ["generate", "--teacher", "{teacher}", "--describe", "review", "--lm-heldout", "1",
                                  "--out", "{out}.parquet"], {}, "--lm-heldout 1.0: must be a fraction in [0, 1)"),
-    ("generate-lm-keywords-no-few-shot", ["generate", "--teacher", "{teacher}", "--describe", "review",
-                                          "--lm-keywords", "--out", "{out}.parquet"], {}, "give --few-shot FILE"),
     ("generate-temperature-zero", ["generate", "--teacher", "{teacher}", "--describe", "review", "--temperature", "0",
                                    "--out", "{out}.parquet"], {}, "--temperature 0.0: must be a positive number"),
     ("generate-no-prompt-kind", ["generate", "--teacher", "{teacher}", "--out", "{out}.parquet"], {}, "--describe"),

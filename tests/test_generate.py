@@ -160,12 +160,13 @@ def test_low_data_generate_and_distill(tmp_path, tiny_lm, tiny_model, sentiment_
     report = generate(GenerateConfig(
         teacher=str(tiny_model), describe="movie review", labels="negative,positive", generator=str(tiny_lm), count=16,
         max_new_tokens=8, batch_size=8, min_words=1, few_shot=str(sentiment_tsv), lm_epochs=2, lm_lr=1e-3,
-        lm_heldout=0.25, cache_dir=str(tmp_path / "cache"), teacher_bf16=False, out=str(tmp_path / "gen.parquet")))
+        lm_heldout=0.25, lm_keywords=False, cache_dir=str(tmp_path / "cache"), teacher_bf16=False,
+        out=str(tmp_path / "gen.parquet")))
     assert (report["finetuning"]["examples"] == 8 and report["finetuning"]["heldout_examples"] == 2
             and report["finetuning"]["loss_after"] < report["finetuning"]["loss_before"])
     assert len(report["finetuning"]["heldout_losses"]) == len(report["finetuning"]["epoch_losses"]) + 1
     prompts = pq.read_table(tmp_path / "gen.parquet").column("prompt").to_pylist()
-    assert not any("about" in p or "mentioning" in p for p in prompts)  # no topics in few-shot prompts
+    assert not any("about" in p or "mentioning" in p for p in prompts)  # --no-lm-keywords: no topics
 
     from zskd.distill import DistillConfig, distill
 

@@ -109,9 +109,9 @@ class GenerateConfig(TeacherOptions):
                                     "the first epoch that does not lower the LM's loss on them (0: every example, "
                                     "all --lm-epochs)")
     lm_lr: float = option(5e-5, "--few-shot: fine-tuning learning rate")
-    lm_keywords: bool = option(False, "--few-shot: each fine-tuning prompt names a word of its example, each sampling "
-                                      "prompt a word of a corpus sentence (--ood), so that the LM writes texts like "
-                                      "the examples about other things")
+    lm_keywords: bool = option(True, "--few-shot: each fine-tuning prompt names a word of its example, each sampling "
+                                     "prompt a word of a corpus sentence (--ood), so that the LM writes texts like "
+                                     "the examples about other things (off: prompts without a topic)")
     min_words: int = option(3, "shorter samples are dropped")
     pairs: bool = option(False, "write sentence pairs: a corpus sentence and a second one the LM writes about it "
                                 "(paraphrase, consequence, contradiction, question, changed fact)")
@@ -215,9 +215,6 @@ def generate(config: GenerateConfig, language_model: LanguageModel | None = None
     if config.pairs and (config.task or config.describe or config.few_shot):
         raise DataError("--pairs asks for second sentences about corpus sentences: --task, --describe and --few-shot "
                         "do not apply; drop them")
-    if config.lm_keywords and not config.few_shot:
-        raise DataError("--lm-keywords names words of the --few-shot examples in the LM's fine-tuning prompts: give "
-                        "--few-shot FILE, or drop it")
     run = RunDirectory(config.out)
     teacher = load_teacher(config, pairs=config.pairs, bf16=config.teacher_bf16, cache_dir=config.cache_dir,
                            trust_remote_code=config.trust_remote_code)
@@ -227,7 +224,7 @@ def generate(config: GenerateConfig, language_model: LanguageModel | None = None
     else:
         kind, phrases = label_phrases(config, teacher.label_names)
         common: set[str] = set()
-        if config.lm_keywords:
+        if config.few_shot and config.lm_keywords:
             topics, common = corpus_keywords(config, config.count)
             plan = prompt_plan(kind, phrases, config.count, config.seed, KEYWORD_TEMPLATES, topics=topics)
         else:
