@@ -71,7 +71,7 @@ PAIR_RELATIONS = {
     "changed fact": 'Rewrite this sentence with one fact changed (a number, a name or a place): "{sentence}" Reply '
                     'with the new sentence only.',
 }
-# for few-shot prompts: a topic could contradict the example
+# for few-shot prompts with --no-lm-keywords: a topic from TOPICS could contradict the example
 TOPIC_FREE = tuple(t for t in TEMPLATES if "{topic}" not in t)
 # for few-shot prompts with --lm-keywords: the topic is a word of the example (fine-tuning) or of a corpus (sampling)
 KEYWORD_TEMPLATES = tuple(t for t in TEMPLATES if "{topic}" in t)
