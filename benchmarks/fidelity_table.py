@@ -51,6 +51,8 @@ VARIANTS = {
     "other-words-beside": dict(augment_kinds="part,near-copy,other-words"),  # the default since session 37
     "no-other-words": dict(augment_kinds="part,near-copy"),  # the default before session 37
     "other-words-twice": dict(augment_kinds="part,near-copy,other-words,other-words"),  # two of the four
+    # the fourth variant on another topic (the set's 300 most frequent words kept, others swapped) in place of a span
+    "other-topic": dict(augment_kinds="part,near-copy,other-words,other-topic"),
     # a fifth variant: negated, or joined to a span of another sentence by a connective ("but", "although", ...)
     "negated-5": dict(augment=5, augment_kinds="part,near-copy,other-words,part,negated"),
     "joined-5": dict(augment=5, augment_kinds="part,near-copy,other-words,part,joined"),

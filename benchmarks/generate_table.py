@@ -123,7 +123,8 @@ def low_data_rows(task: str, k: int, seed: int, args) -> list[list]:
                                 lm_epochs=args.lm_epochs, lm_heldout=args.lm_heldout, lm_keywords=args.lm_keywords,
                                 data_root=args.data_root, cache_dir=args.cache_dir))
     distilled = DistillConfig(out=str(Path(args.runs_dir) / f"{task}-k{k}-s{seed}-generate"), method="generate",
-                              generated=str(generated), transfer_size=args.transfer_size, **shared)
+                              generated=str(generated), transfer_size=args.transfer_size,
+                              augment_kinds=args.augment_kinds, **shared)
     # (c) + ood: the same, with out-of-domain sentences filling the transfer budget the generated texts leave
     with_ood = dataclasses.replace(distilled, out=str(Path(args.runs_dir) / f"{task}-k{k}-s{seed}-generate-ood"),
                                    ood=args.ood_corpora)
@@ -165,6 +166,8 @@ def main() -> None:
     parser.add_argument("--lm-keywords", action=argparse.BooleanOptionalAction, default=GenerateConfig.lm_keywords,
                         help="low-data: the generator's prompts name a word of each example, then of corpus "
                              "sentences (default: generate's)")
+    parser.add_argument("--augment-kinds", default=DistillConfig.augment_kinds,
+                        help="low-data: the variants of the (c) rows' texts (default: distill's)")
     parser.add_argument("--steps", type=int, default=DistillConfig.steps, help="every student's (default: distill's)")
     parser.add_argument("--transfer-size", type=int, default=DistillConfig.transfer_size,
                         help="every student's at most (default: distill's)")

@@ -8,8 +8,8 @@ from zskd.data import DataError
 from zskd.distill import distill
 from zskd.glove import glove_neighbours
 from zskd.methods.common import balanced_selection, class_histogram
-from zskd.methods.ood import augmented, nearest_sentences, split_sentences
-from zskd.methods.pairs import wh_question
+from zskd.methods.ood import augmented, frequent_words, nearest_sentences, split_sentences
+from zskd.methods.pairs import wh_question, word_shape
 
 WH_WORDS = ("what", "who", "where", "when", "why", "how", "which", "many")
 
@@ -112,6 +112,21 @@ def test_variants_in_other_words_replace_lowercase_words_by_their_neighbours(mon
         replaced += sum(new != old for old, new in pairs)
     eligible = sum(w in neighbours for s in sentences for w in s.split())
     assert 0.2 < replaced / eligible < 0.4
+
+
+def test_variants_on_another_topic_keep_the_frame_and_swap_topic_words_of_the_same_shape():
+    """Each `other-topic` variant keeps the set's 300 most frequent words and punctuation in place and replaces at
+    least one other word by another word of the set with the same capitalisation and ending."""
+    frame = ["q" + a + b for a in "abcdefghijklmnopqrst" for b in "abcdefghijklmno"]  # 300 words, 4 uses each
+    topics = [w for a in "abcdefghij" for b in "abcdefghij" for w in (f"t{a}{b}", f"U{a}{b}", f"t{a}{b}ing")]
+    sentences = [f"{frame[i % 300]} {topics[i % 300]} {frame[(i + 7) % 300]} ?" for i in range(600)]
+    variants = augmented(sentences, 1, np.random.default_rng(0), min_words=3, kinds=("other-topic",))
+    assert set(frequent_words(sentences, 300)) == set(frame)
+    for variant, sentence in zip(variants, sentences):
+        old, new = sentence.split(), variant.split()
+        assert len(new) == 4 and [new[0], new[2], new[3]] == [old[0], old[2], old[3]]  # the frame stays
+        assert new[1] in topics and word_shape(new[1]) == word_shape(old[1])
+    assert sum(v != s for v, s in zip(variants, sentences)) > 580  # its one topic word always drawn again
 
 
 def test_nearest_sentences_keep_those_that_read_like_the_sample_in_corpus_order():

@@ -115,7 +115,9 @@ class DistillConfig(TeacherOptions):
                                 "near-copy (words dropped, replaced, swapped), question (a yes/no or wh- question in "
                                 "its words), other-words (3 in 10 of its lower-case words replaced by their nearest "
                                 "GloVe neighbours; needs the packaged GloVe), negated (\"not\" added or removed), "
-                                "joined (spans of it and of another sentence joined by \"but\", \"although\", ...)")
+                                "joined (spans of it and of another sentence joined by \"but\", \"although\", ...), "
+                                "other-topic (about half its words outside the set's 300 most frequent replaced by "
+                                "other such words of the same capitalisation and ending)")
     balance: bool = option(True, "ood: balance the teacher's predicted classes")
     balance_by_kind: bool = option(True, "ood, pairs: balance the classes within each pair kind, so that how a pair "
                                          "was made does not tell the student the teacher's class")

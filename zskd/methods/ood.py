@@ -28,9 +28,11 @@ from zskd.methods.pairs import (
     make_pairs,
     near_copy,
     negated,
+    on_another_topic,
     pair_kind,
     part,
     question,
+    topic_words,
     wh_question,
 )
 from zskd.resources import ResourceError, find_data_root
@@ -118,7 +120,7 @@ def frequent_words(sentences: list[str], count: int) -> list[str]:
     return [w for w, _ in Counter(w.lower() for s in sentences for w in s.split() if w.isalpha()).most_common(count)]
 
 
-AUGMENTATIONS = ("part", "near-copy", "question", "other-words", "negated", "joined")
+AUGMENTATIONS = ("part", "near-copy", "question", "other-words", "negated", "joined", "other-topic")
 CONNECTIVES = ("but", "yet", "although", "though", "while", "and")
 
 
@@ -130,8 +132,13 @@ def augmented(sentences: list[str], copies: int, rng: np.random.Generator, min_w
     `other-words` a copy with some words replaced by their nearest GloVe neighbours (`pairs.in_other_words`);
     `negated` the sentence with "not" added or removed at its first auxiliary (`pairs.negated`); `joined` a span of it
     and a span of another corpus sentence joined by a connective ("but", "although", ...), the contrasts whose
-    second half often decides a reader's class."""
+    second half often decides a reader's class; `other-topic` the sentence with its less frequent words replaced by
+    other such words of the set (`pairs.on_another_topic`: the 300 most frequent words of `sentences` are its frame).
+    """
     vocabulary = corpus_words(sentences)
+    if "other-topic" in kinds[:copies]:
+        frame = set(frequent_words(sentences, 300))
+        replacements = topic_words(vocabulary, frame)
     if "other-words" in kinds[:copies]:
         from zskd.glove import neighbours_of_corpus
 
@@ -148,6 +155,8 @@ def augmented(sentences: list[str], copies: int, rng: np.random.Generator, min_w
                 variants.append(in_other_words(sentence, rng, neighbours))
             elif kind == "negated":
                 variants.append(negated(sentence))
+            elif kind == "other-topic":
+                variants.append(on_another_topic(sentence, rng, frame, replacements))
             elif kind == "joined":
                 other = sentences[int(rng.integers(len(sentences)))]
                 connective = CONNECTIVES[int(rng.integers(len(CONNECTIVES)))]

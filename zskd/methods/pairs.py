@@ -143,6 +143,41 @@ def in_other_words(sentence: str, rng: np.random.Generator, neighbours: dict[str
     return " ".join(words)
 
 
+def word_shape(word: str) -> tuple[bool, str]:
+    """What a replacement word keeps of the word it replaces, a rough part of speech without a tagger: whether it is
+    capitalised, and its ending among -ing, -ed, -ly, -s."""
+    ending = next((e for e in ("ing", "ed", "ly", "s") if word.endswith(e) and len(word) > len(e) + 2), "")
+    return word[:1].isupper(), ending
+
+
+def topic_words(vocabulary: list[str], frame: set[str]) -> dict[tuple[bool, str], list[str]]:
+    """The alphabetic words of `vocabulary` outside `frame` (lower-case), by `word_shape`: `on_another_topic`'s
+    replacements."""
+    by_shape: dict[tuple[bool, str], list[str]] = defaultdict(list)
+    for word in vocabulary:
+        if word.isalpha() and word.lower() not in frame:
+            by_shape[word_shape(word)].append(word)
+    return dict(by_shape)
+
+
+def on_another_topic(sentence: str, rng: np.random.Generator, frame: set[str],
+                     replacements: dict[tuple[bool, str], list[str]], rate: float = 0.5) -> str:
+    """Its alphabetic words outside `frame` (lower-case; the set's most frequent words) replaced, each with
+    probability `rate` and at least one, by a word of `replacements` of the same `word_shape` drawn at random: the
+    same frame about something else ("What is caffeine ?" -> "What is sandstone ?"), so that the student learns what
+    the frame says rather than what the topic's words said in other sentences."""
+    words = sentence.split()
+    topical = [i for i, w in enumerate(words) if w.isalpha() and w.lower() not in frame
+               and replacements.get(word_shape(w))]
+    if not topical:
+        return sentence
+    chosen = [i for i in topical if rng.random() < rate] or [topical[int(rng.integers(len(topical)))]]
+    for i in chosen:
+        choices = replacements[word_shape(words[i])]
+        words[i] = choices[int(rng.integers(len(choices)))]
+    return " ".join(words)
+
+
 def changed_detail(sentence: str, rng: np.random.Generator, names: list[str], other: str, min_words: int) -> str:
     """`sentence` with one detail changed, chosen at random among those it offers: a number's digits redrawn, a
     name (a capitalised word past the first) replaced by another of `names`, or a span of `other` added at the
