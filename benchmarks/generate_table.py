@@ -124,7 +124,7 @@ def low_data_rows(task: str, k: int, seed: int, args) -> list[list]:
                                 data_root=args.data_root, cache_dir=args.cache_dir))
     distilled = DistillConfig(out=str(Path(args.runs_dir) / f"{task}-k{k}-s{seed}-generate"), method="generate",
                               generated=str(generated), transfer_size=args.transfer_size,
-                              augment_kinds=args.augment_kinds, **shared)
+                              augment_kinds=args.augment_kinds, own_text_fraction=args.own_text_fraction, **shared)
     # (c) + ood: the same, with out-of-domain sentences filling the transfer budget the generated texts leave
     with_ood = dataclasses.replace(distilled, out=str(Path(args.runs_dir) / f"{task}-k{k}-s{seed}-generate-ood"),
                                    ood=args.ood_corpora)
@@ -168,6 +168,9 @@ def main() -> None:
                              "sentences (default: generate's)")
     parser.add_argument("--augment-kinds", default=DistillConfig.augment_kinds,
                         help="low-data: the variants of the (c) rows' texts (default: distill's)")
+    parser.add_argument("--own-text-fraction", type=float, default=DistillConfig.own_text_fraction,
+                        help="low-data: the (c) rows' share of each batch drawn from the k and generated texts "
+                             "(default: distill's)")
     parser.add_argument("--steps", type=int, default=DistillConfig.steps, help="every student's (default: distill's)")
     parser.add_argument("--transfer-size", type=int, default=DistillConfig.transfer_size,
                         help="every student's at most (default: distill's)")

@@ -267,3 +267,34 @@ def test_generate_with_a_teacher_known_by_its_answers(tmp_path, tiny_lm, tiny_mo
     assert main(["generate", "--teacher-url", "http://127.0.0.1:9/x", *teacher, "--describe", "review",
                  "--out", str(tmp_path / "y.parquet")]) == 2
     assert "give one teacher" in capsys.readouterr().err
+
+
+def test_own_texts_lead_the_transfer_set_and_a_share_of_each_batch_resumes_exactly(tmp_path, tiny_distill_config,
+                                                                                   sentiment_tsv):
+    """The --few-shot texts and the generated ones (before the out-of-domain fill) are the run's own texts;
+    `own_text_fraction` draws part of every batch from them, and a resumed run draws what an uninterrupted one did."""
+    import pyarrow as pa
+    from safetensors.torch import load_file
+
+    from conftest import assert_resuming_changes_nothing
+    from zskd.data import DataError
+    from zskd.distill import distill
+
+    generated = tmp_path / "gen.parquet"
+    pq.write_table(pa.table({"text": [f"the film was {w} and the plot {v}" for w, v in
+                                      itertools.product(("fun", "boring", "great"), ("ran", "sat", "is"))]}),
+                   generated)
+
+    def make(name, **options):  # 9 generated texts, 8 labelled ones, out-of-domain sentences up to 60
+        return tiny_distill_config(name, method="generate", generated=str(generated), few_shot=str(sentiment_tsv),
+                                   augment=0, **options)
+
+    _, run = distill(make("plain"))
+    assert run["transfer_info"]["few_shot_texts"] == 8 and run["transfer_info"]["own_texts"] == 8 + 9
+    assert run["transfer_size"] == 8 + 60 and "ood" in run["transfer_info"]  # the labelled texts lead the budget
+    assert_resuming_changes_nothing(make, tmp_path, own_text_fraction=0.5)
+    own = load_file(tmp_path / "straight" / "last" / "model.safetensors")
+    plain = load_file(tmp_path / "plain" / "last" / "model.safetensors")
+    assert any(not torch.equal(own[name], plain[name]) for name in own)  # the option changes the batches
+    with pytest.raises(DataError, match="keep their sum under 1"):
+        distill(make("full", own_text_fraction=0.5, hard_fraction=0.5))

@@ -153,6 +153,9 @@ class DistillConfig(TeacherOptions):
                                       "all a teacher known by its probabilities gives")
     hard_fraction: float = option(0.0, "share of each batch drawn again from the training rows the student matched "
                                        "worst at their last visit (by KL against the teacher; zskd/hard_rows.py)")
+    own_text_fraction: float = option(0.0, "share of each batch drawn from the transfer set's own texts in the task's "
+                                           "register (the --few-shot texts, generate's texts, and their variants) "
+                                           "rather than walking the whole set with its out-of-domain fill")
     class_weighting: float = option(0.0, "weigh each training row's loss by its teacher class's share of the transfer "
                                          "set to this power, negated: 0 off, 1 every class weighs the same in all")
     ema_decay: float | None = option(None, "decay of an exponential moving average of the student's weights, updated "
@@ -243,7 +246,7 @@ def distill(config: DistillConfig | None = None, stop_after_steps: int | None = 
     objectives = [*shared_objectives(setup), *method.objectives(setup)]
     evaluation = Evaluation(transfer.heldout_inputs, transfer.heldout_labels, eval_examples, metric)
     trained = train(config, setup, objectives, torch.from_numpy(transfer.logits[transfer.train]), evaluation,
-                    accelerator, stop_after_steps)
+                    accelerator, stop_after_steps, own_rows=np.flatnonzero(transfer.train < transfer.own_texts))
     if trained is None:  # stopped early, or not the main process
         return None, {}
     return finish(config, run, setup, transfer, objectives, trained, eval_examples, metric, started)
@@ -316,7 +319,11 @@ def check_config(config: DistillConfig) -> Method:
                                     "word_inputs": 0, "contrast_inputs": 0, "max_parameters": 0, "kl_weight": 0,
                                     "mse_weight": 0, "hidden_weight": 0, "feature_weight": 0, "few_shot_weight": 0,
                                     "class_weighting": 0, "weight_decay": 0},
-                  positive=("temperature", "lr"), fractions=("warmup_ratio", "hard_fraction", "ema_decay"))
+                  positive=("temperature", "lr"),
+                  fractions=("warmup_ratio", "hard_fraction", "own_text_fraction", "ema_decay"))
+    if config.hard_fraction + config.own_text_fraction >= 1:
+        raise DataError(f"--hard-fraction {config.hard_fraction} and --own-text-fraction {config.own_text_fraction} "
+                        "leave no room in a batch for the walk over the transfer set: keep their sum under 1")
     if config.method not in METHODS:
         raise DataError(f"unknown method {config.method!r}: choose one of {', '.join(METHODS)}")
     if config.student is not None and config.student not in STUDENTS:
@@ -370,7 +377,11 @@ def label_transfer_set(config: DistillConfig, method: Method, teacher: Teacher) 
     if config.few_shot and config.few_shot_transfer:
         shots = few_shot_texts(config, teacher.label_names)
         known = set(shots)
+        own = sum(x not in known for x in transfer.inputs[:transfer.own_texts])
         transfer.inputs = shots + [x for x in transfer.inputs if x not in known]
+        transfer.own_texts = len(shots) + own
+    if transfer.own_texts:
+        transfer.info["own_texts"] = transfer.own_texts
         transfer.info["few_shot_texts"] = len(shots)
     if len(transfer.inputs) < 2:
         raise DataError(f"method {config.method} produced {len(transfer.inputs)} inputs; widen --min-words/--max-words "
@@ -445,9 +456,11 @@ class Evaluation:
 
 
 def train(config: DistillConfig, setup: Setup, objectives: list[Objective], targets: torch.Tensor,
-          evaluate: Evaluation, accelerator, stop_after_steps: int | None = None) -> tuple[float, float] | None:
+          evaluate: Evaluation, accelerator, stop_after_steps: int | None = None,
+          own_rows: np.ndarray | None = None) -> tuple[float, float] | None:
     """Step 3: the loop. Each step: the student on a batch of training rows (with `hard_fraction`, part of it drawn
-    again where the student last disagreed most: `HardRows`), KL at `temperature` plus logit MSE against the
+    again where the student last disagreed most: `HardRows`; with `own_text_fraction`, part of it drawn at random
+    from `own_rows`, the training positions of the method's own texts), KL at `temperature` plus logit MSE against the
     teacher's logits (`targets`, [N_train, K]), each row weighted by how rare its teacher class is with
     `class_weighting`, plus each objective's term; one AdamW step. Evaluates at step 0, every `eval_every` steps and
     at the end, keeping the best student in `work/best` (with `ema_decay`, the moving average of its weights is the
@@ -482,7 +495,13 @@ def train(config: DistillConfig, setup: Setup, objectives: list[Objective], targ
     hidden_states = any(objective.needs_hidden_states for objective in objectives)
     features_of = logit_layer(model, len(model.label_names)) if any(o.needs_features for o in objectives) else None
 
-    walked = config.batch_size - hard.count  # rows a batch takes from the epoch's walk over the transfer set
+    own_rows = np.asarray([] if own_rows is None else own_rows, dtype=np.int64)
+    own_count = round(config.own_text_fraction * config.batch_size) if len(own_rows) else 0
+
+    def own_draw(step: int) -> list[int]:  # depends only on the seed and the step, so a resumed run draws the same
+        return np.random.default_rng([config.seed, 7, step]).choice(own_rows, own_count).tolist() if own_count else []
+
+    walked = config.batch_size - hard.count - own_count  # rows a batch takes from the epoch's walk over the set
     steps_per_epoch = max(1, math.ceil(len(lengths) / walked))
     epoch, epoch_batches = -1, []
     progress = tqdm(total=config.steps, initial=step, desc=f"distill {config.method} -> {config.student}", unit="step",
@@ -512,7 +531,7 @@ def train(config: DistillConfig, setup: Setup, objectives: list[Objective], targ
             epoch = step // steps_per_epoch
             batches = length_grouped_batches(lengths, walked, config.seed, epoch)
             epoch_batches = batches[accelerator.process_index :: accelerator.num_processes] or batches
-        rows = epoch_batches[(step % steps_per_epoch) % len(epoch_batches)] + hard.draw(step)
+        rows = epoch_batches[(step % steps_per_epoch) % len(epoch_batches)] + hard.draw(step) + own_draw(step)
         inputs = {k: v.to(device) for k, v in model.collate([student_ids[i] for i in rows],
                                                              [segments[i] for i in rows]).items()}
         for group in optimizer.param_groups:

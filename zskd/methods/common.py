@@ -11,12 +11,15 @@ from zskd.data import TextInput
 
 @dataclass
 class TransferSet:
-    """Inputs for the teacher to label. `in_domain` marks sets built from the task's own text (benchmark only)."""
+    """Inputs for the teacher to label. `in_domain` marks sets built from the task's own text (benchmark only);
+    `own_texts` counts the leading inputs that are the method's own texts in the task's register (generated texts and
+    their variants; the --few-shot texts join them) rather than out-of-domain fill."""
 
     inputs: list[TextInput]
     description: str
     in_domain: bool = False
     info: dict = field(default_factory=dict)
+    own_texts: int = 0
 
 
 def word_count(item: TextInput) -> int:

@@ -377,14 +377,14 @@ def generated_transfer_set(config, teacher) -> TransferSet:
         texts = [texts[i] for i in chosen]
     else:
         texts = texts[: config.transfer_size]
-    description = f"generate: {len(texts)} texts from {Path(config.generated).name}"
+    description, own_texts = f"generate: {len(texts)} texts from {Path(config.generated).name}", len(texts)
     if config.ood and config.transfer_size > len(texts):  # out-of-domain text fills the rest of the budget
         extra = ood_transfer_set(dataclasses.replace(config, transfer_size=config.transfer_size - len(texts)), teacher,
                                  near=None if config.pairs else generated)
         texts += extra.inputs
         info["ood"] = extra.info
         description += f" + {extra.description}"
-    return TransferSet(texts, description, info=info)
+    return TransferSet(texts, description, info=info, own_texts=own_texts)
 
 
 def validate(config) -> None:
