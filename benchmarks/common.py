@@ -60,7 +60,7 @@ def eval_inputs(task: str, data_root: str | None) -> list:
 
 # Options whose default changed after they were added: a run made before they existed behaved as this value.
 BEFORE_THEY_EXISTED: dict[str, Any] = {"rare_class_variants": 0, "balance_by_kind": False, "ema_decay": 0.0,
-                                       "lm_keywords": False}
+                                       "lm_keywords": False, "own_text_fraction": 0.0}
 # Options that do not change what a run makes: where things are (the same labels come from any cache)
 NOT_THE_RECIPE = ("cache_dir", "data_root")
 

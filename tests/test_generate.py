@@ -289,8 +289,10 @@ def test_own_texts_lead_the_transfer_set_and_a_share_of_each_batch_resumes_exact
         return tiny_distill_config(name, method="generate", generated=str(generated), few_shot=str(sentiment_tsv),
                                    augment=0, **options)
 
-    _, run = distill(make("plain"))
+    _, run = distill(make("default"))
+    assert run["config"]["own_text_fraction"] == 0.25  # generate's default; 0 for methods of one kind of input
     assert run["transfer_info"]["few_shot_texts"] == 8 and run["transfer_info"]["own_texts"] == 8 + 9
+    _, run = distill(make("plain", own_text_fraction=0.0))
     assert run["transfer_size"] == 8 + 60 and "ood" in run["transfer_info"]  # the labelled texts lead the budget
     assert_resuming_changes_nothing(make, tmp_path, own_text_fraction=0.5)
     own = load_file(tmp_path / "straight" / "last" / "model.safetensors")
