@@ -468,8 +468,8 @@ class Evaluation:
 
 
 def train(config: DistillConfig, setup: Setup, objectives: list[Objective], targets: torch.Tensor,
-          evaluate: Evaluation, accelerator, stop_after_steps: int | None = None,
-          own_rows: np.ndarray | None = None) -> tuple[float, float] | None:
+          evaluate: Evaluation, accelerator, stop_after_steps: int | None = None, *,
+          own_rows: np.ndarray) -> tuple[float, float] | None:
     """Step 3: the loop. Each step: the student on a batch of training rows (with `hard_fraction`, part of it drawn
     again where the student last disagreed most: `HardRows`; with `own_text_fraction`, part of it drawn at random
     from `own_rows`, the training positions of the method's own texts), KL at `temperature` plus logit MSE against the
@@ -507,7 +507,6 @@ def train(config: DistillConfig, setup: Setup, objectives: list[Objective], targ
     hidden_states = any(objective.needs_hidden_states for objective in objectives)
     features_of = logit_layer(model, len(model.label_names)) if any(o.needs_features for o in objectives) else None
 
-    own_rows = np.asarray([] if own_rows is None else own_rows, dtype=np.int64)
     own_count = round(config.own_text_fraction * config.batch_size) if len(own_rows) else 0
 
     def own_draw(step: int) -> list[int]:  # depends only on the seed and the step, so a resumed run draws the same
