@@ -52,14 +52,19 @@ def test_made_with_a_distill_config():
     config = DistillConfig(teacher="t", out="o", steps=10)
     # as run.json holds it: what the run resolved written down
     ran = {**json.loads(json.dumps(dataclasses.asdict(config))), "pairs": False, "augment": 4, "student": "bilstm",
-           "ema_decay": 0.0, "own_text_fraction": 0.0}  # 10 steps: no average
+           "ema_decay": 0.0,  # 10 steps: no average
+           "own_text_fraction": 0.0, "augment_kinds": "part,near-copy,other-words"}
     assert common.made_with(config, ran)
-    # a generate run made before its own texts took a quarter of each batch is made again
+    # a generate run made before its own texts took a quarter of each batch, or before its fourth variant was on
+    # another topic, is made again
     generated = dataclasses.replace(config, method="generate")
-    assert common.made_with(generated, {**ran, "method": "generate", "own_text_fraction": 0.25})
-    before = {k: v for k, v in ran.items() if k != "own_text_fraction"}
-    assert not common.made_with(generated, {**before, "method": "generate"})
-    assert common.made_with(config, before)  # an ood run: 0 then and now
+    today = {**ran, "method": "generate", "own_text_fraction": 0.25,
+             "augment_kinds": "part,near-copy,other-words,other-topic"}
+    assert common.made_with(generated, today)
+    assert not common.made_with(generated, {**today, "augment_kinds": "part,near-copy,other-words"})
+    before = {k: v for k, v in today.items() if k != "own_text_fraction"}
+    assert not common.made_with(generated, before)
+    assert common.made_with(config, {k: v for k, v in ran.items() if k != "own_text_fraction"})  # ood: 0 then, now
     # so must the moving average's decay: a 10,000-step run made before it was the default is made again
     longer = dataclasses.replace(config, steps=10_000)
     assert common.made_with(longer, {**ran, "steps": 10_000, "ema_decay": 0.999})
@@ -82,7 +87,8 @@ def test_made_with_a_distill_config():
     guess = dataclasses.replace(config, method="embedding-guess")
     assert not common.made_with(guess, {**older, "method": "embedding-guess"})
     assert common.made_with(guess, {**dataclasses.asdict(guess), "pairs": False, "augment": 4, "student": "bilstm",
-                                    "ema_decay": 0.0, "own_text_fraction": 0.0, "adversarial": {"every": 99}})
+                                    "ema_decay": 0.0, "own_text_fraction": 0.0,
+                                    "augment_kinds": "part,near-copy,other-words", "adversarial": {"every": 99}})
 
 
 def test_eval_splits_per_task():

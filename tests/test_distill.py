@@ -30,6 +30,7 @@ def test_distill_through_the_cli_writes_a_complete_student(tmp_path, tiny_model,
     assert run["config"]["seed"] == 3 and run["method"] == "ood" and run["steps"] == 10
     assert run["config"]["ema_decay"] == 0.0  # 10 steps: no average (the default spans the last tenth of a run)
     assert run["config"]["own_text_fraction"] == 0.0 and "own_texts" not in run["transfer_info"]  # ood: one kind
+    assert run["config"]["augment_kinds"] == "part,near-copy,other-words"  # other-topic is generate's alone
     assert run["transfer_size"] == 60 and run["transfer_info"]["pool"] == 120
     assert sum(run["transfer_info"]["classes_after"].values()) == 60
     assert run["compression"] == round(run["teacher_parameters"] / run["student_parameters"], 1)

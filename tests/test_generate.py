@@ -291,6 +291,7 @@ def test_own_texts_lead_the_transfer_set_and_a_share_of_each_batch_resumes_exact
 
     _, run = distill(make("default"))
     assert run["config"]["own_text_fraction"] == 0.25  # generate's default; 0 for methods of one kind of input
+    assert run["config"]["augment_kinds"] == "part,near-copy,other-words,other-topic"  # generate's default
     assert run["transfer_info"]["few_shot_texts"] == 8 and run["transfer_info"]["own_texts"] == 8 + 9
     _, run = distill(make("plain", own_text_fraction=0.0))
     assert run["transfer_size"] == 8 + 60 and "ood" in run["transfer_info"]  # the labelled texts lead the budget

@@ -183,7 +183,7 @@ def test_rare_classes_grow_by_variants_of_their_inputs_before_balancing(tmp_path
     corpus = tmp_path / "corpus.txt"
     corpus.write_text("\n".join(common + rare) + "\n")
     config = DistillConfig(out=str(tmp_path / "out"), ood=str(corpus), transfer_size=100, augment=0, cache_dir=None,
-                           pool_factor=3, rare_class_variants=0)
+                           augment_kinds="part,near-copy", pool_factor=3, rare_class_variants=0)
 
     before = ood_transfer_set(config, WordTeacher())
     assert before.info["classes_after"] == {"other": 98, "cat": 2}
@@ -209,7 +209,7 @@ def test_word_inputs_put_the_most_frequent_words_alone_in_the_pool(tmp_path):
     corpus.write_text("\n".join([f"the dog ran home on day {i}" for i in range(30)]
                                 + ["The cat sat on the mat", "a dog saw the cat"]) + "\n")
     config = DistillConfig(out=str(tmp_path / "out"), ood=str(corpus), transfer_size=1000, augment=0, cache_dir=None,
-                           balance=False)
+                           augment_kinds="part", balance=False)
     plain = ood_transfer_set(config, WordTeacher())
     assert all(len(x.split()) >= 4 for x in plain.inputs) and "word_inputs" not in plain.info
 
@@ -244,7 +244,8 @@ def test_contrast_inputs_join_the_pool_before_balancing(tmp_path):
     corpus = tmp_path / "corpus.txt"
     corpus.write_text("\n".join([f"the dog number {i} ran on the mat" for i in range(40)]
                                 + [f"the cat number {i} sat on the mat" for i in range(40)]) + "\n")
-    config = DistillConfig(out=str(tmp_path / "out"), ood=str(corpus), transfer_size=100, augment=0, cache_dir=None)
+    config = DistillConfig(out=str(tmp_path / "out"), ood=str(corpus), transfer_size=100, augment=0, cache_dir=None,
+                           augment_kinds="part")
     plain = ood_transfer_set(config, WordTeacher())
     joined = ood_transfer_set(DistillConfig(**{**vars(config), "contrast_inputs": 30}), WordTeacher())
     contrasts = [x for x in joined.inputs if x not in plain.inputs]
@@ -259,7 +260,8 @@ def test_a_pool_short_of_the_pool_factor_is_reported(tmp_path, caplog):
 
     corpus = tmp_path / "corpus.txt"
     corpus.write_text("\n".join(f"the dog number {i} ran on the mat" for i in range(30)) + "\n")
-    config = DistillConfig(out=str(tmp_path / "out"), ood=str(corpus), augment=0, cache_dir=None, transfer_size=20)
+    config = DistillConfig(out=str(tmp_path / "out"), ood=str(corpus), augment=0, cache_dir=None, transfer_size=20,
+                           augment_kinds="part")
     with caplog.at_level(logging.INFO):
         ood_transfer_set(config, WordTeacher())  # 30 distinct sentences, 40 asked: 10 left to drop
     assert "the corpora give 30 distinct inputs, fewer than --pool-factor 2 x --transfer-size 20" in caplog.text
