@@ -57,14 +57,16 @@ def test_made_with_a_distill_config():
     assert common.made_with(config, ran)
     # a generate run made before its own texts took a quarter of each batch, or before its fourth variant was on
     # another topic, is made again
-    generated = dataclasses.replace(config, method="generate")
-    today = {**ran, "method": "generate", "own_text_fraction": 0.25,
+    generated = dataclasses.replace(config, method="generate", few_shot="k.tsv")
+    today = {**ran, "method": "generate", "few_shot": "k.tsv", "own_text_fraction": 0.25,
              "augment_kinds": "part,near-copy,other-words,other-topic"}
     assert common.made_with(generated, today)
     assert not common.made_with(generated, {**today, "augment_kinds": "part,near-copy,other-words"})
     before = {k: v for k, v in today.items() if k != "own_text_fraction"}
     assert not common.made_with(generated, before)
     assert common.made_with(config, {k: v for k, v in ran.items() if k != "own_text_fraction"})  # ood: 0 then, now
+    zero_shot = dataclasses.replace(config, method="generate")  # zero-shot generate: neither low-data default
+    assert common.made_with(zero_shot, {**ran, "method": "generate"})
     # so must the moving average's decay: a 10,000-step run made before it was the default is made again
     longer = dataclasses.replace(config, steps=10_000)
     assert common.made_with(longer, {**ran, "steps": 10_000, "ema_decay": 0.999})

@@ -112,8 +112,8 @@ class DistillConfig(TeacherOptions):
                                        "16")
     augment_kinds: str | None = option(None,
                                 "ood, generate, indomain: the variants, comma-separated, in turn (default "
-                                "part,near-copy,other-words; generate's single texts part,near-copy,other-words,"
-                                "other-topic): part (a span), "
+                                "part,near-copy,other-words; generate's single texts with --few-shot "
+                                "part,near-copy,other-words,other-topic): part (a span), "
                                 "near-copy (words dropped, replaced, swapped), question (a yes/no or wh- question in "
                                 "its words), other-words (3 in 10 of its lower-case words replaced by their nearest "
                                 "GloVe neighbours; needs the packaged GloVe), negated (\"not\" added or removed), "
@@ -158,7 +158,8 @@ class DistillConfig(TeacherOptions):
     own_text_fraction: float | None = option(None, "share of each batch drawn from the transfer set's own texts in the "
                                                   "task's register (the --few-shot texts, generate's texts, and their "
                                                   "variants) rather than walking the whole set with its out-of-domain "
-                                                  "fill; default 0.25 for method generate (single texts), else 0")
+                                                  "fill; default 0.25 for method generate with --few-shot (single "
+                                                  "texts), else 0")
     class_weighting: float = option(0.0, "weigh each training row's loss by its teacher class's share of the transfer "
                                          "set to this power, negated: 0 off, 1 every class weighs the same in all")
     ema_decay: float | None = option(None, "decay of an exponential moving average of the student's weights, updated "
@@ -295,17 +296,26 @@ def default_augment_kinds(config: DistillConfig) -> str:
     for `generate`'s single texts the fourth is the text about another topic (its frame kept, its rarer words
     swapped), which widens the ~1,000 texts in the task's register beyond the topics the LM wrote about (low-data
     at k = 100 beside `--own-text-fraction 0.25`: +0.50 on the mean of six runs, TREC +0.20 and SST-2 +0.81 over 3
-    seeds each; BENCHMARKS.md). For the other methods the fourth is a second span (the variant is unmeasured there)."""
+    seeds each; BENCHMARKS.md). Everywhere else the fourth is a second span: zero-shot `generate` (no `--few-shot`)
+    moved within a seed with it (TREC +0.20, SST-2 -0.63), and no other method has been measured with it."""
     kinds = "part,near-copy,other-words"
-    return kinds + ",other-topic" if config.method == "generate" and not config.pairs else kinds
+    return kinds + ",other-topic" if low_data_generate(config) else kinds
+
+
+def low_data_generate(config: DistillConfig) -> bool:
+    """Whether `config` is `generate` on single texts with `--few-shot` examples: the low-data setting whose own
+    defaults (`--own-text-fraction`, `--augment-kinds`) were measured there and only there."""
+    return config.method == "generate" and not config.pairs and bool(config.few_shot)
 
 
 def default_own_text_fraction(config: DistillConfig) -> float:
     """The share of each batch drawn from the run's own texts when `--own-text-fraction` is not given: 0.25 for
-    `generate`'s single texts, whose ~1,000 texts in the task's register (and the k examples) are otherwise 3% of a
-    transfer set filled with out-of-domain sentences (low-data at k = 100, +0.90 on the mean of five runs: TREC +1.60
-    over 3 seeds, SST-2 -0.15 over 2; BENCHMARKS.md); 0 for the others, whose inputs are all of one kind."""
-    return 0.25 if config.method == "generate" and not config.pairs else 0.0
+    `generate`'s single texts with `--few-shot`, whose k examples and ~1,000 texts in the task's register are
+    otherwise 3% of a transfer set filled with out-of-domain sentences (low-data at k = 100, +0.90 on the mean of five
+    runs: TREC +1.60 over 3 seeds, SST-2 -0.15 over 2; BENCHMARKS.md); 0 for the others: zero-shot `generate`'s texts,
+    written from label phrases alone, lost with it (TREC -1.20, seed 0), and the other methods' inputs are all of
+    one kind."""
+    return 0.25 if low_data_generate(config) else 0.0
 
 
 def default_ema_decay(config: DistillConfig) -> float:
