@@ -293,9 +293,9 @@ def with_run_defaults(config: DistillConfig) -> DistillConfig:
 
 def default_augment_kinds(config: DistillConfig) -> str:
     """The variants when `--augment-kinds` is not given: a span, a perturbed copy and a copy in other words, in turn;
-    for `generate`'s single texts the fourth is the text about another topic (its frame kept, its rarer words
-    swapped), which widens the ~1,000 texts in the task's register beyond the topics the LM wrote about (low-data
-    at k = 100 beside `--own-text-fraction 0.25`: +0.50 on the mean of six runs, TREC +0.20 and SST-2 +0.81 over 3
+    for low-data `generate` (`low_data_generate`) the fourth is the text about another topic (its frame kept, its
+    rarer words swapped), which widens the ~1,000 texts in the task's register beyond the topics the LM wrote about
+    (k = 100 beside `--own-text-fraction 0.25`: +0.50 on the mean of six runs, TREC +0.20 and SST-2 +0.81 over 3
     seeds each; BENCHMARKS.md). Everywhere else the fourth is a second span: zero-shot `generate` (no `--few-shot`)
     moved within a seed with it (TREC +0.20, SST-2 -0.63), and no other method has been measured with it."""
     kinds = "part,near-copy,other-words"
