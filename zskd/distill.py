@@ -111,15 +111,15 @@ class DistillConfig(TeacherOptions):
                                        "zskd/methods/pairs.py); default 4, out-of-domain pairs 2, indomain sentences "
                                        "16")
     augment_kinds: str | None = option(None,
-                                "ood, generate, indomain: the variants, comma-separated, in turn (default "
-                                "part,near-copy,other-words; generate's single texts with --few-shot "
-                                "part,near-copy,other-words,other-topic): part (a span), "
-                                "near-copy (words dropped, replaced, swapped), question (a yes/no or wh- question in "
-                                "its words), other-words (3 in 10 of its lower-case words replaced by their nearest "
-                                "GloVe neighbours; needs the packaged GloVe), negated (\"not\" added or removed), "
-                                "joined (spans of it and of another sentence joined by \"but\", \"although\", ...), "
-                                "other-topic (about half its words outside the set's 300 most frequent replaced by "
-                                "other such words of the same capitalisation and ending)")
+                                       "ood, generate, indomain: the variants, comma-separated, in turn (default "
+                                       "part,near-copy,other-words; generate's single texts with --few-shot "
+                                       "part,near-copy,other-words,other-topic): part (a span), near-copy (words "
+                                       "dropped, replaced, swapped), question (a yes/no or wh- question in its words), "
+                                       "other-words (3 in 10 of its lower-case words replaced by their nearest GloVe "
+                                       "neighbours; needs the packaged GloVe), negated (\"not\" added or removed), "
+                                       "joined (spans of it and of another sentence joined by \"but\", \"although\", "
+                                       "...), other-topic (about half its words outside the set's 300 most frequent "
+                                       "replaced by other such words of the same capitalisation and ending)")
     balance: bool = option(True, "ood: balance the teacher's predicted classes")
     balance_by_kind: bool = option(True, "ood, pairs: balance the classes within each pair kind, so that how a pair "
                                          "was made does not tell the student the teacher's class")
