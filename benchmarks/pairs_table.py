@@ -38,6 +38,12 @@ OTHER_WORDS = HALF_PASSAGE.replace("near-copy", "other-words")  # paraphrases by
 OTHER_WORDS_ADDED = HALF_PASSAGE + ",other-words,passage"
 DETAIL_TWICE = HALF_PASSAGE + ",detail,passage"  # two changed-detail pairs in 16: high overlap, either class
 NO_MATCH = "word_match=false"  # the pair student before session 20 (word_match on by default since)
+# cross-encoders from scratch (session 45): 2 transformer layers reading [CLS] a [SEP] b [SEP], each token attending
+# over both sentences; 64 wide (22x at RTE's vocabulary), 128 wide (10x)
+TRANSFORMER_64 = "hidden_size=64,num_layers=2,num_heads=2,intermediate_size=256"
+TRANSFORMER_128 = "hidden_size=128,num_layers=2,num_heads=4,intermediate_size=512"
+# the same at 25x: 32-wide word embeddings projected to 128 (ALBERT's factorisation), 128 positions (max_length)
+TRANSFORMER_128_E32 = TRANSFORMER_128 + ",embedding_dim=32,max_position_embeddings=128"
 VARIANTS = {
     "bilstm+3-kinds": dict(method="ood", student="bilstm", pair_kinds=OLD_KINDS),  # before issue 19
     "pair-bilstm+3-kinds": dict(method="ood", student="pair-bilstm", pair_kinds=OLD_KINDS,  # before word_match
@@ -99,6 +105,13 @@ VARIANTS = {
                                                   student_options="word_match=true,cross_attention=true"),
     "indomain-pair-bilstm-match-aug16": dict(method="indomain", student="pair-bilstm", augment=16,
                                              student_options="word_match=true"),
+    # the task's pairs and variants, read by a cross-encoder (a small transformer from scratch) in place of pair-bilstm
+    "indomain-transformer-64-aug8": dict(method="indomain", student="transformer", augment=8, lr=1e-3,
+                                         student_options=TRANSFORMER_64),
+    "indomain-transformer-128-aug8": dict(method="indomain", student="transformer", augment=8, lr=1e-3,
+                                          student_options=TRANSFORMER_128),
+    "indomain-transformer-128-e32-aug8": dict(method="indomain", student="transformer", augment=8, lr=1e-3,
+                                              student_options=TRANSFORMER_128_E32),
     # the task's pairs alone, before session 19
     "indomain-pair-bilstm-plain": dict(method="indomain", student="pair-bilstm", augment=0, student_options=NO_MATCH),
     "indomain-pair-bilstm-weighted": dict(method="indomain", student="pair-bilstm", class_weighting=1.0,

@@ -14,13 +14,14 @@ from zskd.teacher import Teacher
 TEXTS = ["the movie was good", "awful", "a very boring film , and the plot was bad", ("a cat sat", "on the mat")]
 
 
-def saved_student(kind, teacher_dir, directory):
-    """A student of `kind` with every parameter moved off its initial value (as after training), saved."""
+def saved_student(kind, teacher_dir, directory, options=None):
+    """A student of `kind` (`options`: the small ones of conftest) with every parameter moved off its initial value
+    (as after training), saved."""
     teacher = Teacher.from_pretrained(teacher_dir, bf16=False)
     counts = {t: 1 for ids in teacher.encode(TEXTS[:3])["input_ids"] for t in ids}
     torch.manual_seed(0)
     student = create_student(kind, teacher, build_vocabulary(teacher.tokenizer, counts, None),
-                             parse_student_options(kind, SMALL_STUDENTS[kind]))
+                             parse_student_options(kind, options or SMALL_STUDENTS[kind]))
     with torch.no_grad():
         for parameter in student.parameters():
             parameter.add_(0.1 * torch.randn_like(parameter))
@@ -28,9 +29,10 @@ def saved_student(kind, teacher_dir, directory):
     return student
 
 
-@pytest.mark.parametrize("kind", list(STUDENTS))
-def test_exported_graph_gives_the_students_logits(tmp_path, tiny_model, kind):
-    student = saved_student(kind, tiny_model, tmp_path)
+@pytest.mark.parametrize("kind, options", [(kind, None) for kind in STUDENTS]
+                         + [("transformer", "hidden_size=16,num_heads=2,embedding_dim=4")])  # factorised
+def test_exported_graph_gives_the_students_logits(tmp_path, tiny_model, kind, options):
+    student = saved_student(kind, tiny_model, tmp_path, options)
     result = export_onnx(tmp_path)
     assert result["max_abs_difference"] < 1e-4 and not list(tmp_path.glob("*.partial"))
     onnx_student = OnnxStudent(tmp_path)

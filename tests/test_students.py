@@ -132,11 +132,29 @@ def test_boolean_student_options_read_true_and_false_only():
         parse_student_options("pair-bilstm", "cross_attention=yes please")
 
 
-def test_a_transformer_student_loads_in_plain_transformers(tmp_path, teacher):
+def test_a_factorised_transformer_reads_narrow_embeddings_through_a_projection(teacher):
+    torch.manual_seed(0)
+    kept = list(range(60))
+    wide = create_student("transformer", teacher, kept, {"hidden_size": 16, "num_heads": 2})
+    narrow = create_student("transformer", teacher, kept, {"hidden_size": 16, "num_heads": 2, "embedding_dim": 4})
+    assert narrow.word_embeddings.weight.shape == (60, 4)
+    # the [60, 16] table becomes [60, 4] and a 4 -> 16 projection; BERT keeps a 1-row stand-in of 16
+    assert wide.num_parameters() - narrow.num_parameters() == 60 * 16 - (60 * 4 + 4 * 16 + 16 + 16)
+    ids = torch.tensor([[2, 7, 9, 3]])
+    narrow.eval()
+    by_ids = narrow(input_ids=ids)
+    by_embeds = narrow(inputs_embeds=narrow.word_embeddings(ids))  # what adversarial methods hand it
+    torch.testing.assert_close(by_ids, by_embeds)
+
+
+@pytest.mark.parametrize("options", [SMALL_STUDENTS["transformer"], "hidden_size=16,num_heads=2,embedding_dim=4"])
+def test_a_transformer_student_loads_in_plain_transformers(tmp_path, teacher, options):
     from transformers import AutoModelForSequenceClassification, AutoTokenizer, pipeline
 
     torch.manual_seed(0)
-    student = make("transformer", teacher).eval()
+    counts = {t: 1 for ids in teacher.encode(TEXTS[:3])["input_ids"] for t in ids}
+    kept = build_vocabulary(teacher.tokenizer, counts, max_vocab=None)
+    student = create_student("transformer", teacher, kept, parse_student_options("transformer", options)).eval()
     student.save_pretrained(tmp_path / "s")
     plain = AutoModelForSequenceClassification.from_pretrained(tmp_path / "s" / "transformers", use_safetensors=True)
     tokenizer = AutoTokenizer.from_pretrained(tmp_path / "s" / "transformers")

@@ -2,7 +2,12 @@
 the teacher's embeddings and, for a teacher of BERT's shape (`BERT_SHAPED`), from evenly spaced teacher layers;
 narrower, or from another family (DistilBERT, ELECTRA, DeBERTa, ModernBERT), its layers are random and its
 embeddings start from a PCA of the teacher's. It can match the teacher's hidden states (`hidden_weight` in the
-config)."""
+config).
+
+With `embedding_dim` under the hidden size, the word embeddings are factorised as in ALBERT (Lan et al. 2020): a
+[V, E] table and an E -> H projection, so that a vocabulary of ~20k tokens costs 0.7M parameters at E = 32 where it
+costs 2.6M at H = 128, and a transformer at 25x fewer parameters than MiniLM-L6 can still be 128 wide (as a
+cross-encoder of sentence pairs it lost to `pair-bilstm` on the RTE ceiling: BENCHMARKS.md, session 45)."""
 
 from __future__ import annotations
 
@@ -27,6 +32,7 @@ class TransformerConfig:
     intermediate_size: int = 1536
     max_position_embeddings: int = 512
     dropout: float = 0.1
+    embedding_dim: int = 0  # word embeddings of this width, projected to hidden_size (0: hidden_size, none)
     teacher_layers: list[int] = field(default_factory=list)  # teacher layer each student layer starts from
 
 
@@ -68,6 +74,15 @@ class TransformerStudent(Student):
             max_position_embeddings=config.max_position_embeddings, num_labels=config.num_labels,
             hidden_dropout_prob=config.dropout, attention_probs_dropout_prob=config.dropout, pad_token_id=0,
         ))
+        if self.factorised:
+            # BERT's own [V, H] table is never read: inputs arrive as projected embeddings; a 1-row stand-in
+            self.bert.bert.embeddings.word_embeddings = torch.nn.Embedding(1, config.hidden_size)
+            self.factor_embeddings = torch.nn.Embedding(config.vocab_size, config.embedding_dim, padding_idx=0)
+            self.embedding_projection = torch.nn.Linear(config.embedding_dim, config.hidden_size)
+
+    @property
+    def factorised(self) -> bool:
+        return 0 < self.config.embedding_dim != self.config.hidden_size
 
     def initialise_from_teacher(self, teacher_model) -> None:
         """Copy the teacher's position/segment embeddings, embedding LayerNorm and the layers in
@@ -83,7 +98,8 @@ class TransformerStudent(Student):
 
     @property
     def word_embeddings(self) -> torch.nn.Embedding:
-        return self.bert.get_input_embeddings()
+        """The table student ids index: [V, E] when factorised (what `inputs_embeds` then holds), else BERT's."""
+        return self.factor_embeddings if self.factorised else self.bert.get_input_embeddings()
 
     def save_pretrained(self, directory: str | Path) -> None:
         """The student as every student saves, and in `directory/transformers/` as a plain transformers BERT
@@ -100,7 +116,9 @@ class TransformerStudent(Student):
         plain = BertForSequenceClassification(config)
         state = dict(self.bert.state_dict())
         rows = torch.from_numpy(student_id_map(len(self.tokenizer), self.kept_token_ids))
-        state["bert.embeddings.word_embeddings.weight"] = state["bert.embeddings.word_embeddings.weight"][rows]
+        table = self.embedding_projection(self.factor_embeddings.weight).detach() if self.factorised \
+            else state["bert.embeddings.word_embeddings.weight"]  # the projection folded in: the same function
+        state["bert.embeddings.word_embeddings.weight"] = table[rows]
         plain.load_state_dict(state)
         plain.eval()
         target = Path(directory) / "transformers"
@@ -110,7 +128,11 @@ class TransformerStudent(Student):
 
     def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, inputs_embeds=None,
                 output_hidden_states: bool = False):
-        """[B, K] logits; with `output_hidden_states`, (logits, [num_layers + 1] x [B, L, D] hidden states)."""
+        """[B, K] logits; with `output_hidden_states`, (logits, [num_layers + 1] x [B, L, D] hidden states).
+        `inputs_embeds` [B, L, E] are rows of `word_embeddings`."""
+        if self.factorised:
+            embeds = self.factor_embeddings(input_ids) if inputs_embeds is None else inputs_embeds
+            input_ids, inputs_embeds = None, self.embedding_projection(embeds)
         out = self.bert(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids,
                         inputs_embeds=inputs_embeds, output_hidden_states=output_hidden_states)
         return (out.logits, out.hidden_states) if output_hidden_states else out.logits
