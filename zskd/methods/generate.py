@@ -270,7 +270,7 @@ def generate(config: GenerateConfig, language_model: LanguageModel | None = None
     pq.write_table(table, work / "generated.parquet")
     report = {"prompts": len(plan), "kept": len(kept), "dropped": dropped,
               "teacher_classes": class_histogram(logits, teacher.label_names),
-              "sampling_seconds": round(sampling_seconds, 1), "chunks_resumed": resumed}
+              "sampling_seconds": round(sampling_seconds, 3), "chunks_resumed": resumed}
     if config.pairs:  # which relations land in which of the teacher's classes
         relations = np.array(columns["relation"])
         report["teacher_classes_by_relation"] = {
