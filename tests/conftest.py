@@ -152,6 +152,8 @@ SMALL_STUDENTS = {"bilstm": "embedding_dim=8,hidden_size=8", "cnn": "embedding_d
                   "transformer": "num_layers=1",
                   "pair-bilstm": "embedding_dim=8,hidden_size=8,classifier_size=8,cross_attention=true,"
                                  "overlap_features=true,word_match=true"}
+# the transformer narrower than the tiny teacher, its word embeddings factorised (a 4-wide table projected to 16)
+FACTORISED_TRANSFORMER = "hidden_size=16,num_heads=2,embedding_dim=4"
 OOD_SENTENCES = [" ".join(_rng.choices(WORDS[:34], k=4 + i % 6)) + " ." for i in range(120)]
 
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import SMALL_STUDENTS
+from conftest import FACTORISED_TRANSFORMER, SMALL_STUDENTS
 from zskd.cli import main
 from zskd.export import OnnxStudent, export_onnx
 from zskd.students import STUDENTS, create_student, parse_student_options
@@ -30,7 +30,7 @@ def saved_student(kind, teacher_dir, directory, options=None):
 
 
 @pytest.mark.parametrize("kind, options", [(kind, None) for kind in STUDENTS]
-                         + [("transformer", "hidden_size=16,num_heads=2,embedding_dim=4")])  # factorised
+                         + [("transformer", FACTORISED_TRANSFORMER)])
 def test_exported_graph_gives_the_students_logits(tmp_path, tiny_model, kind, options):
     student = saved_student(kind, tiny_model, tmp_path, options)
     result = export_onnx(tmp_path)

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import SMALL_STUDENTS
+from conftest import FACTORISED_TRANSFORMER, SMALL_STUDENTS
 from zskd.data import DataError
 from zskd.distill import distill
 from zskd.students import STUDENTS, create_student, fit_to_budget, load_student, parse_student_options
@@ -20,10 +20,11 @@ def teacher(tiny_model):
     return Teacher.from_pretrained(tiny_model)
 
 
-def make(kind, teacher):
+def make(kind, teacher, options=None):
+    """A student of `kind` over the tokens of TEXTS, with `options` (default: the small ones of conftest)."""
     counts = {t: 1 for ids in teacher.encode(TEXTS[:3])["input_ids"] for t in ids}
     kept = build_vocabulary(teacher.tokenizer, counts, max_vocab=None)
-    return create_student(kind, teacher, kept, parse_student_options(kind, SMALL_STUDENTS[kind]))
+    return create_student(kind, teacher, kept, parse_student_options(kind, options or SMALL_STUDENTS[kind]))
 
 
 @pytest.mark.parametrize("kind", list(STUDENTS))
@@ -147,14 +148,12 @@ def test_a_factorised_transformer_reads_narrow_embeddings_through_a_projection(t
     torch.testing.assert_close(by_ids, by_embeds)
 
 
-@pytest.mark.parametrize("options", [SMALL_STUDENTS["transformer"], "hidden_size=16,num_heads=2,embedding_dim=4"])
+@pytest.mark.parametrize("options", [SMALL_STUDENTS["transformer"], FACTORISED_TRANSFORMER])
 def test_a_transformer_student_loads_in_plain_transformers(tmp_path, teacher, options):
     from transformers import AutoModelForSequenceClassification, AutoTokenizer, pipeline
 
     torch.manual_seed(0)
-    counts = {t: 1 for ids in teacher.encode(TEXTS[:3])["input_ids"] for t in ids}
-    kept = build_vocabulary(teacher.tokenizer, counts, max_vocab=None)
-    student = create_student("transformer", teacher, kept, parse_student_options("transformer", options)).eval()
+    student = make("transformer", teacher, options).eval()
     student.save_pretrained(tmp_path / "s")
     plain = AutoModelForSequenceClassification.from_pretrained(tmp_path / "s" / "transformers", use_safetensors=True)
     tokenizer = AutoTokenizer.from_pretrained(tmp_path / "s" / "transformers")
