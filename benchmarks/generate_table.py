@@ -130,6 +130,9 @@ def low_data_rows(task: str, k: int, seed: int, args) -> list[list]:
                                    ood=args.ood_corpora)
     nearest = dataclasses.replace(with_ood, out=str(Path(args.runs_dir) / f"{task}-k{k}-s{seed}-generate-nearest"),
                                   ood_nearest=args.ood_nearest)
+    # (c) + ood with each two inputs of a batch mixed in embedding space and labelled by the teacher online
+    mixup = dataclasses.replace(with_ood, out=str(Path(args.runs_dir) / f"{task}-k{k}-s{seed}-generate-ood-mixup"),
+                                mixup_weight=1.0)
     # (c) + ood as before the k texts joined the transfer set (`--no-few-shot-transfer`)
     without_shots = dataclasses.replace(with_ood, few_shot_transfer=False, out=str(
         Path(args.runs_dir) / f"{task}-k{k}-s{seed}-generate-ood-noshots"))
@@ -137,7 +140,7 @@ def low_data_rows(task: str, k: int, seed: int, args) -> list[list]:
     ceiling = DistillConfig(out=str(Path(args.runs_dir) / f"{task}-k{k}-s{seed}-indomain"), method="indomain",
                             transfer_size=args.transfer_size, **shared)
     students = {"a": ("(a) student on k alone", alone), "c": ("(c) generation-distilled", distilled),
-                "c+ood": ("(c) + ood sentences", with_ood),
+                "c+ood": ("(c) + ood sentences", with_ood), "c+ood-mixup": ("(c) + ood, mixup", mixup),
                 "c+ood-noshots": ("(c) + ood, the k texts not in the transfer set", without_shots),
                 "c+nearest": (f"(c) + nearest {args.ood_nearest:.0%} of ood", nearest),
                 "d": ("(d) ceiling: in-domain text", ceiling)}
@@ -180,7 +183,8 @@ def main() -> None:
     parser.add_argument("--teacher-base", default=TeacherTrainConfig.base,
                         help="encoder the k-shot teacher starts from")
     parser.add_argument("--rows", default="a,c,c+ood,c+ood-noshots,c+nearest,d",
-                        help="low-data students, comma-separated: a, c, c+ood, c+ood-noshots, c+nearest, d")
+                        help="low-data students, comma-separated: a, c, c+ood, c+ood-mixup, c+ood-noshots, "
+                             "c+nearest, d")
     parser.add_argument("--teachers-dir", default="runs/teachers")
     parser.add_argument("--runs-dir", default="runs/bench/generate")
     parser.add_argument("--cache-dir", default=DistillConfig.cache_dir)

@@ -171,6 +171,10 @@ class DistillConfig(TeacherOptions):
     feature_weight: float = option(0.0, "weight of the loss that relates the inputs of a batch in the student's "
                                         "features (what its last layer reads) as in the teacher's (zskd/objectives.py; "
                                         "a local --teacher)")
+    mixup_weight: float = option(0.0, "weight of the loss on inputs between the transfer set's: each two of a batch "
+                                      "mixed word by word in embedding space, labelled by the teacher online (MixKD; "
+                                      "zskd/objectives.py; a local --teacher, single sentences; 0: off)")
+    mixup_every: int = option(1, "--mixup-weight: steps between mixed batches (each costs a teacher forward pass)")
     adversarial: AdversarialOptions = option(help="method adversarial (Rashid et al.): the generator that perturbs the "
                                                   "ood inputs online", factory=AdversarialOptions)
     embedding_guess: EmbeddingGuessOptions = option(help="method embedding-guess (AS-DFD, Ma et al.): pseudo-inputs "
@@ -236,6 +240,8 @@ def distill(config: DistillConfig | None = None, stop_after_steps: int | None = 
                         "keep their sum under 1")
     if config.pairs and config.word_inputs:
         raise DataError("--word-inputs adds single words, and this teacher reads sentence pairs: leave it out")
+    if config.pairs and config.mixup_weight:
+        raise DataError("--mixup-weight mixes single sentences, and this teacher reads sentence pairs: leave it out")
     if config.pairs and config.contrast_inputs:
         raise DataError("--contrast-inputs joins single sentences, and this teacher reads sentence pairs: leave it out")
     options = parse_student_options(config.student, config.student_options)  # bad options fail before labelling
@@ -357,6 +363,7 @@ def check_config(config: DistillConfig) -> Method:
                                     "pool_factor": 1, "augment": 0, "rare_class_variants": 0, "max_vocab": 0,
                                     "word_inputs": 0, "contrast_inputs": 0, "max_parameters": 0, "kl_weight": 0,
                                     "mse_weight": 0, "hidden_weight": 0, "feature_weight": 0, "few_shot_weight": 0,
+                                    "mixup_weight": 0, "mixup_every": 1,
                                     "class_weighting": 0, "weight_decay": 0},
                   positive=("temperature", "lr"),
                   fractions=("warmup_ratio", "hard_fraction", "own_text_fraction", "ema_decay"))
@@ -379,9 +386,11 @@ def check_config(config: DistillConfig) -> Method:
         raise DataError(f"unknown --pair-kinds {', '.join(sorted(unknown)) or '(none given)'}: choose from "
                         f"{', '.join(PAIR_KINDS)}")
     method = METHODS[config.method]
-    if black_box and (method.needs_weights or config.hidden_weight > 0 or config.feature_weight > 0):
-        what = (f"method {config.method}" if method.needs_weights
-                else "--hidden-weight" if config.hidden_weight > 0 else "--feature-weight")
+    weight_options = [flag for flag, value in (("--hidden-weight", config.hidden_weight),
+                                               ("--feature-weight", config.feature_weight),
+                                               ("--mixup-weight", config.mixup_weight)) if value > 0]
+    if black_box and (method.needs_weights or weight_options):
+        what = f"method {config.method}" if method.needs_weights else weight_options[0]
         raise DataError(f"{what} reads the teacher's weights, and {source} gives only its answers: use method "
                         f"{', '.join(name for name, m in METHODS.items() if not m.needs_weights)}, or a local "
                         "--teacher")

@@ -5,6 +5,8 @@
   width) matches the teacher layer each of its layers was initialised from.
 - `FeatureSimilarity` (`--feature-weight`): any student's features (what its last layer reads) relate the inputs of
   a batch to one another as the teacher's do: hundreds of numbers per input where the logits give one to five.
+- `EmbeddingMixup` (`--mixup-weight`): inputs between those of the transfer set, each two of a batch mixed word by word
+  in embedding space and labelled by the teacher online (MixKD, Liang et al. 2021).
 """
 
 from __future__ import annotations
@@ -120,6 +122,55 @@ class FeatureSimilarity(Objective):
         return self.weight * losses.similarity_mse(batch.student_features, teacher)
 
 
+def mixed_embeddings(table: torch.Tensor, ids: torch.Tensor, partner: torch.Tensor, lam: torch.Tensor) -> torch.Tensor:
+    """Row b of the batch mixed with row partner[b], position by position: lam[b] x table[ids[b]] + (1 - lam[b]) x
+    table[ids[partner[b]]] (padding ids read their own row). [V, D], [B, L], [B], [B, 1, 1] -> [B, L, D]."""
+    return lam * table[ids] + (1 - lam) * table[ids[partner]]
+
+
+class EmbeddingMixup(Objective):
+    """Every `mixup_every` steps, each input of the batch mixed with another of it: position by position,
+    lam x its word embedding + (1 - lam) x the other's, lam uniform in [0, 1] per pair, over the longer of the two.
+    The teacher labels the mix from its embeddings (one forward pass, no gradients), the student reads the same mix
+    of its own embeddings, and the loss is the base loss (KL + logit MSE) on the mixes. Batches group inputs of
+    similar length, so the two inputs of a mix are about as long. Draws come from the run's seed and the step, so a
+    resumed run mixes as an uninterrupted one."""
+
+    name = "mixup"
+
+    def __init__(self, setup: Setup):
+        config = setup.config
+        self.config, self.teacher = config, setup.teacher
+        kept = torch.tensor(setup.vocabulary)  # student id -> teacher id
+        self.teacher_rows = setup.teacher.embedding_matrix.detach()[kept].float()  # [V_student, D_teacher]
+        self.student_table = setup.student.word_embeddings  # trained: its rows learn from the mixes too
+
+    def loss(self, step: int, batch: Batch) -> torch.Tensor | None:
+        config = self.config
+        if step % config.mixup_every:
+            return None
+        ids, mask = batch.inputs["input_ids"], batch.inputs["attention_mask"]
+        draw = torch.Generator().manual_seed(config.seed * 1_000_003 + step)
+        partner = torch.randperm(len(ids), generator=draw).to(ids.device)
+        lam = torch.rand(len(ids), 1, 1, generator=draw).to(ids.device)  # [B, 1, 1]
+        mixed_mask = torch.maximum(mask, mask[partner])
+        segments = torch.zeros_like(ids)
+        with torch.no_grad(), torch.autocast(device_type=ids.device.type, dtype=torch.bfloat16,
+                                             enabled=self.teacher.bf16):
+            teacher_logits = self.teacher.logits_from_embeddings(mixed_embeddings(self.teacher_rows, ids, partner, lam),
+                                                                 mixed_mask, segments).float()
+        student_logits = batch.student(inputs_embeds=mixed_embeddings(self.student_table.weight, ids, partner, lam),
+                                       attention_mask=mixed_mask, token_type_ids=segments)
+        loss = config.kl_weight * losses.kl_divergence(student_logits, teacher_logits, config.temperature)
+        if config.mse_weight:
+            loss = loss + config.mse_weight * losses.logit_mse(student_logits, teacher_logits, config.mse_centred)
+        return config.mixup_weight * loss
+
+    def to(self, device: torch.device) -> EmbeddingMixup:
+        self.teacher_rows = self.teacher_rows.to(device)
+        return self
+
+
 def shared_objectives(setup: Setup) -> list[Objective]:
     """The objectives the run's options ask for, whatever the method."""
     objectives: list[Objective] = []
@@ -127,6 +178,8 @@ def shared_objectives(setup: Setup) -> list[Objective]:
         objectives.append(HiddenStateMSE(setup))
     if setup.config.feature_weight > 0:
         objectives.append(FeatureSimilarity(setup))
+    if setup.config.mixup_weight > 0:
+        objectives.append(EmbeddingMixup(setup))
     if setup.shots is not None:
         objectives.append(FewShotCrossEntropy(setup))
     return objectives
