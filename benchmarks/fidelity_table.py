@@ -31,6 +31,21 @@ def generated_beside_ood(task: str, args) -> dict:
     return dict(method="generate", generated=str(out), ood=default_corpora(args.data_root))
 
 
+def half_corpora(task: str, args) -> dict:
+    """The out-of-domain corpora with every other line (sentence, or WikiText paragraph) left out, written once under
+    the runs directory: how much the student owes to the corpora's size."""
+    halves = []
+    for path in default_corpora(args.data_root).split(","):
+        half = Path(args.runs_dir) / "half-corpora" / Path(path).name
+        if not half.is_file():
+            half.parent.mkdir(parents=True, exist_ok=True)
+            lines = Path(path).read_text(encoding="utf-8").splitlines(keepends=True)
+            half.with_suffix(".tmp").write_text("".join(lines[::2]), encoding="utf-8")
+            half.with_suffix(".tmp").rename(half)
+        halves.append(str(half))
+    return dict(ood=",".join(halves))
+
+
 VARIANTS = {
     "default": {},
     "hard-rows": dict(hard_fraction=0.5),
@@ -46,6 +61,7 @@ VARIANTS = {
     "attention": dict(student_options="attention_pooling=true"),  # a learned weighted sum in place of the mean
     "words-20k": dict(word_inputs=20000),  # the corpora's 20,000 most frequent words, each alone, join the pool
     "generated-ood": generated_beside_ood,  # the task's register without its text
+    "half-corpora": half_corpora,  # every other line of the out-of-domain corpora: the pool half as large
     # variants in other words (GloVe neighbours) in place of the near-copies, or beside them
     "other-words": dict(augment_kinds="part,other-words"),
     "other-words-beside": dict(augment_kinds="part,near-copy,other-words"),  # the default since session 37
