@@ -83,9 +83,8 @@ VARIANTS = {
     # twice the inputs a step: what the faster BiLSTM step (session 39) buys at the old default's training time
     "batch-128": dict(batch_size=128),
     "augment-6": dict(augment=6),  # two variants of each kind in place of 4 variants; with a larger --transfer-size
-    # each two inputs of a batch mixed in embedding space, labelled by the teacher online (MixKD): every step, every 4th
+    # each two inputs of a batch mixed in embedding space, labelled by the teacher online (MixKD), every step
     "mixup": dict(mixup_weight=1.0),
-    "mixup-every-4": dict(mixup_weight=1.0, mixup_every=4),
     "adversarial": dict(method="adversarial"),  # the ood set, plus inputs a generator perturbs against the student
     # shapes at one size: the default student's at this budget (0.79M), spent differently
     "size-790k": dict(max_parameters=790_000),
