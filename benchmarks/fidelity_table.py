@@ -40,8 +40,9 @@ def half_corpora(task: str, args) -> dict:
         if not half.is_file():
             half.parent.mkdir(parents=True, exist_ok=True)
             lines = Path(path).read_text(encoding="utf-8").splitlines(keepends=True)
-            half.with_suffix(".tmp").write_text("".join(lines[::2]), encoding="utf-8")
-            half.with_suffix(".tmp").rename(half)
+            partial = half.with_suffix(".tmp")
+            partial.write_text("".join(lines[::2]), encoding="utf-8")
+            partial.rename(half)
         halves.append(str(half))
     return dict(ood=",".join(halves))
 

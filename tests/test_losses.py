@@ -113,3 +113,15 @@ def test_similarity_mse_ignores_a_rotation_scale_and_shift_of_the_features():
     rotation = torch.linalg.qr(torch.randn(6, 6))[0]
     assert losses.similarity_mse(3.0 * teacher @ rotation + 5.0, teacher).item() < 1e-10
     assert losses.similarity_mse(torch.randn(8, 6), teacher).item() > 0.1
+
+
+def test_distillation_loss_is_the_weighted_kl_and_mse():
+    torch.manual_seed(0)
+    student, teacher, weights = torch.randn(4, 3), torch.randn(4, 3), torch.tensor([0.5, 1.0, 1.5, 1.0])
+    kl = losses.kl_per_example(student, teacher, 2.0)
+    mse = ((student - teacher) ** 2).mean(-1)
+    loss, per_row = losses.distillation_loss(student, teacher, 2.0, kl_weight=0.7, mse_weight=0.3, weights=weights)
+    assert torch.allclose(loss, 0.7 * (weights * kl).mean() + 0.3 * (weights * mse).mean())
+    assert torch.equal(per_row, kl)
+    unweighted, _ = losses.distillation_loss(student, teacher, 2.0, kl_weight=1.0, mse_weight=0.0)
+    assert torch.allclose(unweighted, losses.kl_divergence(student, teacher, 2.0))

@@ -586,13 +586,10 @@ def train(config: DistillConfig, setup: Setup, objectives: list[Objective], targ
                               else (student(**inputs), None))
         batch = Batch(rows=rows, inputs=inputs, teacher_logits=targets[rows].to(device), student_logits=logits,
                       hidden_states=hidden, student_features=features[-1] if features else None, student=student)
-        kl = losses.kl_per_example(batch.student_logits, batch.teacher_logits, config.temperature)
+        loss, kl = losses.distillation_loss(batch.student_logits, batch.teacher_logits, config.temperature,
+                                            config.kl_weight, config.mse_weight, config.mse_centred,
+                                            row_weights[rows].to(device))
         hard.update(rows, kl)
-        weights = row_weights[rows].to(device)
-        loss = config.kl_weight * (weights * kl).mean()
-        if config.mse_weight:
-            loss = loss + config.mse_weight * (weights * losses.logit_mse_per_example(
-                batch.student_logits, batch.teacher_logits, config.mse_centred)).mean()
         for objective in objectives:
             term = objective.loss(step, batch)
             if term is not None:

@@ -36,6 +36,22 @@ def logit_mse_per_example(student_logits: torch.Tensor, teacher_logits: torch.Te
     return ((student_logits - teacher_logits) ** 2).mean(-1)
 
 
+def distillation_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float,
+                      kl_weight: float, mse_weight: float, mse_centred: bool = False,
+                      weights: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The base loss of every step: `kl_weight` x KL + `mse_weight` x logit MSE, each the mean over the rows of
+    `weights` x the row's term (every row 1 without weights). Returns it with each row's KL, which replay's priorities
+    read. [B, K], [B, K], [B] -> (scalar, [B])."""
+    def mean(per_row: torch.Tensor) -> torch.Tensor:
+        return per_row.mean() if weights is None else (weights * per_row).mean()
+
+    kl = kl_per_example(student_logits, teacher_logits, temperature)
+    loss = kl_weight * mean(kl)
+    if mse_weight:
+        loss = loss + mse_weight * mean(logit_mse_per_example(student_logits, teacher_logits, mse_centred))
+    return loss, kl
+
+
 def class_balance_weights(teacher_logits: torch.Tensor, power: float) -> torch.Tensor:
     """A weight for each row: its teacher class's share of the rows to the power -`power`, scaled so the rows'
     weights average 1. 0 weighs every row alike; 1 gives every class the same total weight, however rare.

@@ -161,9 +161,8 @@ class EmbeddingMixup(Objective):
                                                                  mixed_mask, segments).float()
         student_logits = batch.student(inputs_embeds=mixed_embeddings(self.student_table.weight, ids, partner, lam),
                                        attention_mask=mixed_mask, token_type_ids=segments)
-        loss = config.kl_weight * losses.kl_divergence(student_logits, teacher_logits, config.temperature)
-        if config.mse_weight:
-            loss = loss + config.mse_weight * losses.logit_mse(student_logits, teacher_logits, config.mse_centred)
+        loss, _ = losses.distillation_loss(student_logits, teacher_logits, config.temperature, config.kl_weight,
+                                           config.mse_weight, config.mse_centred)
         return config.mixup_weight * loss
 
     def to(self, device: torch.device) -> EmbeddingMixup:
